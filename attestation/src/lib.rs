@@ -1,0 +1,1 @@
+//! Pure verification of confidential-computing evidence.

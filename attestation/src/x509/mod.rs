@@ -1,0 +1,16 @@
+//! X.509 certificate chains: parsing PEM/DER bundles, path validation to a pinned anchor, and the
+//! NVIDIA/TCG firmware-identity (FWID) extension.
+//!
+//! Trusts only the anchor it is given. Chains arrive from the GPU (device chain) or inside a RIM
+//! (RIM signing chain) and are treated as attacker-controlled until [`validate`] returns a
+//! [`ValidatedChain`] for a given verification time.
+
+mod cert;
+mod fwid;
+mod path;
+
+pub use cert::{CertChain, ChainParseError, MAX_CHAIN_LEN};
+pub(crate) use cert::{describe, parse_one};
+pub use fwid::{FwidError, leaf_fwid};
+pub use path::{CertProblem, ChainError, ChainRule, TrustAnchor, ValidatedChain, validate, validate_cached};
+pub(crate) use path::{public_key as leaf_public_key, rfc3339};

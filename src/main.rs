@@ -1,1 +1,44 @@
-fn main() {}
+//! `ccgpu`: the operator and security-team command line.
+//!
+//! Exit codes are stable: 0 = the evidence is affirming; 1 = the evidence was read but the verdict is
+//! not affirming; 2 = unusable input (a missing file, unparsable data, a bad flag). The error chain is
+//! printed once, on stderr.
+
+mod cli;
+mod input;
+mod render;
+mod verify_gpu;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, VerifyCommand};
+
+/// Exit status for an affirming verdict.
+pub const EXIT_AFFIRMING: u8 = 0;
+/// Exit status when the evidence was read but is not affirming.
+pub const EXIT_NOT_AFFIRMING: u8 = 1;
+/// Exit status for unusable input.
+pub const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_AFFIRMING };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Verify { what: VerifyCommand::Gpu(args) } => verify_gpu::run(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", render::error_chain(e.as_ref()));
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

@@ -22,6 +22,8 @@ mod oid;
 pub mod policy;
 mod reader;
 pub mod rim;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod spdm;
 pub mod x509;
 

@@ -6,7 +6,7 @@
 //! ECDSA P-384/SHA-384) with the embedded leaf key *and* that leaf's chain validated to the anchor at
 //! the verification time. Parsing is bounded: size, node count and depth are limited and DTDs refused.
 
-mod c14n;
+pub(crate) mod c14n;
 mod document;
 mod id;
 mod xmldsig;

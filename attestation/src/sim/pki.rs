@@ -1,0 +1,180 @@
+//! Simulated PKIs shaped like NVIDIA's: a device chain (root → identity → provisioner → device → per-boot
+//! attestation key carrying an FWID) and a RIM signing chain (root → CA → L3 → signer).
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P384_SHA384, PublicKeyData as _, SerialNumber,
+};
+use thiserror::Error;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use super::der_write::{seq, tlv};
+use crate::x509::{CertChain, TrustAnchor};
+
+/// Building simulated certificates or signatures failed.
+#[derive(Debug, Error)]
+pub enum SimError {
+    /// Certificate generation.
+    #[error("simulated certificate: {0}")]
+    Cert(#[from] rcgen::Error),
+    /// Key handling or signing.
+    #[error("simulated key: {0}")]
+    Key(String),
+    /// Chain assembly.
+    #[error("simulated chain: {0}")]
+    Chain(String),
+    /// RIM signing.
+    #[error("simulated RIM: {0}")]
+    Rim(String),
+}
+
+/// A generated chain with its root as an anchor and the leaf's signing key.
+#[derive(Debug)]
+pub struct Pki {
+    /// Certificates leaf first, root last.
+    pub chain: CertChain,
+    /// The root, as an anchor a caller may choose to trust.
+    pub anchor: TrustAnchor,
+    leaf_pkcs8: Vec<u8>,
+}
+
+impl Pki {
+    /// Signs `message` with the leaf key: ECDSA P-384/SHA-384, raw `r‖s`.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SimError> {
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &self.leaf_pkcs8)
+            .map_err(|e| SimError::Key(e.to_string()))?;
+        let sig = key.sign(&SystemRandom::new(), message).map_err(|e| SimError::Key(e.to_string()))?;
+        Ok(sig.as_ref().to_vec())
+    }
+
+    /// The chain as PEM.
+    pub fn chain_pem(&self) -> String {
+        self.chain.to_pem()
+    }
+}
+
+/// Validity of simulated certificates: the same window as NVIDIA's device certificates.
+const NOT_BEFORE: OffsetDateTime = datetime!(2023-01-01 0:00 UTC);
+const NOT_AFTER: OffsetDateTime = datetime!(9999-12-31 23:59:59 UTC);
+
+struct Level {
+    cn: String,
+    ca: Option<u8>,
+    extensions: Vec<CustomExtension>,
+}
+
+fn params(level: &Level, serial: u64) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, level.cn.clone());
+    dn.push(DnType::OrganizationName, "ccgpu simulation");
+    p.distinguished_name = dn;
+    p.not_before = NOT_BEFORE;
+    p.not_after = NOT_AFTER;
+    p.serial_number = Some(SerialNumber::from(serial.to_be_bytes().to_vec()));
+    match level.ca {
+        Some(path_len) => {
+            p.is_ca = IsCa::Ca(if path_len == u8::MAX {
+                BasicConstraints::Unconstrained
+            } else {
+                BasicConstraints::Constrained(path_len)
+            });
+            p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        }
+        None => {
+            p.is_ca = IsCa::ExplicitNoCa;
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        }
+    }
+    p.custom_extensions = level.extensions.clone();
+    p
+}
+
+/// Builds root-first `levels` into a chain (returned leaf first) with fresh P-384 keys.
+fn build(levels: Vec<Level>, leaf_key: Option<KeyPair>, anchor_name: &str) -> Result<Pki, SimError> {
+    let serial_base =
+        u64::from_be_bytes(crate::crypto::sha384(anchor_name.as_bytes())[..8].try_into().unwrap_or([1; 8])) >> 8;
+    let mut ders: Vec<Vec<u8>> = Vec::new();
+    let mut issuer: Option<Issuer<'static, KeyPair>> = None;
+    let mut leaf_key = leaf_key;
+    let count = levels.len();
+    let mut leaf_pkcs8 = Vec::new();
+    for (i, level) in levels.into_iter().enumerate() {
+        let key = match (i + 1 == count, leaf_key.take()) {
+            (true, Some(k)) => k,
+            _ => KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?,
+        };
+        let p = params(&level, serial_base + i as u64 + 1);
+        let cert = match &issuer {
+            None => p.self_signed(&key)?,
+            Some(iss) => p.signed_by(&key, iss)?,
+        };
+        ders.push(cert.der().to_vec());
+        if i + 1 == count {
+            leaf_pkcs8 = key.serialize_der();
+        }
+        issuer = Some(Issuer::new(p, key));
+    }
+    let root = ders.first().cloned().ok_or_else(|| SimError::Chain("no levels".into()))?;
+    ders.reverse();
+    let chain = CertChain::from_der_list(ders).map_err(|e| SimError::Chain(e.to_string()))?;
+    let anchor = TrustAnchor::from_der(anchor_name.to_owned(), root).map_err(SimError::Chain)?;
+    Ok(Pki { chain, anchor, leaf_pkcs8 })
+}
+
+/// A simulated GPU device PKI (5 certificates, like NVIDIA's).
+#[derive(Debug)]
+pub struct DevicePki;
+
+impl DevicePki {
+    /// A fresh device chain for `chip` (e.g. `GH100`) whose attestation certificate carries `fwid` in
+    /// NVIDIA's Hopper FWID extension.
+    pub fn generate(chip: &str, fwid: &[u8; 48]) -> Result<Pki, SimError> {
+        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?;
+        let fwid_ext = hopper_fwid_extension(&ec_spki(leaf_key.der_bytes()), fwid);
+        let levels = vec![
+            Level { cn: "Simulated Device Identity CA".into(), ca: Some(u8::MAX), extensions: vec![] },
+            Level { cn: format!("Simulated {chip} Identity"), ca: Some(u8::MAX), extensions: vec![] },
+            Level { cn: format!("Simulated {chip} Provisioner ICA 1"), ca: Some(u8::MAX), extensions: vec![] },
+            Level { cn: format!("{chip} A01 GSP BROM"), ca: Some(u8::MAX), extensions: vec![] },
+            Level { cn: format!("{chip} A01 GSP FMC LF"), ca: None, extensions: vec![fwid_ext] },
+        ];
+        build(levels, Some(leaf_key), "Simulated Device Identity CA")
+    }
+}
+
+/// SubjectPublicKeyInfo of a P-384 point.
+fn ec_spki(point: &[u8]) -> Vec<u8> {
+    let alg = seq(&[&tlv(0x06, crate::oid::EC_PUBLIC_KEY), &tlv(0x06, crate::oid::CURVE_P384)]);
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(point);
+    seq(&[&alg, &tlv(0x03, &bits)])
+}
+
+/// `SEQUENCE { INTEGER 1, SubjectPublicKeyInfo, SEQUENCE { OID sha384, OCTET STRING fwid } }` under
+/// 2.23.133.5.4.1, as NVIDIA's Hopper attestation certificates carry it.
+fn hopper_fwid_extension(spki_der: &[u8], fwid: &[u8; 48]) -> CustomExtension {
+    let sha384_oid = tlv(0x06, crate::oid::SHA384);
+    let content = seq(&[&tlv(0x02, &[1]), spki_der, &seq(&[&sha384_oid, &tlv(0x04, fwid)])]);
+    CustomExtension::from_oid_content(&[2, 23, 133, 5, 4, 1], content)
+}
+
+/// A simulated RIM signing PKI (4 certificates, like NVIDIA's).
+#[derive(Debug)]
+pub struct RimPki;
+
+impl RimPki {
+    /// A fresh RIM signing chain.
+    pub fn generate() -> Result<Pki, SimError> {
+        let levels = vec![
+            Level { cn: "Simulated CoRIM signing Root CA".into(), ca: Some(u8::MAX), extensions: vec![] },
+            Level { cn: "Simulated Reference Value CA".into(), ca: Some(u8::MAX), extensions: vec![] },
+            Level { cn: "Simulated Reference Value L3".into(), ca: Some(0), extensions: vec![] },
+            Level { cn: "Simulated RIM L4 Signer".into(), ca: None, extensions: vec![] },
+        ];
+        build(levels, None, "Simulated CoRIM signing Root CA")
+    }
+}

@@ -1,0 +1,106 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+/// Confidential-computing GPU passthrough for Kata Containers: verify GPU evidence.
+#[derive(Debug, Parser)]
+#[command(name = "ccgpu", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Verify attestation evidence.
+    Verify {
+        #[command(subcommand)]
+        what: VerifyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VerifyCommand {
+    /// Verify an NVIDIA GPU's confidential-computing evidence (SPDM report, certificate chain, RIMs).
+    #[command(long_about = GPU_LONG_ABOUT, after_long_help = GPU_EXAMPLES)]
+    Gpu(GpuArgs),
+}
+
+const GPU_LONG_ABOUT: &str = "\
+Verify an NVIDIA GPU's confidential-computing evidence.
+
+Checks, each reported separately: the SPDM report parses; the device certificate chain validates to
+NVIDIA's Device Identity root (shipped in this binary) at the verification time; the FWID in the
+attestation certificate equals the FWID in the report; the report signature (ECDSA P-384) verifies with
+the attestation key; the report carries your nonce; the driver and VBIOS RIMs are signed by NVIDIA (XML-DSig,
+chain to NVIDIA's RIM root) and are for this GPU's chip, driver and VBIOS; and every active golden
+measurement matches the report.
+
+Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input.";
+
+const GPU_EXAMPLES: &str = "\
+Examples:
+  # The real H100 sample, at a time when all of its certificates were valid:
+  E=../shared/testdata/nvidia/h100-550.90.07
+  ccgpu verify gpu --report $E/attestation-report.hex --cert-chain $E/cert-chain.pem \\
+      --rim-dir $E/rims --nonce $(cat $E/nonce.hex) --at 2025-09-01T00:00:00Z --ocsp off
+
+  # Machine-readable output (NVIDIA v3 claim names under \"claims\"):
+  ccgpu verify gpu ... --format json | jq '.verdict, .failures'";
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("rims").required(true).args(["rim_dir", "driver_rim"])))]
+pub struct GpuArgs {
+    /// Attestation report: hex text (as NVML tools write it) or raw bytes.
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+
+    /// Device certificate chain as concatenated PEM, attestation certificate first.
+    #[arg(long, value_name = "FILE")]
+    pub cert_chain: PathBuf,
+
+    /// Directory holding RIMs named by id (NV_GPU_DRIVER_<chip>_<version>, NV_GPU_VBIOS_<project>_<sku>_<chip
+    /// sku>_<vbios>, optionally with .xml or .swidtag); the ids are derived from the report.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["driver_rim", "vbios_rim"])]
+    pub rim_dir: Option<PathBuf>,
+
+    /// Driver RIM file (use with --vbios-rim instead of --rim-dir).
+    #[arg(long, value_name = "FILE", requires = "vbios_rim")]
+    pub driver_rim: Option<PathBuf>,
+
+    /// VBIOS RIM file (use with --driver-rim instead of --rim-dir).
+    #[arg(long, value_name = "FILE", requires = "driver_rim")]
+    pub vbios_rim: Option<PathBuf>,
+
+    /// The 32-byte nonce the report must carry, as 64 hex digits.
+    #[arg(long, value_name = "HEX")]
+    pub nonce: String,
+
+    /// Verification time (RFC 3339, e.g. 2025-09-01T00:00:00Z); certificates must be valid then. Default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+
+    /// Revocation checking. Only `off` exists in this version: revocation is then recorded as not checked.
+    #[arg(long, value_enum, value_name = "MODE", required = true)]
+    pub ocsp: OcspArg,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OcspArg {
+    /// Do not check revocation (recorded in the claims as not checked).
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table a person can scan: one line per check.
+    Text,
+    /// One JSON object: verdict, NVIDIA v3 claims, failures, checks, identity.
+    Json,
+}

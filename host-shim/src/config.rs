@@ -1,0 +1,281 @@
+//! Configuration of the node layer: OS roots, which devices we manage, how they are handed to the
+//! container runtime, and the time budgets.
+//!
+//! Every OS location is a field here (sysfs, `/dev`, `/proc`, the CDI and checkpoint directories); no
+//! module below builds a path from a literal root. Values come from the operator (flags, environment),
+//! which we trust to configure us but still parse strictly.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ccgpu_pci::PciDevice;
+use serde::{Deserialize, Serialize};
+
+use crate::names::DeviceKind;
+
+/// The OS locations the node layer reads and writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePaths {
+    /// sysfs root (`/sys`).
+    pub sysfs: PathBuf,
+    /// Device-node root we open VFIO nodes under (`/dev`).
+    pub dev: PathBuf,
+    /// procfs root (`/proc`): boot id, open GPU handles.
+    pub proc: PathBuf,
+    /// Where CDI specs go (`/var/run/cdi`).
+    pub cdi_dir: PathBuf,
+    /// Where the claim checkpoint lives (`/var/lib/ccgpu`).
+    pub checkpoint_dir: PathBuf,
+    /// The device-node root as the container runtime sees it, written into CDI specs (`/dev`). Differs
+    /// from [`NodePaths::dev`] only when we run with the host's `/dev` mounted elsewhere.
+    pub cdi_dev_root: PathBuf,
+}
+
+impl Default for NodePaths {
+    fn default() -> Self {
+        Self {
+            sysfs: "/sys".into(),
+            dev: "/dev".into(),
+            proc: "/proc".into(),
+            cdi_dir: "/var/run/cdi".into(),
+            checkpoint_dir: "/var/lib/ccgpu".into(),
+            cdi_dev_root: "/dev".into(),
+        }
+    }
+}
+
+/// One device-matching rule: a vendor id and a 16-bit class (base class + subclass).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchRule {
+    /// PCI vendor id.
+    pub vendor: u16,
+    /// Base class and subclass (`0x0302`).
+    pub class16: u16,
+}
+
+impl MatchRule {
+    /// The kind of device this rule selects: NVSwitch for class 0x0680, GPU otherwise.
+    pub fn kind(self) -> DeviceKind {
+        if self.class16 == 0x0680 { DeviceKind::Nvswitch } else { DeviceKind::Gpu }
+    }
+}
+
+/// Which PCI functions the node layer manages: any function matching one of the rules.
+///
+/// Parsed from `VENDOR:CLASS[,VENDOR:CLASS…]` in hex (`10de:0302,10de:0300,10de:0680`, the default). The
+/// rule is configurable so the real-kernel test can select emulated devices through the same code path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceMatch {
+    rules: Vec<MatchRule>,
+}
+
+/// Why a match rule or CDI kind did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Not `VENDOR:CLASS` pairs of 4-digit hex.
+    #[error("{input:?} is not a list of VENDOR:CLASS pairs in 4-digit hex (e.g. 10de:0302,10de:0680)")]
+    MatchRule {
+        /// The refused input.
+        input: String,
+    },
+    /// Not a CDI kind `vendor/class`.
+    #[error("{input:?} is not a CDI kind (vendor.domain/class)")]
+    CdiKind {
+        /// The refused input.
+        input: String,
+    },
+}
+
+impl DeviceMatch {
+    /// The rules.
+    pub fn rules(&self) -> &[MatchRule] {
+        &self.rules
+    }
+
+    /// The kind of device `d` is, when a rule matches it.
+    pub fn classify(&self, d: &PciDevice) -> Option<DeviceKind> {
+        self.rules.iter().find(|r| r.vendor == d.vendor && r.class16 == d.class.class16()).map(|r| r.kind())
+    }
+}
+
+impl Default for DeviceMatch {
+    fn default() -> Self {
+        "10de:0302,10de:0300,10de:0680".parse().unwrap_or_else(|_| unreachable!("the default rule parses"))
+    }
+}
+
+impl FromStr for DeviceMatch {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let refuse = || ConfigError::MatchRule { input: s.chars().take(200).collect() };
+        let hex4 = |t: &str| {
+            (t.len() == 4 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| u16::from_str_radix(t, 16).ok())
+                .flatten()
+        };
+        let mut rules = Vec::new();
+        for pair in s.split(',') {
+            let (v, c) = pair.trim().split_once(':').ok_or_else(refuse)?;
+            rules.push(MatchRule { vendor: hex4(v).ok_or_else(refuse)?, class16: hex4(c).ok_or_else(refuse)? });
+        }
+        Ok(Self { rules })
+    }
+}
+
+impl fmt::Display for DeviceMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.rules.iter().map(|r| format!("{:04x}:{:04x}", r.vendor, r.class16)).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// Which VFIO device nodes a prepared device is handed over as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VfioNodes {
+    /// The iommufd character device `/dev/vfio/devices/vfioN` plus `/dev/iommu`: what confidential
+    /// guests require (Kata refuses the legacy group node for CC). The default.
+    Iommufd,
+    /// The legacy group node `/dev/vfio/<group>` plus `/dev/vfio/vfio`: only for non-CC use, or
+    /// kernels older than 6.6 without VFIO cdevs.
+    LegacyGroup,
+}
+
+/// A CDI kind, `vendor/class` (`ccgpu.dev/gpu`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CdiKind {
+    vendor: String,
+    class: String,
+}
+
+impl CdiKind {
+    /// The vendor part (`ccgpu.dev`).
+    pub fn vendor(&self) -> &str {
+        &self.vendor
+    }
+
+    /// The class part (`gpu`).
+    pub fn class(&self) -> &str {
+        &self.class
+    }
+}
+
+impl Default for CdiKind {
+    fn default() -> Self {
+        Self { vendor: "ccgpu.dev".into(), class: "gpu".into() }
+    }
+}
+
+impl fmt::Display for CdiKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.vendor, self.class)
+    }
+}
+
+impl FromStr for CdiKind {
+    type Err = ConfigError;
+
+    /// The CDI specification's rules: the vendor is a domain-like name (letters, digits, `-`, `_`, `.`,
+    /// starting and ending with a letter or digit); the class is letters, digits, `-` and `_`, starting
+    /// and ending with a letter or digit.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let refuse = || ConfigError::CdiKind { input: s.chars().take(200).collect() };
+        let (vendor, class) = s.split_once('/').ok_or_else(refuse)?;
+        let ends_ok = |t: &str| {
+            t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+                && t.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+        };
+        let vendor_ok = ends_ok(vendor)
+            && vendor.len() <= 63
+            && vendor.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        let class_ok = ends_ok(class)
+            && class.len() <= 63
+            && class.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        if vendor_ok && class_ok {
+            Ok(Self { vendor: vendor.to_owned(), class: class.to_owned() })
+        } else {
+            Err(refuse())
+        }
+    }
+}
+
+/// Time budgets. Everything one prepare or unprepare does is bounded by [`Budgets::total`], far below
+/// the kubelet's 45 s deadline per call, so a slow claim fails alone with its own error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budgets {
+    /// The whole prepare or unprepare of one claim.
+    pub total: Duration,
+    /// Waiting for open `/dev/nvidiaN` handles on a GPU to go away.
+    pub in_use: Duration,
+    /// Waiting for one function to show up on its new driver after a probe.
+    pub driver_switch: Duration,
+    /// Poll interval of those waits.
+    pub poll: Duration,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            total: Duration::from_secs(20),
+            in_use: Duration::from_secs(5),
+            driver_switch: Duration::from_secs(5),
+            poll: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Everything the node layer is configured with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// OS locations.
+    pub paths: NodePaths,
+    /// Which functions we manage.
+    pub matching: DeviceMatch,
+    /// How prepared devices are handed over.
+    pub vfio_nodes: VfioNodes,
+    /// The CDI kind our specs declare.
+    pub cdi_kind: CdiKind,
+    /// Time budgets.
+    pub budgets: Budgets,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            paths: NodePaths::default(),
+            matching: DeviceMatch::default(),
+            vfio_nodes: VfioNodes::Iommufd,
+            cdi_kind: CdiKind::default(),
+            budgets: Budgets::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_rules_parse_and_print() {
+        let m = DeviceMatch::default();
+        assert_eq!(m.to_string(), "10de:0302,10de:0300,10de:0680");
+        assert_eq!(m.rules()[2].kind(), DeviceKind::Nvswitch);
+        let vm: DeviceMatch = "8086:0200, 1234:00ff".parse().expect("valid");
+        assert_eq!(vm.rules().len(), 2);
+        for bad in ["", "10de", "10de:302", "10de:0302,", "zzzz:0302", "10de:0302:1"] {
+            assert!(bad.parse::<DeviceMatch>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cdi_kinds_follow_the_spec() {
+        assert_eq!("ccgpu.dev/gpu".parse::<CdiKind>().expect("valid").to_string(), "ccgpu.dev/gpu");
+        assert!("nvidia.com/pgpu".parse::<CdiKind>().is_ok());
+        for bad in ["", "gpu", "/gpu", "a/", "a/b/c", ".a/b", "a./b", "a/b.c", "a/-b", "a b/c"] {
+            assert!(bad.parse::<CdiKind>().is_err(), "{bad:?}");
+        }
+    }
+}

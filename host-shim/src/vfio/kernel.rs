@@ -1,0 +1,187 @@
+//! [`KernelVfio`]: the VFIO ioctls, against device nodes under a `/dev` root given as a path.
+//!
+//! This is the only module of the crate allowed `unsafe` code: each block is one `ioctl(2)` on a file
+//! descriptor we own, with a pointer to a properly sized, initialised `#[repr(C)]` struct from
+//! `vfio-bindings` (or an integer argument) that lives across the call. Trusts the kernel's VFIO ABI.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::mem::{offset_of, size_of};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use ccgpu_pci::{IommuGroup, PciAddress};
+use vfio_bindings::bindings::vfio::{
+    VFIO_API_VERSION, VFIO_BASE, VFIO_GROUP_FLAGS_VIABLE, VFIO_TYPE, VFIO_TYPE1v2_IOMMU, vfio_device_bind_iommufd,
+    vfio_device_info, vfio_group_status,
+};
+
+use super::{VfioAccess, VfioError, VfioProof};
+
+/// `_IO(VFIO_TYPE, VFIO_BASE + n)`: VFIO's ioctls carry no size or direction bits.
+const fn vfio_io(n: u32) -> libc::Ioctl {
+    ((VFIO_TYPE as libc::Ioctl) << 8) | (VFIO_BASE + n) as libc::Ioctl
+}
+
+const VFIO_GET_API_VERSION: libc::Ioctl = vfio_io(0);
+const VFIO_CHECK_EXTENSION: libc::Ioctl = vfio_io(1);
+const VFIO_SET_IOMMU: libc::Ioctl = vfio_io(2);
+const VFIO_GROUP_GET_STATUS: libc::Ioctl = vfio_io(3);
+const VFIO_GROUP_SET_CONTAINER: libc::Ioctl = vfio_io(4);
+const VFIO_GROUP_GET_DEVICE_FD: libc::Ioctl = vfio_io(6);
+const VFIO_DEVICE_GET_INFO: libc::Ioctl = vfio_io(7);
+const VFIO_DEVICE_BIND_IOMMUFD: libc::Ioctl = vfio_io(18);
+
+/// Real VFIO access.
+#[derive(Debug, Clone)]
+pub struct KernelVfio {
+    dev_root: PathBuf,
+}
+
+impl KernelVfio {
+    /// VFIO through the device nodes under `dev_root` (normally `/dev`).
+    pub fn new(dev_root: impl Into<PathBuf>) -> Self {
+        Self { dev_root: dev_root.into() }
+    }
+}
+
+fn open_rw(device: PciAddress, path: &Path) -> Result<File, VfioError> {
+    OpenOptions::new().read(true).write(true).open(path).map_err(|source| VfioError::Open {
+        device,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn ioctl_err(device: PciAddress, path: &Path, ioctl: &'static str) -> VfioError {
+    VfioError::Ioctl { device, path: path.to_owned(), ioctl, source: io::Error::last_os_error() }
+}
+
+fn argsz<T>() -> u32 {
+    u32::try_from(size_of::<T>()).unwrap_or_else(|_| unreachable!("VFIO structs are tiny"))
+}
+
+fn device_info(device: PciAddress, fd: &OwnedFd, path: &Path) -> Result<VfioProof, VfioError> {
+    let mut info = vfio_device_info { argsz: argsz::<vfio_device_info>(), ..Default::default() };
+    // SAFETY: `fd` is an open VFIO device fd; `info` is a valid, writable vfio_device_info whose argsz
+    // tells the kernel how much it may write, and it outlives the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), VFIO_DEVICE_GET_INFO, &raw mut info) };
+    if rc < 0 {
+        return Err(ioctl_err(device, path, "VFIO_DEVICE_GET_INFO"));
+    }
+    Ok(VfioProof { flags: info.flags, num_regions: info.num_regions, num_irqs: info.num_irqs })
+}
+
+impl VfioAccess for KernelVfio {
+    fn open_group(&self, group: IommuGroup, device: PciAddress) -> Result<VfioProof, VfioError> {
+        let container_path = self.dev_root.join("vfio/vfio");
+        let container = open_rw(device, &container_path)?;
+        // SAFETY: integer-only ioctl on a container fd we own.
+        let version = unsafe { libc::ioctl(container.as_raw_fd(), VFIO_GET_API_VERSION) };
+        if version != VFIO_API_VERSION as libc::c_int {
+            return Err(VfioError::ApiVersion {
+                path: container_path,
+                found: i64::from(version),
+                expected: VFIO_API_VERSION,
+            });
+        }
+        // SAFETY: integer-only ioctl on a container fd we own.
+        let type1v2 = unsafe { libc::ioctl(container.as_raw_fd(), VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) };
+        if type1v2 <= 0 {
+            return Err(ioctl_err(device, &container_path, "VFIO_CHECK_EXTENSION(TYPE1v2)"));
+        }
+
+        let group_path = self.dev_root.join("vfio").join(group.to_string());
+        let group_file = open_rw(device, &group_path)?;
+        let mut status = vfio_group_status { argsz: argsz::<vfio_group_status>(), flags: 0 };
+        // SAFETY: `status` is a valid, writable vfio_group_status that outlives the call on our group fd.
+        let rc = unsafe { libc::ioctl(group_file.as_raw_fd(), VFIO_GROUP_GET_STATUS, &raw mut status) };
+        if rc < 0 {
+            return Err(ioctl_err(device, &group_path, "VFIO_GROUP_GET_STATUS"));
+        }
+        if status.flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
+            return Err(VfioError::NotViable { group, device });
+        }
+        let container_fd: libc::c_int = container.as_raw_fd();
+        // SAFETY: the kernel reads one int (the container fd, open for the whole call) from the pointer.
+        let rc = unsafe { libc::ioctl(group_file.as_raw_fd(), VFIO_GROUP_SET_CONTAINER, &raw const container_fd) };
+        if rc < 0 {
+            return Err(ioctl_err(device, &group_path, "VFIO_GROUP_SET_CONTAINER"));
+        }
+        // SAFETY: integer-only ioctl on a container fd we own, now holding our group.
+        let rc = unsafe { libc::ioctl(container.as_raw_fd(), VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) };
+        if rc < 0 {
+            return Err(ioctl_err(device, &container_path, "VFIO_SET_IOMMU(TYPE1v2)"));
+        }
+        let name = CString::new(device.to_string()).unwrap_or_else(|_| unreachable!("addresses have no NUL"));
+        // SAFETY: `name` is a NUL-terminated string that outlives the call; the kernel only reads it.
+        let fd = unsafe { libc::ioctl(group_file.as_raw_fd(), VFIO_GROUP_GET_DEVICE_FD, name.as_ptr()) };
+        if fd < 0 {
+            return Err(ioctl_err(device, &group_path, "VFIO_GROUP_GET_DEVICE_FD"));
+        }
+        // SAFETY: the kernel just returned `fd` as a new descriptor that nothing else owns.
+        let device_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let proof = device_info(device, &device_fd, &group_path)?;
+        // Closing releases the device, then the group, then the container, leaving them to the VMM.
+        drop(device_fd);
+        drop(group_file);
+        drop(container);
+        Ok(proof)
+    }
+
+    fn open_cdev(&self, cdev: &str, device: PciAddress) -> Result<VfioProof, VfioError> {
+        let cdev_path = self.dev_root.join("vfio/devices").join(cdev);
+        let device_file = open_rw(device, &cdev_path)?;
+        let iommu_path = self.dev_root.join("iommu");
+        let iommufd = open_rw(device, &iommu_path)?;
+        let mut bind = vfio_device_bind_iommufd {
+            // The original (6.6) layout ends after out_devid; every kernel accepts that size.
+            argsz: u32::try_from(offset_of!(vfio_device_bind_iommufd, token_uuid_ptr))
+                .unwrap_or_else(|_| unreachable!("a small offset")),
+            flags: 0,
+            iommufd: iommufd.as_raw_fd(),
+            out_devid: 0,
+            token_uuid_ptr: 0,
+        };
+        // SAFETY: `bind` is a valid, writable vfio_device_bind_iommufd (argsz covers the fields we set)
+        // that outlives the call; both fds are open and ours.
+        let rc = unsafe { libc::ioctl(device_file.as_raw_fd(), VFIO_DEVICE_BIND_IOMMUFD, &raw mut bind) };
+        if rc < 0 {
+            return Err(ioctl_err(device, &cdev_path, "VFIO_DEVICE_BIND_IOMMUFD"));
+        }
+        let owned: OwnedFd = device_file.into();
+        let proof = device_info(device, &owned, &cdev_path)?;
+        drop(owned);
+        drop(iommufd);
+        Ok(proof)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_numbers_match_the_kernel_headers() {
+        // linux/vfio.h: VFIO_GET_API_VERSION is _IO(';', 100) = 15204.
+        assert_eq!(VFIO_GET_API_VERSION, 15204);
+        assert_eq!(VFIO_GROUP_GET_DEVICE_FD, 15210);
+        assert_eq!(VFIO_DEVICE_BIND_IOMMUFD, 15222);
+    }
+
+    #[test]
+    fn missing_nodes_are_open_errors_with_the_path() {
+        let vfio = KernelVfio::new("/nonexistent-ccgpu-dev");
+        let device: PciAddress = "0000:01:00.0".parse().expect("valid");
+        match vfio.open_group(IommuGroup(3), device) {
+            Err(VfioError::Open { path, .. }) => assert_eq!(path, Path::new("/nonexistent-ccgpu-dev/vfio/vfio")),
+            other => panic!("{other:?}"),
+        }
+        match vfio.open_cdev("vfio0", device) {
+            Err(VfioError::Open { path, .. }) => assert!(path.ends_with("vfio/devices/vfio0")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

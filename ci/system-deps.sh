@@ -4,6 +4,12 @@ set -euo pipefail
 packages=()
 need() { command -v "$1" >/dev/null 2>&1 || packages+=("$2"); }
 # (filled as tests need them)
+# host node layer: the real-kernel VM test (host-shim/tests/vm_real_kernel.rs) boots Debian's kernel under
+# QEMU with a busybox initramfs; it downloads the kernel package itself (apt-get download, cached in target/).
+need qemu-system-x86_64 qemu-system-x86
+dpkg -s busybox-static >/dev/null 2>&1 || packages+=(busybox-static)
+need cpio cpio
+need objcopy binutils
 if [ ${#packages[@]} -gt 0 ]; then
   echo "ci: installing ${packages[*]}" >&2
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

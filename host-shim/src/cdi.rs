@@ -191,10 +191,10 @@ impl CdiWriter {
         for entry in fs::read_dir(&self.dir).map_err(list_err)? {
             let name = entry.map_err(list_err)?.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(uid) = name.strip_prefix(&prefix).and_then(|n| n.strip_suffix(".json")) {
-                if let Ok(uid) = uid.parse::<ClaimUid>() {
-                    claims.push(uid);
-                }
+            if let Some(uid) = name.strip_prefix(&prefix).and_then(|n| n.strip_suffix(".json"))
+                && let Ok(uid) = uid.parse::<ClaimUid>()
+            {
+                claims.push(uid);
             }
         }
         claims.sort();

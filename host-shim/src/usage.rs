@@ -243,7 +243,8 @@ mod tests {
     fn dev_t_decoding() {
         // makedev(195, 3) and makedev(259, 70000) in glibc's encoding.
         assert_eq!(major_minor((195 << 8) | 3), (195, 3));
-        let rdev = ((259u64 & 0xfff) << 8) | ((259u64 & !0xfff) << 32) | (70000u64 & 0xff) | ((70000u64 & !0xff) << 12);
+        let (major, minor) = (259u64, 70000u64);
+        let rdev = ((major & 0xfff) << 8) | ((major & !0xfff) << 32) | (minor & 0xff) | ((minor & !0xff) << 12);
         assert_eq!(major_minor(rdev), (259, 70000));
     }
 }

@@ -48,12 +48,7 @@ pub enum AddressError {
 impl PciAddress {
     /// An address from its parts; `None` when the device (≤ 0x1f) or function (≤ 7) is out of range.
     pub fn new(domain: u32, bus: u8, device: u8, function: u8) -> Option<Self> {
-        (device <= 0x1f && function <= 7).then_some(Self {
-            domain,
-            bus,
-            device,
-            function,
-        })
+        (device <= 0x1f && function <= 7).then_some(Self { domain, bus, device, function })
     }
 
     /// PCI segment (domain).
@@ -85,11 +80,7 @@ impl PciAddress {
 
 impl fmt::Display for PciAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04x}:{:02x}:{:02x}.{:x}",
-            self.domain, self.bus, self.device, self.function
-        )
+        write!(f, "{:04x}:{:02x}:{:02x}.{:x}", self.domain, self.bus, self.device, self.function)
     }
 }
 
@@ -100,15 +91,12 @@ impl FromStr for PciAddress {
         if s.len() > MAX_LEN {
             return Err(AddressError::TooLong { len: s.len() });
         }
-        let malformed = || AddressError::Malformed {
-            input: s.to_owned(),
-        };
+        let malformed = || AddressError::Malformed { input: s.to_owned() };
         let (domain, rest) = s.split_once(':').ok_or_else(malformed)?;
         let (bus, rest) = rest.split_once(':').ok_or_else(malformed)?;
         let (device, function) = rest.split_once('.').ok_or_else(malformed)?;
         let field = |text: &str, min: usize, max: usize| -> Result<u32, AddressError> {
-            let ok =
-                (min..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());
+            let ok = (min..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());
             if !ok {
                 return Err(malformed());
             }
@@ -118,9 +106,7 @@ impl FromStr for PciAddress {
         let bus = field(bus, 2, 2)?;
         let device = field(device, 2, 2)?;
         let function = field(function, 1, 1)?;
-        let out_of_range = || AddressError::OutOfRange {
-            input: s.to_owned(),
-        };
+        let out_of_range = || AddressError::OutOfRange { input: s.to_owned() };
         let bus = u8::try_from(bus).map_err(|_| malformed())?;
         let device = u8::try_from(device).map_err(|_| out_of_range())?;
         let function = u8::try_from(function).map_err(|_| out_of_range())?;
@@ -150,10 +136,7 @@ mod tests {
     #[test]
     fn parses_canonical_and_uppercase() {
         let a: PciAddress = "0000:3b:00.1".parse().expect("valid");
-        assert_eq!(
-            (a.domain(), a.bus(), a.device(), a.function()),
-            (0, 0x3b, 0, 1)
-        );
+        assert_eq!((a.domain(), a.bus(), a.device(), a.function()), (0, 0x3b, 0, 1));
         assert_eq!("0000:3B:00.1".parse::<PciAddress>().expect("valid"), a);
         assert_eq!(a.to_string(), "0000:3b:00.1");
         let vmd: PciAddress = "10000:e1:1f.7".parse().expect("vmd domains have 5 digits");
@@ -182,15 +165,9 @@ mod tests {
             "..",
             ".",
         ] {
-            assert!(
-                bad.parse::<PciAddress>().is_err(),
-                "{bad:?} must be refused"
-            );
+            assert!(bad.parse::<PciAddress>().is_err(), "{bad:?} must be refused");
         }
-        assert_eq!(
-            "0000:00:00.0000000000000000".parse::<PciAddress>(),
-            Err(AddressError::TooLong { len: 27 })
-        );
+        assert_eq!("0000:00:00.0000000000000000".parse::<PciAddress>(), Err(AddressError::TooLong { len: 27 }));
     }
 
     #[test]

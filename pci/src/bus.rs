@@ -34,7 +34,7 @@ pub struct PciDevice {
     /// The PCIe root complex the function hangs under, as the kernel names it (`pci0000:00`).
     pub pcie_root: Option<String>,
     /// The VFIO character device name (`vfio3` for `/dev/vfio/devices/vfio3`) while bound to a VFIO
-    /// driver on a kernel with `CONFIG_VFIO_DEVICE_CDEV`.
+    /// driver on a kernel with `CONFIG_VFIO_DEVICE_CDEV` (a `vfio-dev/vfioN` entry with a device number).
     pub vfio_cdev: Option<String>,
     /// SR-IOV capability, when the function is a physical function that has it.
     pub sriov: Option<Sriov>,
@@ -128,11 +128,7 @@ pub trait PciBus: Send + Sync + fmt::Debug {
     fn driver_registered(&self, driver: &DriverName) -> Result<bool, PciError>;
 
     /// Writes `driver_override` (`None` clears it).
-    fn set_driver_override(
-        &self,
-        address: PciAddress,
-        driver: Option<&DriverName>,
-    ) -> Result<(), PciError>;
+    fn set_driver_override(&self, address: PciAddress, driver: Option<&DriverName>) -> Result<(), PciError>;
 
     /// Unbinds the function from its current driver (`<dev>/driver/unbind`).
     fn unbind(&self, address: PciAddress) -> Result<(), PciError>;

@@ -17,9 +17,7 @@ pub struct DriverName(String);
 
 /// Why a string is not a driver name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{input:?} is not a driver name (1-{MAX_DRIVER_NAME} of A-Z a-z 0-9 _ - ., not starting with '.')"
-)]
+#[error("{input:?} is not a driver name (1-{MAX_DRIVER_NAME} of A-Z a-z 0-9 _ - ., not starting with '.')")]
 pub struct DriverNameError {
     /// The refused input, truncated to a bounded length.
     pub input: String,
@@ -50,14 +48,11 @@ impl FromStr for DriverName {
         let ok = !s.is_empty()
             && s.len() <= MAX_DRIVER_NAME
             && !s.starts_with('.')
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(DriverNameError {
-                input: s.chars().take(MAX_DRIVER_NAME + 8).collect(),
-            })
+            Err(DriverNameError { input: s.chars().take(MAX_DRIVER_NAME + 8).collect() })
         }
     }
 }
@@ -76,9 +71,7 @@ impl Serialize for DriverName {
 
 impl<'de> Deserialize<'de> for DriverName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -123,44 +116,19 @@ mod tests {
 
     #[test]
     fn driver_names_refuse_path_tricks() {
-        for good in [
-            "vfio-pci",
-            "nvidia",
-            "snd_hda_intel",
-            "nvgrace-gpu-vfio-pci",
-            "e1000e",
-            "xhci_hcd.0",
-        ] {
+        for good in ["vfio-pci", "nvidia", "snd_hda_intel", "nvgrace-gpu-vfio-pci", "e1000e", "xhci_hcd.0"] {
             assert!(good.parse::<DriverName>().is_ok(), "{good}");
         }
-        for bad in [
-            "",
-            ".",
-            "..",
-            "../nvidia",
-            "a/b",
-            "nv\0",
-            "nvidia\n",
-            "x y",
-            &"a".repeat(65),
-        ] {
+        for bad in ["", ".", "..", "../nvidia", "a/b", "nv\0", "nvidia\n", "x y", &"a".repeat(65)] {
             assert!(bad.parse::<DriverName>().is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn vfio_variants_are_recognised() {
-        for (name, vfio) in [
-            ("vfio-pci", true),
-            ("nvgrace-gpu-vfio-pci", true),
-            ("nvidia", false),
-            ("pci-stub", false),
-        ] {
-            assert_eq!(
-                name.parse::<DriverName>().expect("valid").is_vfio(),
-                vfio,
-                "{name}"
-            );
+        for (name, vfio) in [("vfio-pci", true), ("nvgrace-gpu-vfio-pci", true), ("nvidia", false), ("pci-stub", false)]
+        {
+            assert_eq!(name.parse::<DriverName>().expect("valid").is_vfio(), vfio, "{name}");
         }
     }
 

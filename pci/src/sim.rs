@@ -105,20 +105,12 @@ pub struct IdMatch {
 impl IdMatch {
     /// Matches every function of `vendor` with class `class16`.
     pub fn vendor_class(vendor: u16, class16: u16) -> Self {
-        Self {
-            vendor,
-            device: None,
-            class16: Some(class16),
-        }
+        Self { vendor, device: None, class16: Some(class16) }
     }
 
     /// Matches every function of class `class16`, any vendor.
     pub fn any_vendor_class(class16: u16) -> Self {
-        Self {
-            vendor: 0xffff,
-            device: None,
-            class16: Some(class16),
-        }
+        Self { vendor: 0xffff, device: None, class16: Some(class16) }
     }
 
     fn matches(&self, f: &SimState, address: PciAddress) -> bool {
@@ -265,10 +257,8 @@ impl SimBus {
             let node = u32::from(i % 2);
             let root = format!("pci0000:{:02x}", bus_no & 0xf0);
             let group = 10 + u32::from(i);
-            let at = |b: u8, f: u8| {
-                PciAddress::new(0, b, 0, f)
-                    .unwrap_or_else(|| unreachable!("device 0, function ≤ 1"))
-            };
+            let at =
+                |b: u8, f: u8| PciAddress::new(0, b, 0, f).unwrap_or_else(|| unreachable!("device 0, function ≤ 1"));
             if i % 2 == 1 {
                 bus.add_function(
                     SimFunction::new(at(bus_no.wrapping_sub(1), 0), 0x10b5, 0xc010, 0x060400)
@@ -278,16 +268,10 @@ impl SimBus {
                 );
             }
             bus.add_function(
-                SimFunction::new(at(bus_no, 0), 0x10de, 0x2330, 0x030200)
-                    .group(group)
-                    .numa(node)
-                    .root(&root),
+                SimFunction::new(at(bus_no, 0), 0x10de, 0x2330, 0x030200).group(group).numa(node).root(&root),
             );
             bus.add_function(
-                SimFunction::new(at(bus_no, 1), 0x10de, 0x22a3, 0x040300)
-                    .group(group)
-                    .numa(node)
-                    .root(&root),
+                SimFunction::new(at(bus_no, 1), 0x10de, 0x22a3, 0x040300).group(group).numa(node).root(&root),
             );
         }
         bus.probe_all();
@@ -299,14 +283,8 @@ impl SimBus {
     /// # Panics
     /// When `name` is not a valid driver name (a programming error in the model's setup).
     pub fn register_driver(&self, name: &str, id_table: &[IdMatch]) {
-        let name: DriverName = name
-            .parse()
-            .unwrap_or_else(|e| panic!("simulated driver: {e}"));
-        self.lock().drivers.push(SimDriver {
-            name,
-            id_table: id_table.to_vec(),
-            dynids: Vec::new(),
-        });
+        let name: DriverName = name.parse().unwrap_or_else(|e| panic!("simulated driver: {e}"));
+        self.lock().drivers.push(SimDriver { name, id_table: id_table.to_vec(), dynids: Vec::new() });
     }
 
     /// Adds a dynamic id to a registered driver (what `new_id` or `vfio-pci.ids=` do).
@@ -330,12 +308,7 @@ impl SimBus {
     /// Probes every unbound function, as the kernel does at boot and at module load.
     pub fn probe_all(&self) {
         let mut s = self.lock();
-        let unbound: Vec<_> = s
-            .functions
-            .iter()
-            .filter(|(_, d)| d.driver.is_none())
-            .map(|(a, _)| *a)
-            .collect();
+        let unbound: Vec<_> = s.functions.iter().filter(|(_, d)| d.driver.is_none()).map(|(a, _)| *a).collect();
         for address in unbound {
             // A function no driver matches stays unbound, as at boot.
             let _unmatched = s.attach_first(address, None);
@@ -355,18 +328,11 @@ impl SimBus {
         }
         for i in 0..enabled {
             // VFs sit on the next bus number, eight functions per device, like a real SR-IOV layout.
-            let Some(address) =
-                PciAddress::new(pf.domain(), pf.bus().wrapping_add(1), i / 8, i % 8)
-            else {
+            let Some(address) = PciAddress::new(pf.domain(), pf.bus().wrapping_add(1), i / 8, i % 8) else {
                 continue;
             };
-            let mut vf = SimFunction::new(
-                address,
-                spec.vendor,
-                spec.device.wrapping_add(1),
-                spec.class.0,
-            )
-            .group(first_group + u32::from(i));
+            let mut vf = SimFunction::new(address, spec.vendor, spec.device.wrapping_add(1), spec.class.0)
+                .group(first_group + u32::from(i));
             vf.physfn = Some(pf);
             vf.pcie_root.clone_from(&spec.pcie_root);
             s.insert(vf);
@@ -396,16 +362,7 @@ impl SimBus {
 impl SimState {
     fn insert(&mut self, spec: SimFunction) {
         let address = spec.address;
-        self.functions.insert(
-            address,
-            SimDevice {
-                spec,
-                driver: None,
-                driver_override: None,
-                cdev: None,
-                num_vfs: 0,
-            },
-        );
+        self.functions.insert(address, SimDevice { spec, driver: None, driver_override: None, cdev: None, num_vfs: 0 });
     }
 
     fn driver_matches(&self, driver: &SimDriver, address: PciAddress) -> bool {
@@ -416,10 +373,7 @@ impl SimState {
             // The kernel's pci_match_device(): an override matches its driver and only its driver.
             Some(o) => *o == driver.name,
             None => {
-                driver
-                    .dynids
-                    .iter()
-                    .any(|&(v, d)| v == dev.spec.vendor && d == dev.spec.device)
+                driver.dynids.iter().any(|&(v, d)| v == dev.spec.vendor && d == dev.spec.device)
                     || driver.id_table.iter().any(|m| m.matches(self, address))
             }
         }
@@ -427,10 +381,7 @@ impl SimState {
 
     /// Consumes one pending "probe fails" fault for `address`, if any.
     fn probe_fails(&mut self, address: PciAddress) -> bool {
-        take_fault(
-            &mut self.faults,
-            |f| matches!(f, SimFault::ProbeFails { address: a, .. } if *a == address),
-        )
+        take_fault(&mut self.faults, |f| matches!(f, SimFault::ProbeFails { address: a, .. } if *a == address))
     }
 
     /// Attaches the first matching driver (or only `only`); returns whether one was attached, or the
@@ -472,12 +423,7 @@ impl SimState {
         let injected = address.and_then(|a| {
             let mut errno = None;
             take_fault_with(&mut self.faults, |f| match f {
-                SimFault::WriteFails {
-                    address: fa,
-                    op: fo,
-                    errno: e,
-                    ..
-                } if *fa == a && *fo == op => {
+                SimFault::WriteFails { address: fa, op: fo, errno: e, .. } if *fa == a && *fo == op => {
                     errno = Some(*e);
                     true
                 }
@@ -493,22 +439,14 @@ impl SimState {
             Some(errno) => Err(errno),
             None => apply(self),
         };
-        self.writes.push(SimWrite {
-            op,
-            address,
-            value,
-            errno: result.err(),
-        });
+        self.writes.push(SimWrite { op, address, value, errno: result.err() });
         result
     }
 
     fn hotplug_tick(&mut self) {
         let mut appearing = Vec::new();
         self.faults.retain_mut(|f| match f {
-            SimFault::FunctionAppears {
-                after_writes,
-                function,
-            } => {
+            SimFault::FunctionAppears { after_writes, function } => {
                 if *after_writes == 0 {
                     appearing.push(function.clone());
                     false
@@ -571,19 +509,11 @@ impl PciBus for SimBus {
 
     fn describe(&self, address: PciAddress) -> Result<PciDevice, PciError> {
         let s = self.lock();
-        let dev = s
-            .functions
-            .get(&address)
-            .ok_or(PciError::NoSuchDevice { address })?;
+        let dev = s.functions.get(&address).ok_or(PciError::NoSuchDevice { address })?;
         let sriov = dev.spec.sriov_total_vfs.map(|total_vfs| Sriov {
             total_vfs,
             num_vfs: dev.num_vfs,
-            vfs: s
-                .functions
-                .values()
-                .filter(|d| d.spec.physfn == Some(address))
-                .map(|d| d.spec.address)
-                .collect(),
+            vfs: s.functions.values().filter(|d| d.spec.physfn == Some(address)).map(|d| d.spec.address).collect(),
         });
         Ok(PciDevice {
             address,
@@ -602,36 +532,21 @@ impl PciBus for SimBus {
 
     fn driver(&self, address: PciAddress) -> Result<Option<DriverName>, PciError> {
         let s = self.lock();
-        Ok(s.functions
-            .get(&address)
-            .ok_or(PciError::NoSuchDevice { address })?
-            .driver
-            .clone())
+        Ok(s.functions.get(&address).ok_or(PciError::NoSuchDevice { address })?.driver.clone())
     }
 
     fn driver_override(&self, address: PciAddress) -> Result<Option<DriverName>, PciError> {
         let s = self.lock();
-        Ok(s.functions
-            .get(&address)
-            .ok_or(PciError::NoSuchDevice { address })?
-            .driver_override
-            .clone())
+        Ok(s.functions.get(&address).ok_or(PciError::NoSuchDevice { address })?.driver_override.clone())
     }
 
     fn iommu_group_members(&self, group: IommuGroup) -> Result<Vec<PciAddress>, PciError> {
         let s = self.lock();
-        let members: Vec<_> = s
-            .functions
-            .values()
-            .filter(|d| d.spec.iommu_group == Some(group))
-            .map(|d| d.spec.address)
-            .collect();
+        let members: Vec<_> =
+            s.functions.values().filter(|d| d.spec.iommu_group == Some(group)).map(|d| d.spec.address).collect();
         if members.is_empty() {
             let path = PathBuf::from(format!("sim:/kernel/iommu_groups/{group}/devices"));
-            return Err(PciError::Read {
-                path,
-                source: io::Error::from_raw_os_error(ENOENT),
-            });
+            return Err(PciError::Read { path, source: io::Error::from_raw_os_error(ENOENT) });
         }
         Ok(members)
     }
@@ -640,11 +555,7 @@ impl PciBus for SimBus {
         Ok(self.lock().drivers.iter().any(|d| d.name == *driver))
     }
 
-    fn set_driver_override(
-        &self,
-        address: PciAddress,
-        driver: Option<&DriverName>,
-    ) -> Result<(), PciError> {
+    fn set_driver_override(&self, address: PciAddress, driver: Option<&DriverName>) -> Result<(), PciError> {
         let value = driver.map(|d| d.to_string()).unwrap_or_default();
         let new = driver.cloned();
         self.lock()
@@ -704,22 +615,12 @@ impl PciBus for SimBus {
         let value = format!("{vendor:04x} {device:04x}");
         self.lock()
             .write(SimOp::RemoveId, None, value.clone(), |s| {
-                let d = s
-                    .drivers
-                    .iter_mut()
-                    .find(|d| d.name == *driver)
-                    .ok_or(ENOENT)?;
+                let d = s.drivers.iter_mut().find(|d| d.name == *driver).ok_or(ENOENT)?;
                 let before = d.dynids.len();
                 d.dynids.retain(|&id| id != (vendor, device));
-                if d.dynids.len() == before {
-                    Err(ENODEV)
-                } else {
-                    Ok(())
-                }
+                if d.dynids.len() == before { Err(ENODEV) } else { Ok(()) }
             })
-            .map_err(|errno| {
-                write_error(None, &format!("drivers/{driver}/remove_id"), &value, errno)
-            })
+            .map_err(|errno| write_error(None, &format!("drivers/{driver}/remove_id"), &value, errno))
     }
 }
 
@@ -742,41 +643,19 @@ mod tests {
     #[test]
     fn boot_probe_binds_by_id_table() {
         let bus = SimBus::hgx(2);
-        assert_eq!(
-            bus.driver(addr("0000:18:00.0")).expect("read"),
-            Some(name("nvidia"))
-        );
-        assert_eq!(
-            bus.driver(addr("0000:18:00.1")).expect("read"),
-            Some(name("snd_hda_intel"))
-        );
-        assert_eq!(
-            bus.driver(addr("0000:27:00.0")).expect("read"),
-            Some(name("pcieport"))
-        );
-        let group = bus
-            .describe(addr("0000:28:00.0"))
-            .expect("read")
-            .iommu_group
-            .expect("has group");
-        assert_eq!(
-            bus.iommu_group_members(group).expect("read").len(),
-            3,
-            "bridge, GPU, HDA"
-        );
+        assert_eq!(bus.driver(addr("0000:18:00.0")).expect("read"), Some(name("nvidia")));
+        assert_eq!(bus.driver(addr("0000:18:00.1")).expect("read"), Some(name("snd_hda_intel")));
+        assert_eq!(bus.driver(addr("0000:27:00.0")).expect("read"), Some(name("pcieport")));
+        let group = bus.describe(addr("0000:28:00.0")).expect("read").iommu_group.expect("has group");
+        assert_eq!(bus.iommu_group_members(group).expect("read").len(), 3, "bridge, GPU, HDA");
     }
 
     #[test]
     fn override_unbind_probe_moves_to_vfio_and_creates_cdev() {
         let bus = SimBus::hgx(1);
         let gpu = addr("0000:18:00.0");
-        bus.set_driver_override(gpu, Some(&vfio()))
-            .expect("override");
-        assert_eq!(
-            bus.driver(gpu).expect("read"),
-            Some(name("nvidia")),
-            "override alone changes nothing"
-        );
+        bus.set_driver_override(gpu, Some(&vfio())).expect("override");
+        assert_eq!(bus.driver(gpu).expect("read"), Some(name("nvidia")), "override alone changes nothing");
         bus.unbind(gpu).expect("unbind");
         assert_eq!(bus.driver(gpu).expect("read"), None);
         bus.probe(gpu).expect("probe");
@@ -798,28 +677,11 @@ mod tests {
         let errno = |r: Result<(), PciError>| r.expect_err("must fail").raw_os_error();
         assert_eq!(errno(bus.bind(&vfio(), gpu)), Some(EBUSY), "bound already");
         bus.unbind(gpu).expect("unbind");
-        assert_eq!(
-            errno(bus.unbind(gpu)),
-            Some(ENOENT),
-            "no driver/unbind file when unbound"
-        );
-        assert_eq!(
-            errno(bus.bind(&vfio(), gpu)),
-            Some(ENODEV),
-            "vfio-pci has no id for it"
-        );
-        bus.set_driver_override(gpu, Some(&name("snd_hda_intel")))
-            .expect("override");
-        assert_eq!(
-            errno(bus.bind(&name("nvidia"), gpu)),
-            Some(ENODEV),
-            "override excludes other drivers"
-        );
-        assert_eq!(
-            errno(bus.remove_id(&vfio(), 0x10de, 0x2330)),
-            Some(ENODEV),
-            "no such dynid"
-        );
+        assert_eq!(errno(bus.unbind(gpu)), Some(ENOENT), "no driver/unbind file when unbound");
+        assert_eq!(errno(bus.bind(&vfio(), gpu)), Some(ENODEV), "vfio-pci has no id for it");
+        bus.set_driver_override(gpu, Some(&name("snd_hda_intel"))).expect("override");
+        assert_eq!(errno(bus.bind(&name("nvidia"), gpu)), Some(ENODEV), "override excludes other drivers");
+        assert_eq!(errno(bus.remove_id(&vfio(), 0x10de, 0x2330)), Some(ENODEV), "no such dynid");
         assert_eq!(bus.writes().iter().filter(|w| w.errno.is_some()).count(), 5);
     }
 
@@ -830,49 +692,28 @@ mod tests {
         let gpu = addr("0000:18:00.0");
         bus.unbind(gpu).expect("unbind");
         bus.probe(gpu).expect("probe");
-        assert_eq!(
-            bus.driver(gpu).expect("read"),
-            Some(name("nvidia")),
-            "nvidia registered first"
-        );
+        assert_eq!(bus.driver(gpu).expect("read"), Some(name("nvidia")), "nvidia registered first");
         // With nvidia's claim gone, the dynid decides; after remove_id, nothing matches vfio-pci.
         bus.unbind(gpu).expect("unbind");
-        bus.set_driver_override(gpu, Some(&vfio()))
-            .expect("override");
+        bus.set_driver_override(gpu, Some(&vfio())).expect("override");
         bus.probe(gpu).expect("probe");
         assert_eq!(bus.driver(gpu).expect("read"), Some(vfio()));
         bus.remove_id(&vfio(), 0x10de, 0x2330).expect("remove_id");
         bus.unbind(gpu).expect("unbind");
         bus.set_driver_override(gpu, None).expect("clear");
-        assert!(
-            bus.bind(&vfio(), gpu).is_err(),
-            "vfio-pci no longer matches"
-        );
+        assert!(bus.bind(&vfio(), gpu).is_err(), "vfio-pci no longer matches");
     }
 
     #[test]
     fn injected_faults_fire_the_given_number_of_times() {
         let bus = SimBus::hgx(1);
         let gpu = addr("0000:18:00.0");
-        bus.inject(SimFault::UnbindBusy {
-            address: gpu,
-            times: 2,
-        });
-        assert_eq!(
-            bus.unbind(gpu).expect_err("busy").raw_os_error(),
-            Some(EBUSY)
-        );
-        assert_eq!(
-            bus.unbind(gpu).expect_err("busy").raw_os_error(),
-            Some(EBUSY)
-        );
+        bus.inject(SimFault::UnbindBusy { address: gpu, times: 2 });
+        assert_eq!(bus.unbind(gpu).expect_err("busy").raw_os_error(), Some(EBUSY));
+        assert_eq!(bus.unbind(gpu).expect_err("busy").raw_os_error(), Some(EBUSY));
         bus.unbind(gpu).expect("third time works");
-        bus.inject(SimFault::ProbeFails {
-            address: gpu,
-            times: 1,
-        });
-        bus.probe(gpu)
-            .expect("drivers_probe write succeeds even when the probe fails");
+        bus.inject(SimFault::ProbeFails { address: gpu, times: 1 });
+        bus.probe(gpu).expect("drivers_probe write succeeds even when the probe fails");
         assert_eq!(bus.driver(gpu).expect("read"), None);
         bus.probe(gpu).expect("probe");
         assert_eq!(bus.driver(gpu).expect("read"), Some(name("nvidia")));
@@ -882,22 +723,11 @@ mod tests {
     fn function_appears_in_group_after_writes() {
         let bus = SimBus::hgx(1);
         let intruder = SimFunction::new(addr("0000:18:00.2"), 0x8086, 0x1234, 0x020000).group(10);
-        bus.inject(SimFault::FunctionAppears {
-            after_writes: 1,
-            function: intruder,
-        });
-        bus.set_driver_override(addr("0000:18:00.0"), Some(&vfio()))
-            .expect("write 1");
-        assert_eq!(
-            bus.iommu_group_members(IommuGroup(10)).expect("read").len(),
-            2
-        );
-        bus.set_driver_override(addr("0000:18:00.0"), None)
-            .expect("write 2");
-        assert_eq!(
-            bus.iommu_group_members(IommuGroup(10)).expect("read").len(),
-            3
-        );
+        bus.inject(SimFault::FunctionAppears { after_writes: 1, function: intruder });
+        bus.set_driver_override(addr("0000:18:00.0"), Some(&vfio())).expect("write 1");
+        assert_eq!(bus.iommu_group_members(IommuGroup(10)).expect("read").len(), 2);
+        bus.set_driver_override(addr("0000:18:00.0"), None).expect("write 2");
+        assert_eq!(bus.iommu_group_members(IommuGroup(10)).expect("read").len(), 3);
     }
 
     #[test]
@@ -907,10 +737,7 @@ mod tests {
         bus.set_sriov(pf, 16, 2, 100);
         let d = bus.describe(pf).expect("read");
         let sriov = d.sriov.expect("sr-iov");
-        assert_eq!(
-            (sriov.total_vfs, sriov.num_vfs, sriov.vfs.len()),
-            (16, 2, 2)
-        );
+        assert_eq!((sriov.total_vfs, sriov.num_vfs, sriov.vfs.len()), (16, 2, 2));
         assert_eq!(bus.describe(sriov.vfs[0]).expect("read").physfn, Some(pf));
     }
 }

@@ -18,15 +18,8 @@ struct FakeSysfs {
 
 impl FakeSysfs {
     fn new() -> Self {
-        let fake = Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-        };
-        for d in [
-            "bus/pci/devices",
-            "bus/pci/drivers",
-            "kernel/iommu_groups",
-            "devices/pci0000:00",
-        ] {
+        let fake = Self { dir: tempfile::tempdir().expect("temp dir") };
+        for d in ["bus/pci/devices", "bus/pci/drivers", "kernel/iommu_groups", "devices/pci0000:00"] {
             fs::create_dir_all(fake.root().join(d)).expect("mkdir");
         }
         fs::write(fake.root().join("bus/pci/drivers_probe"), "").expect("write");
@@ -63,28 +56,16 @@ impl FakeSysfs {
         fs::write(dir.join("class"), format!("0x{class:06x}\n")).expect("write");
         fs::write(dir.join("numa_node"), "1\n").expect("write");
         fs::write(dir.join("driver_override"), "(null)\n").expect("write");
-        symlink(
-            format!("../../../{rel}"),
-            self.root().join("bus/pci/devices").join(bdf),
-        )
-        .expect("link");
+        symlink(format!("../../../{rel}"), self.root().join("bus/pci/devices").join(bdf)).expect("link");
         if let Some(g) = group {
             let gdir = self.root().join(format!("kernel/iommu_groups/{g}/devices"));
             fs::create_dir_all(&gdir).expect("mkdir");
             symlink(format!("../../../../{rel}"), gdir.join(bdf)).expect("link");
-            symlink(
-                format!("../../../../kernel/iommu_groups/{g}"),
-                dir.join("iommu_group"),
-            )
-            .expect("link");
+            symlink(format!("../../../../kernel/iommu_groups/{g}"), dir.join("iommu_group")).expect("link");
         }
         if let Some(d) = driver {
             self.driver(d);
-            symlink(
-                format!("../../../../bus/pci/drivers/{d}"),
-                dir.join("driver"),
-            )
-            .expect("link");
+            symlink(format!("../../../../bus/pci/drivers/{d}"), dir.join("driver")).expect("link");
             fs::write(dir.join("driver/unbind"), "").ok();
         }
         dir
@@ -98,51 +79,29 @@ fn addr(s: &str) -> PciAddress {
 #[test]
 fn describes_a_gpu_with_group_numa_root_driver_and_cdev() {
     let fake = FakeSysfs::new();
-    let gpu = fake.function(
-        "0000:01:00.0",
-        0x10de,
-        0x2330,
-        0x030200,
-        Some(5),
-        Some("vfio-pci"),
-    );
+    let gpu = fake.function("0000:01:00.0", 0x10de, 0x2330, 0x030200, Some(5), Some("vfio-pci"));
     fake.function("0000:01:00.1", 0x10de, 0x22a3, 0x040300, Some(5), None);
+    // Linux 6.1-6.5 list vfio-dev/vfioN without a device number: no cdev there.
     fs::create_dir_all(gpu.join("vfio-dev/vfio7")).expect("mkdir");
     let bus = SysfsBus::new(fake.root());
+    assert_eq!(bus.describe(addr("0000:01:00.0")).expect("describe").vfio_cdev, None);
+    fs::write(gpu.join("vfio-dev/vfio7/dev"), "511:7\n").expect("write");
+    let bus = SysfsBus::new(fake.root());
 
-    assert_eq!(
-        bus.devices().expect("list"),
-        vec![addr("0000:01:00.0"), addr("0000:01:00.1")]
-    );
+    assert_eq!(bus.devices().expect("list"), vec![addr("0000:01:00.0"), addr("0000:01:00.1")]);
     let d = bus.describe(addr("0000:01:00.0")).expect("describe");
-    assert_eq!(
-        (d.vendor, d.device, d.class),
-        (0x10de, 0x2330, ClassCode(0x030200))
-    );
+    assert_eq!((d.vendor, d.device, d.class), (0x10de, 0x2330, ClassCode(0x030200)));
     assert_eq!(d.driver, Some(DriverName::vfio_pci()));
     assert_eq!(d.iommu_group, Some(IommuGroup(5)));
     assert_eq!(d.numa_node, Some(1));
     assert_eq!(d.pcie_root.as_deref(), Some("pci0000:00"));
     assert_eq!(d.vfio_cdev.as_deref(), Some("vfio7"));
     assert_eq!((d.sriov, d.physfn), (None, None));
-    assert_eq!(
-        bus.iommu_group_members(IommuGroup(5)).expect("group").len(),
-        2
-    );
+    assert_eq!(bus.iommu_group_members(IommuGroup(5)).expect("group").len(), 2);
     assert_eq!(bus.driver(addr("0000:01:00.1")).expect("driver"), None);
-    assert_eq!(
-        bus.driver_override(addr("0000:01:00.0")).expect("override"),
-        None,
-        "(null) is no override"
-    );
-    assert!(
-        bus.driver_registered(&DriverName::vfio_pci())
-            .expect("read")
-    );
-    assert!(
-        !bus.driver_registered(&"nvidia".parse().expect("name"))
-            .expect("read")
-    );
+    assert_eq!(bus.driver_override(addr("0000:01:00.0")).expect("override"), None, "(null) is no override");
+    assert!(bus.driver_registered(&DriverName::vfio_pci()).expect("read"));
+    assert!(!bus.driver_registered(&"nvidia".parse().expect("name")).expect("read"));
 }
 
 #[test]
@@ -159,65 +118,34 @@ fn numa_minus_one_is_none_and_sriov_is_read() {
     let d = bus.describe(addr("0000:01:00.0")).expect("describe");
     assert_eq!(d.numa_node, None);
     let sriov = d.sriov.expect("sr-iov");
-    assert_eq!(
-        (sriov.total_vfs, sriov.num_vfs, sriov.vfs),
-        (8, 1, vec![addr("0000:01:00.2")])
-    );
-    assert_eq!(
-        bus.describe(addr("0000:01:00.2")).expect("describe").physfn,
-        Some(addr("0000:01:00.0"))
-    );
+    assert_eq!((sriov.total_vfs, sriov.num_vfs, sriov.vfs), (8, 1, vec![addr("0000:01:00.2")]));
+    assert_eq!(bus.describe(addr("0000:01:00.2")).expect("describe").physfn, Some(addr("0000:01:00.0")));
 }
 
 #[test]
 fn writes_land_in_the_kernel_files() {
     let fake = FakeSysfs::new();
-    let gpu = fake.function(
-        "0000:01:00.0",
-        0x10de,
-        0x2330,
-        0x030200,
-        Some(5),
-        Some("nvidia"),
-    );
+    let gpu = fake.function("0000:01:00.0", 0x10de, 0x2330, 0x030200, Some(5), Some("nvidia"));
     fake.driver("vfio-pci");
     let bus = SysfsBus::new(fake.root());
     let a = addr("0000:01:00.0");
     let vfio = DriverName::vfio_pci();
     bus.set_driver_override(a, Some(&vfio)).expect("override");
-    assert_eq!(
-        fs::read_to_string(gpu.join("driver_override")).expect("read"),
-        "vfio-pci"
-    );
+    assert_eq!(fs::read_to_string(gpu.join("driver_override")).expect("read"), "vfio-pci");
     bus.unbind(a).expect("unbind");
-    assert_eq!(
-        fs::read_to_string(fake.root().join("bus/pci/drivers/nvidia/unbind")).expect("read"),
-        "0000:01:00.0"
-    );
+    assert_eq!(fs::read_to_string(fake.root().join("bus/pci/drivers/nvidia/unbind")).expect("read"), "0000:01:00.0");
     bus.probe(a).expect("probe");
-    assert_eq!(
-        fs::read_to_string(fake.root().join("bus/pci/drivers_probe")).expect("read"),
-        "0000:01:00.0"
-    );
+    assert_eq!(fs::read_to_string(fake.root().join("bus/pci/drivers_probe")).expect("read"), "0000:01:00.0");
     bus.bind(&vfio, a).expect("bind");
-    assert_eq!(
-        fs::read_to_string(fake.root().join("bus/pci/drivers/vfio-pci/bind")).expect("read"),
-        "0000:01:00.0"
-    );
+    assert_eq!(fs::read_to_string(fake.root().join("bus/pci/drivers/vfio-pci/bind")).expect("read"), "0000:01:00.0");
     bus.remove_id(&vfio, 0x10de, 0x2330).expect("remove_id");
-    assert_eq!(
-        fs::read_to_string(fake.root().join("bus/pci/drivers/vfio-pci/remove_id")).expect("read"),
-        "10de 2330"
-    );
+    assert_eq!(fs::read_to_string(fake.root().join("bus/pci/drivers/vfio-pci/remove_id")).expect("read"), "10de 2330");
 }
 
 #[test]
 fn unreadable_sysfs_is_an_error_never_no_devices() {
     let missing = SysfsBus::new("/nonexistent-ccgpu-sysfs");
-    assert!(
-        matches!(missing.devices(), Err(PciError::Read { .. })),
-        "no sysfs is an error, not an empty list"
-    );
+    assert!(matches!(missing.devices(), Err(PciError::Read { .. })), "no sysfs is an error, not an empty list");
 
     let fake = FakeSysfs::new();
     let gpu = fake.function("0000:01:00.0", 0x10de, 0x2330, 0x030200, Some(5), None);
@@ -225,22 +153,13 @@ fn unreadable_sysfs_is_an_error_never_no_devices() {
     // An attribute the kernel always provides that cannot be read (EISDIR here) is an error.
     fs::remove_file(gpu.join("vendor")).expect("rm");
     fs::create_dir(gpu.join("vendor")).expect("mkdir");
-    assert!(matches!(
-        bus.describe(addr("0000:01:00.0")),
-        Err(PciError::Read { .. })
-    ));
+    assert!(matches!(bus.describe(addr("0000:01:00.0")), Err(PciError::Read { .. })));
     // Garbage where the kernel writes hex is an error too.
     fs::remove_dir(gpu.join("vendor")).expect("rm");
     fs::write(gpu.join("vendor"), "nvidia\n").expect("write");
-    assert!(matches!(
-        bus.describe(addr("0000:01:00.0")),
-        Err(PciError::Parse { .. })
-    ));
+    assert!(matches!(bus.describe(addr("0000:01:00.0")), Err(PciError::Parse { .. })));
     // A vanished function is reported as such.
-    assert!(matches!(
-        bus.describe(addr("0000:02:00.0")),
-        Err(PciError::NoSuchDevice { .. })
-    ));
+    assert!(matches!(bus.describe(addr("0000:02:00.0")), Err(PciError::NoSuchDevice { .. })));
     // An entry in bus/pci/devices that is not a PCI address is refused, not skipped.
     fs::create_dir(fake.root().join("bus/pci/devices/not-a-bdf")).expect("mkdir");
     assert!(matches!(bus.devices(), Err(PciError::Parse { .. })));
@@ -251,17 +170,9 @@ fn writes_to_a_missing_attribute_fail_with_the_path() {
     let fake = FakeSysfs::new();
     fake.function("0000:01:00.0", 0x10de, 0x2330, 0x030200, Some(5), None);
     let bus = SysfsBus::new(fake.root());
-    let err = bus
-        .unbind(addr("0000:01:00.0"))
-        .expect_err("no driver: no unbind file");
-    let PciError::Write { path, .. } = &err else {
-        panic!("{err:?}")
-    };
-    assert!(
-        path.ends_with("0000:01:00.0/driver/unbind"),
-        "{}",
-        path.display()
-    );
+    let err = bus.unbind(addr("0000:01:00.0")).expect_err("no driver: no unbind file");
+    let PciError::Write { path, .. } = &err else { panic!("{err:?}") };
+    assert!(path.ends_with("0000:01:00.0/driver/unbind"), "{}", path.display());
 }
 
 #[test]
@@ -273,9 +184,7 @@ fn reads_this_machines_real_sysfs() {
     }
     let devices = bus.devices().expect("real sysfs lists");
     for a in &devices {
-        let d = bus
-            .describe(*a)
-            .expect("every real function describes without error");
+        let d = bus.describe(*a).expect("every real function describes without error");
         assert_eq!(d.address, *a);
         if let Some(g) = d.iommu_group {
             assert!(bus.iommu_group_members(g).expect("group").contains(a));

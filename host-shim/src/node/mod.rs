@@ -69,7 +69,7 @@ pub struct ClaimError {
     pub claim: ClaimUid,
     /// What went wrong.
     #[source]
-    pub failure: ClaimFailure,
+    pub failure: Box<ClaimFailure>,
 }
 
 /// What went wrong with one claim.
@@ -368,7 +368,7 @@ impl Node {
             Ok(p) => tracing::info!(cdi_spec = %p.cdi_spec, "prepared"),
             Err(e) => tracing::warn!(error = %e, "prepare failed"),
         }
-        result.map_err(|failure| ClaimError { claim: claim.clone(), failure })
+        result.map_err(|failure| ClaimError { claim: claim.clone(), failure: Box::new(failure) })
     }
 
     /// Unprepares `claim` from its checkpoint alone: CDI spec removed, every function back on its
@@ -387,7 +387,7 @@ impl Node {
             Ok(()) => tracing::info!("unprepared"),
             Err(e) => tracing::warn!(error = %e, "unprepare failed"),
         }
-        result.map_err(|failure| ClaimError { claim: claim.clone(), failure })
+        result.map_err(|failure| ClaimError { claim: claim.clone(), failure: Box::new(failure) })
     }
 
     fn prepare_locked(&self, claim: &ClaimUid, devices: &[DeviceName]) -> Result<PreparedClaim, ClaimFailure> {
@@ -509,16 +509,16 @@ impl Node {
     fn reserve(&self, claim: &ClaimUid, record: &ClaimRecord) -> Result<(), ClaimFailure> {
         let mut reservations = lock(&self.reservations);
         for d in &record.devices {
-            if let Some(holder) = reservations.get(&d.group) {
-                if holder != claim {
-                    let device = record
-                        .requested
-                        .iter()
-                        .copied()
-                        .find(|n| record.devices.iter().any(|r| r.address == n.address() && r.group == d.group))
-                        .unwrap_or(record.requested[0]);
-                    return Err(ClaimFailure::GroupHeld { group: d.group, device, holder: holder.clone() });
-                }
+            if let Some(holder) = reservations.get(&d.group)
+                && holder != claim
+            {
+                let device = record
+                    .requested
+                    .iter()
+                    .copied()
+                    .find(|n| record.devices.iter().any(|r| r.address == n.address() && r.group == d.group))
+                    .unwrap_or(record.requested[0]);
+                return Err(ClaimFailure::GroupHeld { group: d.group, device, holder: holder.clone() });
             }
         }
         for d in &record.devices {

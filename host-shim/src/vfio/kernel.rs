@@ -80,7 +80,7 @@ impl VfioAccess for KernelVfio {
         let container = open_rw(device, &container_path)?;
         // SAFETY: integer-only ioctl on a container fd we own.
         let version = unsafe { libc::ioctl(container.as_raw_fd(), VFIO_GET_API_VERSION) };
-        if version != VFIO_API_VERSION as libc::c_int {
+        if i64::from(version) != i64::from(VFIO_API_VERSION) {
             return Err(VfioError::ApiVersion {
                 path: container_path,
                 found: i64::from(version),

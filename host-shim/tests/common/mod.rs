@@ -40,10 +40,10 @@ pub fn fast_budgets() -> Budgets {
 
 pub fn temp_dir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::Builder::new().prefix("ccgpu-test").tempdir_in(shm) {
-            return d;
-        }
+    if shm.is_dir()
+        && let Ok(d) = tempfile::Builder::new().prefix("ccgpu-test").tempdir_in(shm)
+    {
+        return d;
     }
     tempfile::tempdir().unwrap()
 }
@@ -111,10 +111,10 @@ impl World {
                 if let Some(other) = in_records.insert(d.address, r.claim_uid.clone()) {
                     return Err(format!("{} held by claims {other} and {}", d.address, r.claim_uid));
                 }
-                if let Some(other) = groups.insert(d.group, r.claim_uid.clone()) {
-                    if other != r.claim_uid {
-                        return Err(format!("group {} held by claims {other} and {}", d.group, r.claim_uid));
-                    }
+                if let Some(other) = groups.insert(d.group, r.claim_uid.clone())
+                    && other != r.claim_uid
+                {
+                    return Err(format!("group {} held by claims {other} and {}", d.group, r.claim_uid));
                 }
             }
             if r.phase == Phase::PrepareCompleted {

@@ -1,1 +1,100 @@
-fn main() {}
+//! Prepare/unprepare overhead of the node layer on the simulated bus, checkpoint and CDI fsyncs
+//! included, against the anchor of one fsync'd atomic file write measured in the same run on the same
+//! disk (`target/tmp`, not tmpfs).
+//!
+//! `cargo bench -p ccgpu-host-shim --bench prepare` prints a Markdown table for BENCHMARKS.md: p50/p99
+//! of prepare and unprepare for 1 GPU and 8 GPUs in one claim (each GPU with its HDA function: 2 and 16
+//! functions moved), as milliseconds and as multiples of the anchor, next to design.md §8's targets
+//! (p99 ≤ 10 ms for one GPU, ≤ 50 ms for eight) and the kubelet's 45 s deadline.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ccgpu_host_shim::atomic_file::write_atomic;
+use ccgpu_host_shim::usage::SimUsage;
+use ccgpu_host_shim::{Backends, DeviceKind, DeviceName, Node, NodeConfig, NodePaths};
+use ccgpu_pci::{PciAddress, SimBus};
+
+const ROUNDS: usize = 300;
+
+/// Nearest-rank percentile of a sorted sample (`p` in whole percent).
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    let rank = (p * (sorted.len() - 1) + 50) / 100;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(base).expect("target/tmp");
+    let dir = tempfile::tempdir_in(base).expect("temp dir");
+
+    // Anchor: one fsync'd atomic write of a checkpoint-sized file.
+    let body = vec![b'x'; 2048];
+    let mut anchor: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            let t = Instant::now();
+            write_atomic(dir.path(), "anchor.json", &body).expect("write");
+            t.elapsed()
+        })
+        .collect();
+    anchor.sort();
+    let anchor_p50 = percentile(&anchor, 50);
+
+    let mut rows = Vec::new();
+    for gpus in [1u8, 8] {
+        let bus = Arc::new(SimBus::hgx(8));
+        let paths = NodePaths {
+            cdi_dir: dir.path().join(format!("cdi{gpus}")),
+            checkpoint_dir: dir.path().join(format!("ckpt{gpus}")),
+            ..NodePaths::default()
+        };
+        let config = NodeConfig { paths, ..NodeConfig::default() };
+        let backends = Backends::simulated(bus, Arc::new(SimUsage::default()), None);
+        let (node, _) = Node::open(config, backends, "bench-boot".into()).expect("open");
+        let devices: Vec<DeviceName> = (0..gpus)
+            .map(|i| {
+                let a = PciAddress::new(0, 0x18 + i * 0x10, 0, 0).expect("valid");
+                DeviceName::new(DeviceKind::Gpu, a)
+            })
+            .collect();
+        let (mut prep, mut unprep) = (Vec::new(), Vec::new());
+        for r in 0..ROUNDS {
+            let claim = format!("bench-{r}").parse().expect("valid uid");
+            let t = Instant::now();
+            node.prepare(&claim, &devices).expect("prepare");
+            prep.push(t.elapsed());
+            let t = Instant::now();
+            node.unprepare(&claim).expect("unprepare");
+            unprep.push(t.elapsed());
+        }
+        prep.sort();
+        unprep.sort();
+        rows.push((gpus, "prepare", percentile(&prep, 50), percentile(&prep, 99)));
+        rows.push((gpus, "unprepare", percentile(&unprep, 50), percentile(&unprep, 99)));
+    }
+
+    println!(
+        "anchor: one fsync'd atomic 2 KiB write: p50 {:.3} ms, p99 {:.3} ms ({ROUNDS} rounds)\n",
+        ms(anchor_p50),
+        ms(percentile(&anchor, 99))
+    );
+    println!("| GPUs | call | p50 ms | p99 ms | p50 / anchor | p99 / anchor | p99 / target | p99 / 45 s |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (gpus, call, p50, p99) in rows {
+        let target = if gpus == 1 { 10.0 } else { 50.0 };
+        println!(
+            "| {gpus} | {call} | {:.2} | {:.2} | {:.1}x | {:.1}x | {:.2} | {:.1e} |",
+            ms(p50),
+            ms(p99),
+            p50.as_secs_f64() / anchor_p50.as_secs_f64(),
+            p99.as_secs_f64() / anchor_p50.as_secs_f64(),
+            ms(p99) / target,
+            p99.as_secs_f64() / 45.0
+        );
+    }
+}

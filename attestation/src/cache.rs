@@ -59,7 +59,7 @@ impl VerifierCache {
         if let Some(hit) = self.rims.lock().unwrap_or_else(PoisonError::into_inner).get(&digest) {
             return Arc::clone(hit);
         }
-        let inspection = Arc::new(rim::inspect(xml));
+        let inspection = Arc::new(rim::inspect_with_digest(xml, digest));
         let mut rims = self.rims.lock().unwrap_or_else(PoisonError::into_inner);
         if rims.len() >= MAX_RIMS {
             rims.clear();

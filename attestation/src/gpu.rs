@@ -150,6 +150,16 @@ fn chain_chip(chain: &CertChain) -> Option<String> {
 
 /// Appraises one GPU.
 pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &Appraise<'_>) -> GpuAppraisal {
+    // Without a caller's cache, a per-call one still verifies each certificate link once: the two RIM
+    // chains share their upper links.
+    let local;
+    let ctx = &match ctx.cache {
+        Some(_) => *ctx,
+        None => {
+            local = VerifierCache::new();
+            Appraise { cache: Some(&local), ..*ctx }
+        }
+    };
     let mut checks = Checks::default();
     let mut identity = GpuIdentity::default();
 

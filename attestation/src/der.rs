@@ -49,6 +49,8 @@ pub(crate) struct Tlv<'a> {
     pub(crate) value: &'a [u8],
     /// Offset of the value within the reader's input.
     pub(crate) offset: usize,
+    /// The complete encoding: tag, length and value (what a signature over a DER structure covers).
+    pub(crate) raw: &'a [u8],
 }
 
 /// Reads consecutive DER elements from a slice.
@@ -105,7 +107,7 @@ impl<'a> DerReader<'a> {
         let start = self.pos;
         let end = start.checked_add(len).filter(|&e| e <= self.data.len()).ok_or(DerError::Truncated(start))?;
         self.pos = end;
-        Ok(Tlv { tag, value: &self.data[start..end], offset: start })
+        Ok(Tlv { tag, value: &self.data[start..end], offset: start, raw: &self.data[tag_at..end] })
     }
 
     pub(crate) fn expect(&mut self, expected: u8) -> Result<Tlv<'a>, DerError> {

@@ -7,11 +7,13 @@
 
 mod corpus;
 mod der_write;
+mod ocsp;
 mod pki;
 mod report;
 mod rim_sign;
 
 pub use corpus::{Case, RealEvidence, byte_flips, negative_corpus};
+pub use ocsp::{SimStatus, ocsp_response};
 pub use pki::{DevicePki, Pki, RimPki, SimError};
 pub use report::{OpaqueBuilder, ReportBuilder};
 pub use rim_sign::{GoldenSpec, rim_document, sign_rim};

@@ -2,7 +2,7 @@
 //! attestation key carrying an FWID) and a RIM signing chain (root → CA → L3 → signer).
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::signature::{ECDSA_P384_SHA384_ASN1_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, PKCS_ECDSA_P384_SHA384, PublicKeyData as _, SerialNumber,
@@ -38,16 +38,57 @@ pub struct Pki {
     pub chain: CertChain,
     /// The root, as an anchor a caller may choose to trust.
     pub anchor: TrustAnchor,
-    leaf_pkcs8: Vec<u8>,
+    /// Per chain position (leaf first): the certificate's parameters and its PKCS#8 private key.
+    levels: Vec<(CertificateParams, Vec<u8>)>,
 }
 
 impl Pki {
     /// Signs `message` with the leaf key: ECDSA P-384/SHA-384, raw `r‖s`.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SimError> {
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &self.leaf_pkcs8)
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, self.pkcs8(0)?)
             .map_err(|e| SimError::Key(e.to_string()))?;
         let sig = key.sign(&SystemRandom::new(), message).map_err(|e| SimError::Key(e.to_string()))?;
         Ok(sig.as_ref().to_vec())
+    }
+
+    /// Signs `message` with the key of chain position `position`: ECDSA P-384/SHA-384, DER (as X.509 and
+    /// OCSP signatures are encoded).
+    pub fn sign_der_at(&self, position: usize, message: &[u8]) -> Result<Vec<u8>, SimError> {
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, self.pkcs8(position)?)
+            .map_err(|e| SimError::Key(e.to_string()))?;
+        let sig = key.sign(&SystemRandom::new(), message).map_err(|e| SimError::Key(e.to_string()))?;
+        Ok(sig.as_ref().to_vec())
+    }
+
+    fn pkcs8(&self, position: usize) -> Result<&[u8], SimError> {
+        self.levels
+            .get(position)
+            .map(|(_, k)| k.as_slice())
+            .ok_or_else(|| SimError::Key(format!("no chain position {position}")))
+    }
+
+    /// Issues a new certificate under the certificate at chain position `issuer` (a delegated OCSP
+    /// responder when `ocsp_signing`), returning its DER and PKCS#8 key. `valid` bounds its validity.
+    pub fn issue(
+        &self,
+        issuer: usize,
+        cn: &str,
+        ocsp_signing: bool,
+        valid: (OffsetDateTime, OffsetDateTime),
+    ) -> Result<(Vec<u8>, Vec<u8>), SimError> {
+        let (issuer_params, issuer_key) =
+            self.levels.get(issuer).ok_or_else(|| SimError::Key(format!("no chain position {issuer}")))?;
+        let issuer_key = KeyPair::try_from(issuer_key.as_slice())?;
+        let issuer = Issuer::new(issuer_params.clone(), issuer_key);
+        let mut p = params(&Level { cn: cn.to_owned(), ca: None, extensions: vec![] }, 0x5eed);
+        p.not_before = valid.0;
+        p.not_after = valid.1;
+        if ocsp_signing {
+            p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::OcspSigning];
+        }
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?;
+        let cert = p.signed_by(&key, &issuer)?;
+        Ok((cert.der().to_vec(), key.serialize_der()))
     }
 
     /// The chain as PEM.
@@ -100,10 +141,10 @@ fn build(levels: Vec<Level>, leaf_key: Option<KeyPair>, anchor_name: &str) -> Re
     let mut ders: Vec<Vec<u8>> = Vec::new();
     let mut issuer: Option<Issuer<'static, KeyPair>> = None;
     let mut leaf_key = leaf_key;
-    let count = levels.len();
-    let mut leaf_pkcs8 = Vec::new();
+    let levels_len = levels.len();
+    let mut keys = Vec::new();
     for (i, level) in levels.into_iter().enumerate() {
-        let key = match (i + 1 == count, leaf_key.take()) {
+        let key = match (i + 1 == levels_len, leaf_key.take()) {
             (true, Some(k)) => k,
             _ => KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?,
         };
@@ -113,16 +154,15 @@ fn build(levels: Vec<Level>, leaf_key: Option<KeyPair>, anchor_name: &str) -> Re
             Some(iss) => p.signed_by(&key, iss)?,
         };
         ders.push(cert.der().to_vec());
-        if i + 1 == count {
-            leaf_pkcs8 = key.serialize_der();
-        }
+        keys.push((p.clone(), key.serialize_der()));
         issuer = Some(Issuer::new(p, key));
     }
     let root = ders.first().cloned().ok_or_else(|| SimError::Chain("no levels".into()))?;
     ders.reverse();
+    keys.reverse();
     let chain = CertChain::from_der_list(ders).map_err(|e| SimError::Chain(e.to_string()))?;
     let anchor = TrustAnchor::from_der(anchor_name.to_owned(), root).map_err(SimError::Chain)?;
-    Ok(Pki { chain, anchor, leaf_pkcs8 })
+    Ok(Pki { chain, anchor, levels: keys })
 }
 
 /// A simulated GPU device PKI (5 certificates, like NVIDIA's).

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
+use crate::revocation::OcspSource;
+
 /// Confidential-computing GPU passthrough for Kata Containers: verify GPU evidence.
 #[derive(Debug, Parser)]
 #[command(name = "ccgpu", version, about, long_about = None, propagate_version = true)]
@@ -37,6 +39,9 @@ attestation certificate equals the FWID in the report; the report signature (ECD
 the attestation key; the report carries your nonce; the driver and VBIOS RIMs are signed by NVIDIA (XML-DSig,
 chain to NVIDIA's RIM root) and are for this GPU's chip, driver and VBIOS; and every active golden
 measurement matches the report.
+
+Revocation: by default every certificate's OCSP status is fetched (--ocsp online); --ocsp DIR judges
+recorded responses and --ocsp off skips revocation (recorded as not checked in the claims).
 
 Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input.";
 
@@ -82,19 +87,55 @@ pub struct GpuArgs {
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
 
-    /// Revocation checking. Only `off` exists in this version: revocation is then recorded as not checked.
-    #[arg(long, value_enum, value_name = "MODE", required = true)]
-    pub ocsp: OcspArg,
+    #[command(flatten)]
+    pub ocsp: OcspArgs,
+
+    /// Policy file (TOML or JSON; see deploy/policy.example.toml). Default: the built-in strict policy.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OcspArg {
-    /// Do not check revocation (recorded in the claims as not checked).
-    Off,
+/// Revocation-checking flags shared by the verify commands.
+#[derive(Debug, Args)]
+pub struct OcspArgs {
+    /// Revocation checking: `online` asks the OCSP responders (each certificate's AIA, else NVIDIA's);
+    /// a directory uses recorded responses (DER or base64 files); `off` skips it, recorded in the claims as
+    /// not checked (refused when the policy requires OCSP).
+    #[arg(long, value_name = "online|off|DIR", default_value = "online")]
+    pub ocsp: OcspSource,
+
+    /// Time at which OCSP responses must be fresh (RFC 3339). Default: --at, else now.
+    #[arg(long, value_name = "RFC3339")]
+    pub ocsp_at: Option<String>,
+
+    /// OCSP time for the device chain only (overrides --ocsp-at): recorded responses of different
+    /// chains are rarely fresh at one instant.
+    #[arg(long, value_name = "RFC3339")]
+    pub ocsp_at_device: Option<String>,
+
+    /// OCSP time for the RIM signing chains only (overrides --ocsp-at).
+    #[arg(long, value_name = "RFC3339")]
+    pub ocsp_at_rim: Option<String>,
+
+    /// Ask this responder for every certificate instead of the one it names (e.g. a local mirror).
+    #[arg(long, value_name = "URL")]
+    pub ocsp_url: Option<String>,
+
+    /// Timeout of one OCSP request, in seconds (no retries; the whole fetch is bounded by 4× this).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub ocsp_timeout: u64,
+
+    /// Cache fetched responses here, reused until their nextUpdate. Default: ~/.cache/ccgpu/ocsp.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_ocsp_cache")]
+    pub ocsp_cache: Option<PathBuf>,
+
+    /// Do not cache fetched responses.
+    #[arg(long)]
+    pub no_ocsp_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,7 +6,9 @@
 
 mod cli;
 mod input;
+mod ocsp_plan;
 mod render;
+mod revocation;
 mod verify_gpu;
 
 use std::process::ExitCode;

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use ccgpu_attestation::anchors::Anchors;
 use ccgpu_attestation::appraisal::Verdict;
-use ccgpu_attestation::gpu::{Appraise, GpuEvidence, Revocation, appraise_gpu, implied_rim_ids};
-use ccgpu_attestation::policy::GpuPolicy;
+use ccgpu_attestation::gpu::{Appraise, GpuEvidence, appraise_gpu, implied_rim_ids, revocation_queries};
 use ccgpu_attestation::rim::rim_file_candidates;
 use ccgpu_attestation::spdm::AttestationReport;
 use ccgpu_attestation::x509::CertChain;
 
-use crate::cli::{Format, GpuArgs, OcspArg};
+use crate::cli::{Format, GpuArgs};
+use crate::ocsp_plan::OcspPlan;
 use crate::{EXIT_AFFIRMING, EXIT_NOT_AFFIRMING, input, render};
 
 pub fn run(args: &GpuArgs) -> anyhow::Result<u8> {
@@ -22,9 +22,7 @@ pub fn run(args: &GpuArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("certificate chain {}", args.cert_chain.display()))?;
     let nonce = input::nonce(&args.nonce)?;
     let at = input::verification_time(args.at.as_deref())?;
-    let revocation = match args.ocsp {
-        OcspArg::Off => Revocation::NotChecked,
-    };
+    let policy = input::policy(args.policy.as_deref())?;
 
     let (driver_path, vbios_path) = match (&args.rim_dir, &args.driver_rim, &args.vbios_rim) {
         (Some(dir), _, _) => locate_rims(dir, &report, &chain)?,
@@ -35,9 +33,11 @@ pub fn run(args: &GpuArgs) -> anyhow::Result<u8> {
     let vbios = input::read_file("VBIOS RIM", &vbios_path)?;
 
     let anchors = Anchors::nvidia();
-    let policy = GpuPolicy::default();
     let evidence =
         GpuEvidence { report: &report_bytes, chain: &chain, driver_rim: Some(&driver), vbios_rim: Some(&vbios) };
+    let ocsp = OcspPlan::new(&args.ocsp, args.at.as_deref(), at)?;
+    let responses = ocsp.responses(&revocation_queries(&evidence, &anchors))?;
+    let revocation = ocsp.revocation(&responses);
     let ctx = Appraise { nonce: &nonce, at, anchors: &anchors, policy: &policy, revocation, cache: None };
     let appraisal = appraise_gpu(&evidence, &ctx);
 

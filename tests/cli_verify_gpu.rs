@@ -175,20 +175,7 @@ fn unusable_input_exits_2_and_names_the_file() {
     assert!(stderr(&o).contains("no driver RIM for this GPU in"), "{}", stderr(&o));
     assert!(stderr(&o).contains("NV_GPU_DRIVER_GH100_550.90.07.xml"), "{}", stderr(&o));
 
-    // A flag error is a usage error too; --ocsp has no default in this version.
-    let o = ccgpu(&[
-        "verify",
-        "gpu",
-        "--report",
-        &report,
-        "--cert-chain",
-        &chain,
-        "--rim-dir",
-        &rims,
-        "--nonce",
-        nonce.trim(),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
+    // A flag error is a usage error too.
     let o = ccgpu(&[
         "verify",
         "gpu",
@@ -216,4 +203,162 @@ fn help_teaches_with_an_example() {
     let out = stdout(&o);
     assert!(out.contains("Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input."));
     assert!(out.contains("--at 2025-09-01T00:00:00Z --ocsp off"));
+}
+
+#[test]
+fn a_repeated_flag_is_a_usage_error() {
+    let Some(dir) = h100_dir() else { return };
+    let o = verify(&dir, "2025-10-24T12:00:00Z", &["--ocsp", "online"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// A responder on localhost that answers every request with the recorded response whose serial the request
+/// names (as NVIDIA's responder would), counting requests.
+fn replay_responder(dir: &std::path::Path) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use base64::Engine as _;
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let mut responses: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for entry in std::fs::read_dir(dir.join("ocsp")).expect("ocsp dir") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+        let der = base64::engine::general_purpose::STANDARD.decode(text.trim()).expect("b64");
+        let parsed = ccgpu_attestation::ocsp::parse_response(&der).expect("parse");
+        responses.push((parsed.responses[0].cert_id.serial.clone(), der));
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let found = responses.iter().find(|(serial, _)| body.windows(serial.len()).any(|w| w == serial.as_slice()));
+            let reply = match found {
+                Some((_, der)) => {
+                    let mut r = format!("HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", der.len()).into_bytes();
+                    r.extend_from_slice(der);
+                    r
+                }
+                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+            };
+            let _ = stream.write_all(&reply);
+        }
+    });
+    (url, count)
+}
+
+fn verify_args(dir: &std::path::Path, extra: &[&str]) -> Output {
+    let nonce = std::fs::read_to_string(dir.join("nonce.hex")).expect("nonce");
+    let p = |rel: &str| dir.join(rel).display().to_string();
+    let mut args: Vec<String> = ["verify", "gpu", "--report"].iter().map(|s| (*s).to_owned()).collect();
+    args.extend([
+        p("attestation-report.hex"),
+        "--cert-chain".into(),
+        p("cert-chain.pem"),
+        "--rim-dir".into(),
+        p("rims"),
+    ]);
+    args.extend(["--nonce".into(), nonce.trim().to_owned()]);
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ccgpu(&args)
+}
+
+#[test]
+fn recorded_ocsp_passes_inside_its_windows_and_fails_outside() {
+    let Some(dir) = h100_dir() else { return };
+    let ocsp = dir.join("ocsp").display().to_string();
+    let o = verify_args(
+        &dir,
+        &[
+            "--at",
+            "2025-10-24T12:00:00Z",
+            "--ocsp",
+            &ocsp,
+            "--ocsp-at-device",
+            "2025-08-21T12:00:00Z",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["claims"]["x-nvidia-gpu-attestation-report-cert-chain"]["x-nvidia-cert-ocsp-status"], "good");
+    assert_eq!(v["claims"]["x-nvidia-gpu-vbios-rim-cert-chain"]["x-nvidia-cert-ocsp-status"], "good");
+
+    // One instant for both: the device-chain responses are stale by then.
+    let o = verify_args(&dir, &["--at", "2025-10-24T12:00:00Z", "--ocsp", &ocsp]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("FAIL     device-chain-ocsp     certificate 1 (CN=GH100 A01 GSP BROM): OCSP response is not fresh at 2025-10-24T12:00:00Z: nextUpdate 2025-08-22T06:47:07Z has passed"), "{}", stdout(&o));
+}
+
+#[test]
+fn ocsp_off_is_refused_when_the_policy_requires_ocsp() {
+    let Some(dir) = h100_dir() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, "[ocsp]\nrequire = \"required\"\n").expect("write");
+    let o = verify_args(
+        &dir,
+        &["--at", "2025-09-01T00:00:00Z", "--ocsp", "off", "--policy", &policy.display().to_string()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains(
+            "FAIL     device-chain-ocsp     revocation was not checked (OCSP off) but the policy requires OCSP"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::write(&policy, "[ocsp]\nrequire = \"always\"\n").expect("write");
+    let o = verify_args(
+        &dir,
+        &["--at", "2025-09-01T00:00:00Z", "--ocsp", "off", "--policy", &policy.display().to_string()],
+    );
+    assert_eq!(o.status.code(), Some(2), "an invalid policy is unusable input");
+    assert!(stderr(&o).contains(&format!("policy {}", policy.display())), "{}", stderr(&o));
+}
+
+#[test]
+fn online_ocsp_asks_once_per_certificate_and_caches_until_next_update() {
+    let Some(dir) = h100_dir() else { return };
+    let (url, count) = replay_responder(&dir);
+    let cache = tempfile::tempdir().expect("cache");
+    let cache_arg = cache.path().display().to_string();
+    let args = [
+        "--at",
+        "2025-10-24T12:00:00Z",
+        "--ocsp",
+        "online",
+        "--ocsp-url",
+        &url,
+        "--ocsp-cache",
+        &cache_arg,
+        "--ocsp-at-device",
+        "2025-08-21T12:00:00Z",
+    ];
+    let o = verify_args(&dir, &args);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // 3 device-chain certificates + 3 driver RIM chain + 1 VBIOS leaf (the RIM chains share 2).
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 7);
+    assert_eq!(std::fs::read_dir(cache.path()).expect("cache").count(), 7);
+    // The cache is judged against the OCSP times: device responses are past nextUpdate at the RIM time,
+    // so only they would be fetched again; with the device time pinned, nothing is.
+    let o = verify_args(&dir, &args);
+    assert_eq!(o.status.code(), Some(0));
+    let asked = count.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(asked <= 10, "second run asked {} more times", asked - 7);
 }

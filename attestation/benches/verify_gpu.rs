@@ -8,7 +8,7 @@ use ccgpu_attestation::anchors::Anchors;
 use ccgpu_attestation::appraisal::Verdict;
 use ccgpu_attestation::cache::VerifierCache;
 use ccgpu_attestation::gpu::{Appraise, GpuEvidence, Revocation, appraise_gpu};
-use ccgpu_attestation::policy::GpuPolicy;
+use ccgpu_attestation::policy::Policy;
 use ccgpu_attestation::spdm::AttestationReport;
 use ccgpu_attestation::x509::CertChain;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
     let report = hex_text(&report);
     let nonce: [u8; 32] = hex_text(&nonce).try_into().expect("nonce");
     let anchors = Anchors::nvidia();
-    let policy = GpuPolicy::default();
+    let policy = Policy::default();
     let at = datetime!(2025-09-01 0:00 UTC);
 
     // Everything from bytes: parse the chain too, as a verifier receiving evidence must.

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::appraisal::{Check, Outcome};
-use crate::gpu::{ChainSummary, GpuAppraisal, Revocation};
+use crate::gpu::{ChainSummary, GpuAppraisal, RevocationMode};
 
 impl GpuAppraisal {
     /// The appraisal as NVIDIA v3 claims (plus `x-ccgpu-*` additions).
@@ -19,15 +19,12 @@ impl GpuAppraisal {
             Some(Outcome::Failed { .. }) => Value::Bool(false),
             _ => Value::Null,
         };
-        let ocsp = match self.revocation {
-            Revocation::NotChecked => Value::Null,
-        };
         let chain = |summary: Option<&ChainSummary>| match summary {
             Some(s) => json!({
                 "x-nvidia-cert-expiration-date": s.expiration,
                 "x-nvidia-cert-status": s.status,
-                "x-nvidia-cert-ocsp-status": ocsp,
-                "x-nvidia-cert-revocation-reason": Value::Null,
+                "x-nvidia-cert-ocsp-status": s.ocsp_status,
+                "x-nvidia-cert-revocation-reason": s.revocation_reason,
             }),
             None => Value::Null,
         };
@@ -79,11 +76,15 @@ impl GpuAppraisal {
         put("hwmodel", json!(self.identity.hwmodel));
         put("ueid", json!(self.identity.ueid));
         put("oemid", json!(self.oemid));
-        put("x-nvidia-attestation-warning", Value::Null);
+        put(
+            "x-nvidia-attestation-warning",
+            if self.warnings.is_empty() { Value::Null } else { json!(self.warnings.join("; ")) },
+        );
         put(
             "x-ccgpu-ocsp-status",
             json!(match self.revocation {
-                Revocation::NotChecked => "not-checked",
+                RevocationMode::NotChecked => "not-checked",
+                RevocationMode::Checked => "checked",
             }),
         );
         c
@@ -101,6 +102,8 @@ impl GpuAppraisal {
             "measurements": self.measurements,
             "nonce": self.nonce,
             "verified_at": self.verified_at,
+            "warnings": self.warnings,
+            "policy_sha384": self.policy_digest,
             "report_sha384": self.report_digest,
             "driver_rim_sha384": self.rim_digests.0,
             "vbios_rim_sha384": self.rim_digests.1,

@@ -14,17 +14,40 @@ use crate::arch::{GpuArch, chip_from_common_name};
 use crate::cache::VerifierCache;
 use crate::crypto;
 use crate::measurements::{self, Comparison};
-use crate::policy::GpuPolicy;
+use crate::ocsp::{
+    self, CertRevocation, OcspError, OcspOptions, OcspQuery, OcspRequirement, OcspResponse, check_certificate,
+};
+use crate::policy::Policy;
 use crate::rim::{self, RimChainError, RimIds, RimVerification};
 use crate::spdm::{AttestationReport, Nvdec0Status};
-use crate::x509::{CertChain, ChainRule, ValidatedChain, leaf_fwid, parse_one, rfc3339};
+use crate::x509::{CertChain, ChainRule, TrustAnchor, ValidatedChain, describe, leaf_fwid, parse_one, rfc3339};
 
-/// How revocation was established for this appraisal.
+/// How revocation is to be established for this appraisal.
+#[derive(Debug, Clone, Copy)]
+pub enum Revocation<'a> {
+    /// OCSP explicitly turned off: revocation is recorded as not checked (refused when the policy
+    /// requires OCSP).
+    NotChecked,
+    /// Judge these responses (recorded, or fetched by the caller), at the given times: `device_at` for the
+    /// device chain, `rim_at` for the RIM chains (recorded responses are not all fresh at one instant).
+    Responses {
+        /// Every available response; each certificate uses the one that names it.
+        responses: &'a [OcspResponse],
+        /// OCSP time for the device chain.
+        device_at: OffsetDateTime,
+        /// OCSP time for the RIM signing chains.
+        rim_at: OffsetDateTime,
+    },
+}
+
+/// How revocation was handled, as recorded in an appraisal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Revocation {
-    /// OCSP explicitly turned off: revocation is recorded as not checked.
+pub enum RevocationMode {
+    /// Not checked (`--ocsp off`).
     NotChecked,
+    /// Checked against OCSP responses.
+    Checked,
 }
 
 /// One GPU's evidence and the RIMs to appraise it against.
@@ -50,9 +73,9 @@ pub struct Appraise<'a> {
     /// Trust anchors.
     pub anchors: &'a Anchors,
     /// Policy.
-    pub policy: &'a GpuPolicy,
+    pub policy: &'a Policy,
     /// How revocation is handled.
-    pub revocation: Revocation,
+    pub revocation: Revocation<'a>,
     /// Optional cache of verified certificate links and RIM signatures (never changes a verdict).
     pub cache: Option<&'a VerifierCache>,
 }
@@ -87,6 +110,16 @@ pub struct ChainSummary {
     pub status: &'static str,
     /// Earliest notAfter along the path, RFC 3339, when the chain could be read.
     pub expiration: Option<String>,
+    /// Worst OCSP status established (`good`, `revoked`, `unknown`); `None` when not established.
+    pub ocsp_status: Option<&'static str>,
+    /// Revocation reason, when a revoked status was accepted (certificateHold) or refused.
+    pub revocation_reason: Option<String>,
+}
+
+impl ChainSummary {
+    fn new(status: &'static str, expiration: Option<String>) -> Self {
+        Self { status, expiration, ocsp_status: None, revocation_reason: None }
+    }
 }
 
 /// The full appraisal of one GPU.
@@ -115,7 +148,11 @@ pub struct GpuAppraisal {
     /// Verification time, RFC 3339.
     pub verified_at: String,
     /// How revocation was handled.
-    pub revocation: Revocation,
+    pub revocation: RevocationMode,
+    /// Things accepted only because the policy tolerates them (held or unknown certificates).
+    pub warnings: Vec<String>,
+    /// SHA-384 of the effective policy (canonical JSON), hex.
+    pub policy_digest: String,
     /// SHA-384 of the report bytes, hex.
     pub report_digest: String,
     /// SHA-384 of each RIM document, hex: (driver, VBIOS).
@@ -137,6 +174,33 @@ pub fn implied_rim_ids(report: &AttestationReport, chain: &CertChain) -> Option<
     Some(RimIds::from_report(report.opaque(), &chip, arch))
 }
 
+/// Every certificate whose revocation status an appraisal of `evidence` needs — device chain positions
+/// 1..n-2, each RIM signing chain's positions 0..n-2 — without duplicates (the RIM chains share their
+/// upper certificates). For fetching responses at the edge before appraising.
+pub fn revocation_queries(evidence: &GpuEvidence<'_>, anchors: &Anchors) -> Vec<OcspQuery> {
+    let mut out: Vec<OcspQuery> =
+        ocsp::queries(evidence.chain, &anchors.device, 1..=evidence.chain.len().saturating_sub(2));
+    for xml in [evidence.driver_rim, evidence.vbios_rim].into_iter().flatten() {
+        let v = rim::inspect(xml).appraise(&anchors.rim, OffsetDateTime::UNIX_EPOCH, None);
+        if let Some(chain) = &v.signing_chain {
+            for q in ocsp::queries(chain, &anchors.rim, rim_ocsp_positions(chain, &anchors.rim)) {
+                if !out.iter().any(|o| o.cert_id == q.cert_id) {
+                    out.push(q);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// RIM chain positions whose revocation is checked: every certificate below the root (NVIDIA's reference
+/// checks 0..2 of its 4-certificate chains); the root is the pinned anchor whether or not it is embedded.
+fn rim_ocsp_positions(chain: &CertChain, anchor: &TrustAnchor) -> std::ops::RangeInclusive<usize> {
+    let ends_with_anchor = chain.ders().last().is_some_and(|d| d.as_slice() == anchor.der());
+    let below_root = if ends_with_anchor { chain.len().saturating_sub(1) } else { chain.len() };
+    0..=below_root.saturating_sub(1)
+}
+
 fn chain_hwmodel(chain: &CertChain) -> Option<String> {
     let der = chain.ders().get(1)?;
     let cert = parse_one(der).ok()?;
@@ -153,11 +217,13 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &Appraise<'_>) -> GpuApprai
     // Without a caller's cache, a per-call one still verifies each certificate link once: the two RIM
     // chains share their upper links.
     let local;
-    let ctx = &match ctx.cache {
-        Some(_) => *ctx,
+    let with_local;
+    let ctx = match ctx.cache {
+        Some(_) => ctx,
         None => {
             local = VerifierCache::new();
-            Appraise { cache: Some(&local), ..*ctx }
+            with_local = Appraise { cache: Some(&local), ..*ctx };
+            &with_local
         }
     };
     let mut checks = Checks::default();
@@ -208,7 +274,8 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &Appraise<'_>) -> GpuApprai
         ChainRule::ExactWithAnchor(expected_len),
         ctx.cache,
     );
-    let device_chain = summarize(&device, evidence.chain);
+    let mut warnings = Vec::new();
+    let mut device_chain = summarize(&device, evidence.chain);
     match &device {
         Ok(v) => {
             identity.ueid = Some(v.leaf_serial_decimal.clone());
@@ -224,7 +291,21 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &Appraise<'_>) -> GpuApprai
         }
         Err(e) => checks.fail(Check::DeviceChain, e.to_string()),
     }
-    revocation_check(&mut checks, Check::DeviceChainOcsp, ctx.revocation);
+    let device_positions = 1..=evidence.chain.len().saturating_sub(2);
+    revocation_check(
+        &mut checks,
+        Check::DeviceChainOcsp,
+        ctx,
+        Some(evidence.chain),
+        &ctx.anchors.device,
+        device_positions,
+        |r| match r {
+            Revocation::Responses { device_at, .. } => Some(device_at),
+            Revocation::NotChecked => None,
+        },
+        &mut device_chain,
+        &mut warnings,
+    );
 
     // 4. FWID binding between the attestation certificate and the report.
     let leaf = evidence.chain.ders().first().and_then(|d| parse_one(d).ok());
@@ -241,7 +322,7 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &Appraise<'_>) -> GpuApprai
             (Ok(None), Some(_)) => {
                 checks.fail(Check::Fwid, "the report carries an FWID but the attestation certificate has none")
             }
-            (Ok(_), None) if ctx.policy.allow_missing_fwid => {
+            (Ok(_), None) if ctx.policy.gpu.allow_missing_fwid => {
                 checks.skip(Check::Fwid, "the report carries no FWID; policy allow_missing_fwid accepts that")
             }
             (Ok(_), None) => checks
@@ -290,6 +371,8 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &Appraise<'_>) -> GpuApprai
     });
     let expected_driver = identity.driver_version.clone();
     let expected_vbios = identity.vbios_version.clone();
+    let mut driver_rim_chain = None;
+    let mut vbios_rim_chain = None;
     let driver = appraise_rim(
         &mut checks,
         RimKind::Driver,
@@ -297,6 +380,8 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &Appraise<'_>) -> GpuApprai
         ctx,
         identity.chip.as_deref(),
         expected_driver.as_deref(),
+        &mut driver_rim_chain,
+        &mut warnings,
     );
     let vbios = appraise_rim(
         &mut checks,
@@ -305,6 +390,8 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &Appraise<'_>) -> GpuApprai
         ctx,
         identity.chip.as_deref(),
         expected_vbios.as_deref(),
+        &mut vbios_rim_chain,
+        &mut warnings,
     );
 
     // 8. Golden measurements.
@@ -354,6 +441,17 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &Appraise<'_>) -> GpuApprai
         }
     }
 
+    // 9. The policy's own rules.
+    match &report {
+        Some(_) => {
+            match ctx.policy.judge_gpu_versions(identity.driver_version.as_deref(), identity.vbios_version.as_deref()) {
+                Ok(detail) => checks.pass(Check::Policy, detail),
+                Err(reason) => checks.fail(Check::Policy, reason),
+            }
+        }
+        None => checks.not_run(Check::Policy, "the report did not parse"),
+    }
+
     GpuAppraisal {
         verdict: checks.verdict(),
         checks,
@@ -361,12 +459,17 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &Appraise<'_>) -> GpuApprai
         rim_ids,
         measurements: comparison,
         device_chain,
-        driver_rim_chain: driver.as_ref().map(rim_chain_summary),
-        vbios_rim_chain: vbios.as_ref().map(rim_chain_summary),
+        driver_rim_chain,
+        vbios_rim_chain,
         oemid: driver_verified.and_then(|d| d.identity.firmware_manufacturer_id.clone()),
         nonce: hex::encode(ctx.nonce),
         verified_at: rfc3339(ctx.at),
-        revocation: ctx.revocation,
+        revocation: match ctx.revocation {
+            Revocation::NotChecked => RevocationMode::NotChecked,
+            Revocation::Responses { .. } => RevocationMode::Checked,
+        },
+        warnings,
+        policy_digest: ctx.policy.digest(),
         report_digest: hex::encode(crypto::sha384(evidence.report)),
         rim_digests: (driver.as_ref().map(|d| hex::encode(d.digest)), vbios.as_ref().map(|v| hex::encode(v.digest))),
     }
@@ -408,6 +511,7 @@ impl RimKind {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn appraise_rim(
     checks: &mut Checks,
     kind: RimKind,
@@ -415,6 +519,8 @@ fn appraise_rim(
     ctx: &Appraise<'_>,
     chip: Option<&str>,
     expected_version: Option<&str>,
+    summary: &mut Option<ChainSummary>,
+    warnings: &mut Vec<String>,
 ) -> Option<RimVerification> {
     let [present, structure, signature, chain, ocsp, identity] = kind.checks();
     let Some(xml) = xml else {
@@ -447,7 +553,23 @@ fn appraise_rim(
         ),
         Err(e) => checks.fail(chain, e.to_string()),
     }
-    revocation_check(checks, ocsp, ctx.revocation);
+    let mut chain_summary = rim_chain_summary(&v);
+    let positions = v.signing_chain.as_ref().map_or(0..=0, |c| rim_ocsp_positions(c, &ctx.anchors.rim));
+    revocation_check(
+        checks,
+        ocsp,
+        ctx,
+        v.signing_chain.as_ref(),
+        &ctx.anchors.rim,
+        positions,
+        |r| match r {
+            Revocation::Responses { rim_at, .. } => Some(rim_at),
+            Revocation::NotChecked => None,
+        },
+        &mut chain_summary,
+        warnings,
+    );
+    *summary = Some(chain_summary);
     match (&v.identity, chip, expected_version) {
         (Ok(id), Some(chip), Some(expected)) => {
             let version_ok = match kind {
@@ -474,29 +596,125 @@ fn appraise_rim(
     Some(v)
 }
 
-fn revocation_check(checks: &mut Checks, check: Check, revocation: Revocation) {
-    match revocation {
-        Revocation::NotChecked => checks.skip(check, "OCSP off: revocation not checked"),
+/// Establishes revocation for `positions` of `chain` (each certificate's issuer is the next one, or the
+/// anchor after the last), records the check and fills the chain summary's OCSP fields.
+#[allow(clippy::too_many_arguments)]
+fn revocation_check(
+    checks: &mut Checks,
+    check: Check,
+    ctx: &Appraise<'_>,
+    chain: Option<&CertChain>,
+    anchor: &TrustAnchor,
+    positions: std::ops::RangeInclusive<usize>,
+    time_of: impl Fn(Revocation<'_>) -> Option<OffsetDateTime>,
+    summary: &mut ChainSummary,
+    warnings: &mut Vec<String>,
+) {
+    let policy = &ctx.policy.ocsp;
+    let (responses, at) = match (ctx.revocation, time_of(ctx.revocation)) {
+        (Revocation::Responses { responses, .. }, Some(at)) => (responses, at),
+        _ => {
+            match policy.require {
+                OcspRequirement::Optional => checks.skip(check, "OCSP off: revocation not checked"),
+                OcspRequirement::Required => {
+                    checks.fail(check, "revocation was not checked (OCSP off) but the policy requires OCSP")
+                }
+            }
+            return;
+        }
+    };
+    let Some(chain) = chain else {
+        checks.not_run(check, "no readable certificate chain");
+        return;
+    };
+    let options = OcspOptions {
+        at,
+        tolerance: policy.tolerance(),
+        max_age: policy.max_age(),
+        allow_hold: policy.allow_hold,
+        allow_unknown: policy.allow_unknown,
+    };
+    match chain_revocation(chain, anchor, positions.clone(), responses, &options) {
+        Ok(results) => {
+            let worst = results.iter().map(|(_, r)| r.status).max_by_key(|s| match *s {
+                "good" => 0,
+                "unknown" => 1,
+                _ => 2,
+            });
+            summary.ocsp_status = worst;
+            for (subject, r) in &results {
+                if r.status != "good" {
+                    let what = match r.reason {
+                        Some(reason) => format!("{subject} is {} ({reason}), accepted by the policy", r.status),
+                        None => format!("{subject} is {}, accepted by the policy", r.status),
+                    };
+                    summary.revocation_reason = r.reason.map(|x| x.to_string());
+                    warnings.push(what);
+                }
+            }
+            let produced: Vec<&str> = results.iter().map(|(_, r)| r.produced_at.as_str()).collect();
+            checks.pass(
+                check,
+                format!(
+                    "certificates {}-{} {} at {} (responses produced {})",
+                    positions.start(),
+                    positions.end(),
+                    worst.unwrap_or("good"),
+                    rfc3339(at),
+                    produced.join(", ")
+                ),
+            );
+        }
+        Err((position, subject, e)) => {
+            if let OcspError::Revoked { reason, .. } = &e {
+                summary.ocsp_status = Some("revoked");
+                summary.revocation_reason = reason.map(|r| r.to_string());
+            } else if matches!(e, OcspError::Held { .. }) {
+                summary.ocsp_status = Some("revoked");
+                summary.revocation_reason = Some("certificateHold".into());
+            } else if e == OcspError::Unknown {
+                summary.ocsp_status = Some("unknown");
+            }
+            checks.fail(check, format!("certificate {position} ({subject}): {e}"));
+        }
     }
+}
+
+fn chain_revocation(
+    chain: &CertChain,
+    anchor: &TrustAnchor,
+    positions: std::ops::RangeInclusive<usize>,
+    responses: &[OcspResponse],
+    options: &OcspOptions,
+) -> Result<Vec<(String, CertRevocation)>, (usize, String, OcspError)> {
+    let anchor_cert = parse_one(anchor.der()).map_err(|e| (0, anchor.name().to_owned(), OcspError::Format(e)))?;
+    let mut out = Vec::new();
+    for i in positions {
+        let bad = |e: String| (i, "?".to_owned(), OcspError::Format(e));
+        let cert = parse_one(chain.ders().get(i).ok_or_else(|| bad("no such certificate".into()))?).map_err(bad)?;
+        let issuer = match chain.ders().get(i + 1) {
+            Some(d) => parse_one(d).map_err(bad)?,
+            None => anchor_cert.clone(),
+        };
+        let subject = describe(&cert);
+        let r = check_certificate(&cert, &issuer, responses, options).map_err(|e| (i, subject.clone(), e))?;
+        out.push((subject, r));
+    }
+    Ok(out)
 }
 
 fn summarize(result: &Result<ValidatedChain, crate::x509::ChainError>, chain: &CertChain) -> ChainSummary {
     match result {
-        Ok(v) => ChainSummary { status: "valid", expiration: Some(rfc3339(v.valid_until)) },
-        Err(e) => ChainSummary {
-            status: if e.is_expired() { "expired" } else { "invalid" },
-            expiration: earliest_expiry(chain),
-        },
+        Ok(v) => ChainSummary::new("valid", Some(rfc3339(v.valid_until))),
+        Err(e) => ChainSummary::new(if e.is_expired() { "expired" } else { "invalid" }, earliest_expiry(chain)),
     }
 }
 
 fn rim_chain_summary(v: &RimVerification) -> ChainSummary {
     match &v.chain {
-        Ok(c) => ChainSummary { status: "valid", expiration: Some(rfc3339(c.valid_until)) },
-        Err(RimChainError::Invalid(e)) => {
-            ChainSummary { status: if e.is_expired() { "expired" } else { "invalid" }, expiration: None }
-        }
-        Err(RimChainError::Unavailable(_)) => ChainSummary { status: "invalid", expiration: None },
+        Ok(c) => ChainSummary::new("valid", Some(rfc3339(c.valid_until))),
+        Err(RimChainError::Invalid(e)) => ChainSummary::new(if e.is_expired() { "expired" } else { "invalid" }, None),
+        Err(RimChainError::Unavailable(_)) => ChainSummary::new("invalid", None),
     }
 }
 

@@ -1,22 +1,229 @@
 //! The appraisal policy: what "acceptable" means beyond the checks that are never optional.
 //!
 //! Signatures, chains, nonce, RIM identity and golden measurements are always enforced; the policy can
-//! only make acceptance stricter, except where a field says otherwise and defaults to the strict choice.
+//! only make acceptance stricter, except for the few tolerances it names, which all default to the
+//! strict choice. A policy is read from TOML or JSON (see `deploy/policy.example.toml`); unknown fields
+//! are refused, so a misspelt key cannot silently leave a rule out. Every appraisal records the SHA-384
+//! of the effective policy in its canonical JSON form ([`Policy::digest`]), so the record says which
+//! rules a verdict was reached under, whatever the file's formatting.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use time::Duration;
 
-/// Policy for one GPU's appraisal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GpuPolicy {
-    /// Accept a report that carries no FWID (opaque type 20), so the attestation certificate's FWID cannot be
-    /// compared with it. NVIDIA's reference verifier silently skips the comparison then; ccgpu refuses by
-    /// default. Reports from drivers older than 550 lack the FWID.
-    pub allow_missing_fwid: bool,
+use crate::ocsp::OcspRequirement;
+
+/// A policy that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PolicyError {
+    /// TOML syntax or schema error.
+    #[error("policy (TOML): {0}")]
+    Toml(String),
+    /// JSON syntax or schema error.
+    #[error("policy (JSON): {0}")]
+    Json(String),
+    /// A value that parses but makes no sense.
+    #[error("policy: {0}")]
+    Invalid(String),
 }
 
-impl Default for GpuPolicy {
+/// The whole policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Rules for GPUs.
+    pub gpu: GpuPolicy,
+    /// Rules for revocation checking.
+    pub ocsp: OcspPolicy,
+}
+
+/// Policy for GPU evidence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GpuPolicy {
+    /// Accept a report that carries no FWID (opaque type 20), so the attestation certificate's FWID
+    /// cannot be compared with it. NVIDIA's reference verifier silently skips the comparison then; ccgpu
+    /// refuses by default. Reports from drivers older than 550 lack the FWID.
+    pub allow_missing_fwid: bool,
+    /// Driver versions accepted (exact, e.g. "550.90.07"); empty = any.
+    pub allowed_driver_versions: Vec<String>,
+    /// Lowest driver version accepted (numeric, dotted), e.g. "550.90".
+    pub min_driver_version: Option<String>,
+    /// VBIOS versions accepted (exact, e.g. "96.00.9F.00.01", case-insensitive); empty = any.
+    pub allowed_vbios_versions: Vec<String>,
+    /// Lowest VBIOS version accepted (hexadecimal dotted), e.g. "96.00.9F.00.00".
+    pub min_vbios_version: Option<String>,
+    /// Whether a GPU in confidential-computing *dev-tools* mode may ever be released. The SPDM report does
+    /// not carry this mode; the guest agent reads it from the driver and enforces this. Default: never.
+    pub allow_cc_dev_tools: bool,
+}
+
+/// Policy for OCSP revocation checking of the device and RIM chains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcspPolicy {
+    /// `optional` (default): an explicit `--ocsp off` is accepted and recorded as not checked;
+    /// `required`: revocation must be established for every certificate, so `--ocsp off` is refused.
+    pub require: OcspRequirement,
+    /// Accept a certificate on hold (`certificateHold`), reported as a warning. Default: no.
+    pub allow_hold: bool,
+    /// Accept status `unknown`, reported as a warning. Default: no.
+    pub allow_unknown: bool,
+    /// Clock-skew tolerance for producedAt/thisUpdate/nextUpdate, in seconds. Default: 300.
+    pub tolerance_seconds: u32,
+    /// Oldest acceptable thisUpdate when a response has no nextUpdate, in seconds. Default: 7 days.
+    pub max_age_seconds: u32,
+}
+
+impl Default for OcspPolicy {
     fn default() -> Self {
-        Self { allow_missing_fwid: false }
+        Self {
+            require: OcspRequirement::Optional,
+            allow_hold: false,
+            allow_unknown: false,
+            tolerance_seconds: 300,
+            max_age_seconds: 7 * 24 * 3600,
+        }
+    }
+}
+
+impl OcspPolicy {
+    /// The tolerance as a duration.
+    pub fn tolerance(&self) -> Duration {
+        Duration::seconds(i64::from(self.tolerance_seconds))
+    }
+
+    /// The maximum age as a duration.
+    pub fn max_age(&self) -> Duration {
+        Duration::seconds(i64::from(self.max_age_seconds))
+    }
+}
+
+impl Policy {
+    /// Parses a policy: JSON when the text starts with `{`, TOML otherwise.
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let policy: Self = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?
+        } else {
+            toml::from_str(text).map_err(|e| PolicyError::Toml(e.to_string()))?
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    fn validate(&self) -> Result<(), PolicyError> {
+        if let Some(v) = &self.gpu.min_driver_version {
+            DottedVersion::parse(v, 10)
+                .ok_or_else(|| PolicyError::Invalid(format!("gpu.min_driver_version {v:?} is not a dotted number")))?;
+        }
+        if let Some(v) = &self.gpu.min_vbios_version {
+            DottedVersion::parse(v, 16).ok_or_else(|| {
+                PolicyError::Invalid(format!("gpu.min_vbios_version {v:?} is not dotted hexadecimal"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// SHA-384 of the canonical JSON of the effective policy, hex.
+    pub fn digest(&self) -> String {
+        // Serialising plain structs of strings, numbers and booleans cannot fail.
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(crate::crypto::sha384(&json))
+    }
+
+    /// Judges the GPU's driver and VBIOS versions; `Ok(description)` or `Err(reason)`.
+    pub fn judge_gpu_versions(&self, driver: Option<&str>, vbios: Option<&str>) -> Result<String, String> {
+        let g = &self.gpu;
+        let mut rules = Vec::new();
+        if !g.allowed_driver_versions.is_empty() || g.min_driver_version.is_some() {
+            let d = driver.ok_or("the report does not state a driver version")?;
+            if !g.allowed_driver_versions.is_empty() && !g.allowed_driver_versions.iter().any(|a| a == d) {
+                return Err(format!("driver {d} is not in allowed_driver_versions {:?}", g.allowed_driver_versions));
+            }
+            if let Some(min) = &g.min_driver_version {
+                at_least(d, min, 10).map_err(|e| format!("driver {e}"))?;
+            }
+            rules.push(format!("driver {d}"));
+        }
+        if !g.allowed_vbios_versions.is_empty() || g.min_vbios_version.is_some() {
+            let v = vbios.ok_or("the report does not state a VBIOS version")?;
+            if !g.allowed_vbios_versions.is_empty()
+                && !g.allowed_vbios_versions.iter().any(|a| a.eq_ignore_ascii_case(v))
+            {
+                return Err(format!("VBIOS {v} is not in allowed_vbios_versions {:?}", g.allowed_vbios_versions));
+            }
+            if let Some(min) = &g.min_vbios_version {
+                at_least(v, min, 16).map_err(|e| format!("VBIOS {e}"))?;
+            }
+            rules.push(format!("VBIOS {v}"));
+        }
+        Ok(if rules.is_empty() {
+            "no version rules in the policy".into()
+        } else {
+            format!("{} allowed by the policy", rules.join(", "))
+        })
+    }
+}
+
+fn at_least(version: &str, min: &str, radix: u32) -> Result<(), String> {
+    let (Some(v), Some(m)) = (DottedVersion::parse(version, radix), DottedVersion::parse(min, radix)) else {
+        return Err(format!("{version} cannot be compared with {min}"));
+    };
+    if v < m { Err(format!("{version} is below the minimum {min}")) } else { Ok(()) }
+}
+
+/// A dotted version compared component by component as numbers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct DottedVersion(Vec<u64>);
+
+impl DottedVersion {
+    fn parse(s: &str, radix: u32) -> Option<Self> {
+        let parts: Option<Vec<u64>> = s.split('.').map(|p| u64::from_str_radix(p, radix).ok()).collect();
+        parts.filter(|p| !p.is_empty() && p.len() <= 8).map(Self)
+    }
+}
+
+impl fmt::Display for DottedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(u64::to_string).collect();
+        f.write_str(&parts.join("."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_strict_and_digest_is_stable() {
+        let p = Policy::default();
+        assert!(!p.gpu.allow_missing_fwid && !p.gpu.allow_cc_dev_tools && !p.ocsp.allow_hold && !p.ocsp.allow_unknown);
+        assert_eq!(Policy::parse("").expect("empty TOML is the default"), p);
+        assert_eq!(Policy::parse("{}").expect("empty JSON is the default").digest(), p.digest());
+        assert_ne!(Policy::parse("[ocsp]\nallow_hold = true\n").expect("toml").digest(), p.digest());
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_versions_are_refused() {
+        assert!(matches!(Policy::parse("[gpu]\nallow_missing_fwd = true\n"), Err(PolicyError::Toml(_))));
+        assert!(matches!(Policy::parse("{\"gpu\": {\"min_driver_version\": \"x.y\"}}"), Err(PolicyError::Invalid(_))));
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        let p = Policy::parse("[gpu]\nmin_driver_version = \"550.90\"\nmin_vbios_version = \"96.00.9F.00.00\"\n")
+            .expect("toml");
+        assert!(p.judge_gpu_versions(Some("550.90.07"), Some("96.00.9F.00.01")).is_ok());
+        assert_eq!(
+            p.judge_gpu_versions(Some("550.54.14"), Some("96.00.9F.00.01")),
+            Err("driver 550.54.14 is below the minimum 550.90".into())
+        );
+        assert!(p.judge_gpu_versions(Some("550.100.1"), Some("96.00.A0.00.00")).is_ok(), "100 > 90 and A0 > 9F");
+        assert!(p.judge_gpu_versions(Some("550.90.07"), Some("96.00.5E.00.01")).is_err());
+        let exact = Policy::parse("[gpu]\nallowed_driver_versions = [\"550.90.07\"]\n").expect("toml");
+        assert!(exact.judge_gpu_versions(Some("550.90.07"), None).is_ok());
+        assert!(exact.judge_gpu_versions(Some("550.90.08"), None).is_err());
     }
 }

@@ -4,7 +4,8 @@
 use ccgpu_attestation::anchors::Anchors;
 use ccgpu_attestation::appraisal::{Check, Verdict};
 use ccgpu_attestation::gpu::{Appraise, GpuAppraisal, GpuEvidence, Revocation, appraise_gpu};
-use ccgpu_attestation::policy::GpuPolicy;
+use ccgpu_attestation::ocsp::{OcspResponse, parse_response};
+use ccgpu_attestation::policy::Policy;
 use ccgpu_attestation::x509::CertChain;
 use ccgpu_test_support::require_testdata_bytes;
 use time::OffsetDateTime;
@@ -36,20 +37,29 @@ fn sample() -> Option<Sample> {
 }
 
 fn appraise(s: &Sample, at: OffsetDateTime) -> GpuAppraisal {
+    appraise_with_revocation(s, at, Revocation::NotChecked)
+}
+
+fn recorded_ocsp() -> Option<Vec<OcspResponse>> {
+    use base64::Engine as _;
+    let dir = ccgpu_test_support::testdata(&format!("{DIR}/ocsp"))?;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("ocsp dir") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+        let der = base64::engine::general_purpose::STANDARD.decode(text.trim()).expect("base64");
+        out.push(parse_response(&der).expect("parses"));
+    }
+    Some(out)
+}
+
+fn appraise_with_revocation(s: &Sample, at: OffsetDateTime, revocation: Revocation<'_>) -> GpuAppraisal {
     let anchors = Anchors::nvidia();
-    let policy = GpuPolicy::default();
+    let policy = Policy::default();
     let evidence =
         GpuEvidence { report: &s.report, chain: &s.chain, driver_rim: Some(&s.driver), vbios_rim: Some(&s.vbios) };
     appraise_gpu(
         &evidence,
-        &Appraise {
-            nonce: &s.nonce,
-            at,
-            anchors: &anchors,
-            policy: &policy,
-            revocation: Revocation::NotChecked,
-            cache: None,
-        },
+        &Appraise { nonce: &s.nonce, at, anchors: &anchors, policy: &policy, revocation, cache: None },
     )
 }
 
@@ -118,4 +128,52 @@ fn not_affirming_today_and_names_the_expired_certificate() {
     // The device chain itself is valid until 9999.
     assert!(a.checks.passed(Check::DeviceChain));
     assert_eq!(a.nvidia_claims()["x-nvidia-gpu-driver-rim-cert-chain"]["x-nvidia-cert-status"], "expired");
+}
+
+/// With NVIDIA's recorded OCSP responses, each judged inside its own window (the device-chain responses
+/// were produced on 2025-08-21, the RIM-chain ones on 2025-10-24), every chain is `good` and the claims
+/// equal NVIDIA's own, revocation included.
+#[test]
+fn affirming_with_recorded_ocsp_and_claims_match_nvidia_including_revocation() {
+    let (Some(s), Some(responses)) = (sample(), recorded_ocsp()) else { return };
+    let revocation = Revocation::Responses {
+        responses: &responses,
+        device_at: datetime!(2025-08-21 12:00 UTC),
+        rim_at: datetime!(2025-10-24 12:00 UTC),
+    };
+    let a = appraise_with_revocation(&s, datetime!(2025-10-24 12:00 UTC), revocation);
+    assert_eq!(a.verdict, Verdict::Affirming, "{:?}", a.checks.failures());
+    for check in [Check::DeviceChainOcsp, Check::DriverRimOcsp, Check::VbiosRimOcsp] {
+        assert!(a.checks.passed(check), "{check}: {:?}", a.checks.get(check));
+    }
+    let claims = a.nvidia_claims();
+    for chain in [
+        "x-nvidia-gpu-attestation-report-cert-chain",
+        "x-nvidia-gpu-driver-rim-cert-chain",
+        "x-nvidia-gpu-vbios-rim-cert-chain",
+    ] {
+        assert_eq!(claims[chain]["x-nvidia-cert-ocsp-status"], "good", "{chain}");
+    }
+    assert_eq!(claims["x-ccgpu-ocsp-status"], "checked");
+}
+
+#[test]
+fn recorded_ocsp_at_a_single_instant_fails_with_the_stale_bound() {
+    let (Some(s), Some(responses)) = (sample(), recorded_ocsp()) else { return };
+    let t = datetime!(2025-09-01 0:00 UTC);
+    let a = appraise_with_revocation(&s, t, Revocation::Responses { responses: &responses, device_at: t, rim_at: t });
+    assert_eq!(a.checks.failures(), vec![Check::DeviceChainOcsp, Check::DriverRimOcsp, Check::VbiosRimOcsp]);
+    assert_eq!(
+        a.checks.get(Check::DeviceChainOcsp).expect("recorded").text(),
+        "certificate 1 (CN=GH100 A01 GSP BROM): OCSP response is not fresh at 2025-09-01T00:00:00Z: nextUpdate 2025-08-22T06:47:07Z has passed"
+    );
+    assert!(
+        a.checks
+            .get(Check::DriverRimOcsp)
+            .expect("recorded")
+            .text()
+            .contains("producedAt 2025-10-24T11:32:21Z is in the future"),
+        "{:?}",
+        a.checks.get(Check::DriverRimOcsp)
+    );
 }

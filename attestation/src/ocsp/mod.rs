@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use check::{CertRevocation, OcspOptions, check_certificate};
-pub use request::{CertId, HashAlg, request_der};
+pub use request::{CertId, HashAlg, OcspQuery, queries, request_der};
 pub use response::{CertStatus, OcspResponse, RevocationReason, SingleResponse, parse_response};
 
 use crate::der::DerError;

@@ -93,3 +93,51 @@ pub fn request_der(cert_id: &CertId) -> Vec<u8> {
     let tbs_request = seq(&[&request_list]);
     seq(&[&tbs_request])
 }
+
+/// One certificate whose status must be asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcspQuery {
+    /// Description of the certificate (for messages).
+    pub subject: String,
+    /// What to ask.
+    pub cert_id: CertId,
+    /// The responder named in the certificate's Authority Information Access, if any.
+    pub url: Option<String>,
+}
+
+/// The queries for `positions` of `chain` (each certificate's issuer is the next one, or `anchor` after the
+/// last), with SHA-384 CertIDs.
+pub fn queries(
+    chain: &crate::x509::CertChain,
+    anchor: &crate::x509::TrustAnchor,
+    positions: std::ops::RangeInclusive<usize>,
+) -> Vec<OcspQuery> {
+    let Ok(anchor_cert) = crate::x509::parse_one(anchor.der()) else { return Vec::new() };
+    let mut out = Vec::new();
+    for i in positions {
+        let Some(Ok(cert)) = chain.ders().get(i).map(|d| crate::x509::parse_one(d)) else { continue };
+        let issuer = match chain.ders().get(i + 1).map(|d| crate::x509::parse_one(d)) {
+            Some(Ok(issuer)) => issuer,
+            Some(Err(_)) => continue,
+            None => anchor_cert.clone(),
+        };
+        out.push(OcspQuery {
+            subject: crate::x509::describe(&cert),
+            cert_id: CertId::new(&cert, &issuer, HashAlg::Sha384),
+            url: aia_ocsp_url(&cert),
+        });
+    }
+    out
+}
+
+fn aia_ocsp_url(cert: &X509Certificate<'_>) -> Option<String> {
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    const ID_AD_OCSP: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+    cert.extensions().iter().find_map(|ext| match ext.parsed_extension() {
+        ParsedExtension::AuthorityInfoAccess(aia) => aia.accessdescs.iter().find_map(|d| match &d.access_location {
+            GeneralName::URI(uri) if d.access_method.as_bytes() == ID_AD_OCSP => Some((*uri).to_owned()),
+            _ => None,
+        }),
+        _ => None,
+    })
+}

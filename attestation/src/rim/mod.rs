@@ -90,6 +90,8 @@ pub struct RimVerification {
     pub chain: Result<ValidatedChain, RimChainError>,
     /// Present only when all three passed.
     pub verified: Option<VerifiedRim>,
+    /// The embedded signing chain as given (for revocation checks), when it could be read.
+    pub signing_chain: Option<CertChain>,
 }
 
 /// What a RIM document says and whether its signature holds under its embedded key: everything about a
@@ -147,6 +149,7 @@ impl RimInspection {
             signature: self.signature.clone(),
             chain,
             verified,
+            signing_chain: self.chain.as_ref().ok().cloned(),
         }
     }
 }

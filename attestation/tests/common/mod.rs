@@ -6,7 +6,7 @@ use ccgpu_attestation::anchors::Anchors;
 use ccgpu_attestation::appraisal::{Check, Outcome};
 use ccgpu_attestation::cache::VerifierCache;
 use ccgpu_attestation::gpu::{Appraise, GpuAppraisal, GpuEvidence, Revocation, appraise_gpu};
-use ccgpu_attestation::policy::GpuPolicy;
+use ccgpu_attestation::policy::Policy;
 use ccgpu_attestation::sim::{Case, RealEvidence};
 use ccgpu_attestation::x509::CertChain;
 use time::macros::datetime;
@@ -40,7 +40,7 @@ pub fn appraise_with(
     anchors: &Anchors,
     cache: Option<&VerifierCache>,
 ) -> GpuAppraisal {
-    let policy = GpuPolicy::default();
+    let policy = Policy::default();
     let evidence = GpuEvidence { report, chain, driver_rim: Some(driver), vbios_rim: Some(vbios) };
     appraise_gpu(
         &evidence,

@@ -1,0 +1,159 @@
+//! Where OCSP responses come from: nowhere (`--ocsp off`), a directory of recorded responses, or the
+//! responders themselves (`online`). This is the edge of the system: the verifier library stays pure and
+//! judges whatever bytes it is given.
+//!
+//! Online: one HTTP POST per certificate to the responder in its Authority Information Access (or the
+//! default NVIDIA responder), no retries, a per-request timeout and a total budget; responses are cached
+//! on disk by CertID and reused until their nextUpdate, so repeated verifications do not hammer the
+//! responder. Responses are signed, so plain HTTP (as in NVIDIA's AIA URLs) is what OCSP uses.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use ccgpu_attestation::crypto::sha384;
+use ccgpu_attestation::ocsp::{OcspQuery, OcspResponse, parse_response, request_der};
+use time::OffsetDateTime;
+
+/// NVIDIA's OCSP responder, used when a certificate names none.
+pub const DEFAULT_OCSP_URL: &str = "http://ocsp.ndis.nvidia.com";
+/// Largest response accepted from a responder or a file.
+const MAX_RESPONSE: u64 = 64 * 1024;
+
+/// The `--ocsp` source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OcspSource {
+    /// Not checked.
+    Off,
+    /// Ask the responders.
+    Online,
+    /// Recorded responses in a directory.
+    Dir(PathBuf),
+}
+
+impl FromStr for OcspSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "online" => Ok(Self::Online),
+            "" => Err("expected off, online or a directory".into()),
+            dir => Ok(Self::Dir(PathBuf::from(dir))),
+        }
+    }
+}
+
+/// Settings for online fetching.
+#[derive(Debug, Clone)]
+pub struct Online {
+    /// Responder for certificates without an AIA OCSP URL.
+    pub default_url: String,
+    /// Timeout of one request.
+    pub timeout: Duration,
+    /// Cache directory, if caching.
+    pub cache: Option<PathBuf>,
+}
+
+/// Reads every response in `dir`: DER files, or base64 text (as NVIDIA's tools record them).
+pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<OcspResponse>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read OCSP directory {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("cannot list OCSP directory {}", dir.display()))?;
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths.iter().filter(|p| p.is_file()) {
+        let bytes = crate::input::read_file("OCSP response", path)?;
+        let der = if bytes.first() == Some(&0x30) {
+            bytes
+        } else {
+            let text: String = String::from_utf8_lossy(&bytes).split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .with_context(|| format!("OCSP response {} is neither DER nor base64", path.display()))?
+        };
+        out.push(parse_response(&der).with_context(|| format!("OCSP response {}", path.display()))?);
+    }
+    if out.is_empty() {
+        bail!("OCSP directory {} holds no responses", dir.display());
+    }
+    Ok(out)
+}
+
+/// Fetches (or takes from the cache) a response for each query. Failures are returned as messages
+/// naming the certificate; the appraisal then fails that certificate's revocation check.
+pub fn fetch(queries: &[OcspQuery], online: &Online, now: OffsetDateTime) -> (Vec<OcspResponse>, Vec<String>) {
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_global(Some(online.timeout)).http_status_as_error(false).build().into();
+    let budget = Instant::now() + online.timeout * 4;
+    let mut responses = Vec::new();
+    let mut problems = Vec::new();
+    for q in queries {
+        let key = hex::encode(sha384(&q.cert_id.to_der()));
+        if let Some(cached) = online.cache.as_ref().and_then(|dir| cached(dir, &key, q, now)) {
+            responses.push(cached);
+            continue;
+        }
+        if Instant::now() > budget {
+            problems.push(format!("{}: OCSP time budget exhausted before asking", q.subject));
+            continue;
+        }
+        let url = q.url.clone().unwrap_or_else(|| online.default_url.clone());
+        match post(&agent, &url, &request_der(&q.cert_id)) {
+            Ok(der) => match parse_response(&der) {
+                Ok(r) => {
+                    if let Some(dir) = &online.cache {
+                        let _ = store(dir, &key, &der);
+                    }
+                    responses.push(r);
+                }
+                Err(e) => problems.push(format!("{}: response from {url}: {e}", q.subject)),
+            },
+            Err(e) => problems.push(format!("{}: {url}: {e:#}", q.subject)),
+        }
+    }
+    (responses, problems)
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> anyhow::Result<Vec<u8>> {
+    if !url.starts_with("http://") {
+        bail!("only http:// responders are supported (OCSP responses are signed; NVIDIA's AIA URLs are http)");
+    }
+    let mut response = agent.post(url).header("Content-Type", "application/ocsp-request").send(body)?;
+    let status = response.status();
+    if status != 200 {
+        bail!("HTTP status {status}");
+    }
+    let mut out = Vec::new();
+    response.body_mut().as_reader().take(MAX_RESPONSE + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_RESPONSE {
+        bail!("response larger than {MAX_RESPONSE} bytes");
+    }
+    Ok(out)
+}
+
+fn cached(dir: &Path, key: &str, q: &OcspQuery, now: OffsetDateTime) -> Option<OcspResponse> {
+    let der = std::fs::read(dir.join(format!("{key}.der"))).ok()?;
+    let r = parse_response(&der).ok()?;
+    let fresh = r.responses.iter().any(|s| s.cert_id == q.cert_id && s.next_update.is_some_and(|n| n > now));
+    fresh.then_some(r)
+}
+
+fn store(dir: &Path, key: &str, der: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{key}.tmp"));
+    std::fs::write(&tmp, der)?;
+    std::fs::rename(tmp, dir.join(format!("{key}.der")))
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/ccgpu/ocsp`, else `$HOME/.cache/ccgpu/ocsp`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("ccgpu").join("ocsp"))
+}

@@ -27,10 +27,16 @@ pub mod config;
 mod crc32;
 pub mod deadline;
 pub mod discovery;
+pub mod dra;
 pub mod effects;
 pub mod group;
+pub mod metrics;
 pub mod names;
 pub mod node;
+pub mod plugin;
+pub mod preflight;
+pub mod publish;
+pub mod registration;
 pub mod usage;
 pub mod vfio;
 

@@ -328,6 +328,28 @@ impl Node {
             .collect())
     }
 
+    /// The CC mode of `device` as far as the host can know: asked through the CC-mode source while the
+    /// GPU is on the NVIDIA host driver, else remembered from when it was (`None`: unknown).
+    pub fn cc_mode(&self, device: DeviceName) -> Result<Option<CcMode>, ClaimFailure> {
+        let address = device.address();
+        let pci = match self.backends.bus.describe(address) {
+            Ok(p) => p,
+            Err(PciError::NoSuchDevice { .. }) => return Err(ClaimFailure::UnknownDevice(device)),
+            Err(source) => return Err(ClaimFailure::Pci { address, source }),
+        };
+        if pci.driver.as_ref().is_some_and(|d| d.as_str() == "nvidia") {
+            match self.backends.cc.cc_mode(&pci) {
+                Ok(Some(mode)) => {
+                    lock(&self.remembered_cc).insert(address, mode);
+                    return Ok(Some(mode));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(bdf = %address, error = %e, "CC mode unknown"),
+            }
+        }
+        Ok(lock(&self.remembered_cc).get(&address).copied())
+    }
+
     /// Every claim record in the checkpoint (prepared or in flight).
     pub fn claims(&self) -> Result<Vec<ClaimRecord>, CheckpointError> {
         Ok(self.checkpoints.load_all()?.records)

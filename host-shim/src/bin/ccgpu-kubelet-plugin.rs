@@ -1,0 +1,270 @@
+//! `ccgpu-kubelet-plugin`: the ccgpu DRA driver's kubelet plugin, one per GPU node (deploy/ runs it as a
+//! DaemonSet).
+//!
+//! Opens the node layer (node lock, crash recovery), serves the kubelet's DRA and registration gRPC
+//! services on unix sockets under the kubelet root, publishes this node's GPUs as ResourceSlices, and
+//! serves Prometheus metrics and `/healthz`. SIGTERM/SIGINT shut it down gracefully. Every flag has an
+//! environment variable; defaults match deploy/. `--simulate N` runs the same plugin against N simulated
+//! GPUs (no hardware touched), for trying it out — it says so loudly.
+//!
+//! Exit codes: 0 clean shutdown, 1 failure, 2 usage error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ccgpu_host_shim::ccmode::CcMode;
+use ccgpu_host_shim::metrics::{self, Health, Metrics};
+use ccgpu_host_shim::plugin::{self, PluginConfig, PluginParts, PreflightCheck, defaults};
+use ccgpu_host_shim::usage::SimUsage;
+use ccgpu_host_shim::{Backends, CdiKind, DeviceMatch, Node, NodeConfig, NodePaths, VfioNodes, read_boot_id};
+use ccgpu_pci::SimBus;
+use clap::{Parser, ValueEnum};
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ccgpu-kubelet-plugin",
+    version,
+    about = "ccgpu DRA kubelet plugin: GPUs to Kata confidential VMs via VFIO"
+)]
+struct Cli {
+    /// DRA driver name (DNS subdomain); must match the DeviceClass selector.
+    #[arg(long, env = "CCGPU_DRIVER_NAME", default_value = defaults::DRIVER_NAME, value_parser = parse_driver)]
+    driver_name: String,
+    /// This node's name (from the downward API: spec.nodeName); also the pool name.
+    #[arg(long, env = "NODE_NAME")]
+    node_name: String,
+    /// The kubelet's root directory (plugins/ and plugins_registry/ are under it).
+    #[arg(long, env = "CCGPU_KUBELET_ROOT", default_value = defaults::KUBELET_ROOT)]
+    kubelet_root: PathBuf,
+    /// CDI spec directory (read by the container runtime).
+    #[arg(long, env = "CCGPU_CDI_DIR", default_value = defaults::CDI_DIR)]
+    cdi_dir: PathBuf,
+    /// Checkpoint directory (must survive plugin restarts: a hostPath).
+    #[arg(long, env = "CCGPU_CHECKPOINT_DIR", default_value = defaults::CHECKPOINT_DIR)]
+    checkpoint_dir: PathBuf,
+    /// sysfs root.
+    #[arg(long, env = "CCGPU_SYSFS_ROOT", default_value = defaults::SYSFS_ROOT)]
+    sysfs_root: PathBuf,
+    /// Device-node root the VFIO nodes are opened under.
+    #[arg(long, env = "CCGPU_DEV_ROOT", default_value = defaults::DEV_ROOT)]
+    dev_root: PathBuf,
+    /// procfs root (boot id, open GPU handles).
+    #[arg(long, env = "CCGPU_PROC_ROOT", default_value = defaults::PROC_ROOT)]
+    proc_root: PathBuf,
+    /// Device-node root written into CDI specs (as the container runtime sees it).
+    #[arg(long, env = "CCGPU_CDI_DEV_ROOT", default_value = defaults::DEV_ROOT)]
+    cdi_dev_root: PathBuf,
+    /// Managed devices: VENDOR:CLASS pairs in hex.
+    #[arg(long = "match", env = "CCGPU_MATCH", default_value = defaults::MATCH)]
+    matching: DeviceMatch,
+    /// How prepared devices are handed over: iommufd (confidential guests) or legacy-group (non-CC only).
+    #[arg(long, env = "CCGPU_VFIO_NODES", value_enum, default_value_t = NodesArg::Iommufd)]
+    vfio_nodes: NodesArg,
+    /// CDI kind of our specs.
+    #[arg(long, env = "CCGPU_CDI_KIND", default_value = defaults::CDI_KIND)]
+    cdi_kind: CdiKind,
+    /// Log format on stderr.
+    #[arg(long, env = "CCGPU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Address of the metrics and /healthz HTTP server; "off" disables it.
+    #[arg(long, env = "CCGPU_METRICS_ADDRESS", default_value = defaults::METRICS_ADDRESS)]
+    metrics_address: String,
+    /// Kubeconfig file; without it the in-cluster service account (or $KUBECONFIG) is used.
+    #[arg(long, env = "CCGPU_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Bound on each API server call (e.g. 10s, 500ms).
+    #[arg(long, env = "CCGPU_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    api_timeout: Duration,
+    /// How often devices are rediscovered and the ResourceSlices checked.
+    #[arg(long, env = "CCGPU_REDISCOVER_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    rediscover_interval: Duration,
+    /// How long shutdown waits for in-flight calls and withdrawing the slices.
+    #[arg(long, env = "CCGPU_SHUTDOWN_GRACE", default_value = "50s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+    /// Pre-flight attestation of GPUs still on the NVIDIA host driver (needs NVML): auto or off.
+    #[arg(long, env = "CCGPU_PREFLIGHT", value_enum, default_value_t = PreflightArg::Auto)]
+    preflight: PreflightArg,
+    /// SIMULATION: run against N simulated H100 GPUs instead of this machine's PCI bus. Nothing real is
+    /// touched, but CDI specs and checkpoints are written to the configured directories.
+    #[arg(long, env = "CCGPU_SIMULATE", value_parser = clap::value_parser!(u8).range(1..=64))]
+    simulate: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum NodesArg {
+    Iommufd,
+    LegacyGroup,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PreflightArg {
+    Auto,
+    Off,
+}
+
+fn parse_driver(s: &str) -> Result<String, String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if s.len() <= 63 && s.contains('.') && s.split('.').all(label_ok) {
+        Ok(s.to_owned())
+    } else {
+        Err("a driver name is a lowercase DNS subdomain of at most 63 characters with a dot (gpu.ccgpu.dev)".into())
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let err = || format!("{s:?} is not a duration like 10s, 500ms or 2m");
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?);
+    let n: u64 = digits.parse().map_err(|_| err())?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err(err()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let subscriber = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    );
+    match cli.log_format {
+        LogFormat::Text => subscriber.init(),
+        LogFormat::Json => subscriber.json().init(),
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ccgpu-kubelet-plugin: starting the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "ccgpu-kubelet-plugin failed");
+            eprintln!("ccgpu-kubelet-plugin: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn kube_client(cli: &Cli) -> anyhow::Result<kube::Client> {
+    let config = match &cli.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+                .await
+                .context("loading kubeconfig")?
+        }
+        None => kube::Config::infer().await.context("finding the API server (in-cluster or $KUBECONFIG)")?,
+    };
+    kube::Client::try_from(config).context("building the API client")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let paths = NodePaths {
+        sysfs: cli.sysfs_root.clone(),
+        dev: cli.dev_root.clone(),
+        proc: cli.proc_root.clone(),
+        cdi_dir: cli.cdi_dir.clone(),
+        checkpoint_dir: cli.checkpoint_dir.clone(),
+        cdi_dev_root: cli.cdi_dev_root.clone(),
+    };
+    let node_config = NodeConfig {
+        paths,
+        matching: cli.matching.clone(),
+        vfio_nodes: match cli.vfio_nodes {
+            NodesArg::Iommufd => VfioNodes::Iommufd,
+            NodesArg::LegacyGroup => VfioNodes::LegacyGroup,
+        },
+        cdi_kind: cli.cdi_kind.clone(),
+        ..NodeConfig::default()
+    };
+    let boot_id = read_boot_id(&node_config.paths.proc)?;
+    let (backends, preflight): (Backends, Option<Arc<dyn PreflightCheck>>) = match cli.simulate {
+        Some(gpus) => {
+            for _ in 0..3 {
+                tracing::warn!(
+                    gpus,
+                    "SIMULATION MODE: simulated GPUs on a simulated PCI bus; no real device is touched"
+                );
+            }
+            let bus = Arc::new(SimBus::hgx(gpus));
+            let preflight = match cli.preflight {
+                PreflightArg::Auto => Some(ccgpu_host_shim::preflight::simulated()?),
+                PreflightArg::Off => None,
+            };
+            (Backends::simulated(bus, Arc::new(SimUsage::default()), Some(CcMode::On)), preflight)
+        }
+        None => {
+            let preflight = match cli.preflight {
+                PreflightArg::Auto => Some(ccgpu_host_shim::preflight::nvml()),
+                PreflightArg::Off => None,
+            };
+            (Backends::real(&node_config.paths), preflight)
+        }
+    };
+    let client = kube_client(&cli).await?;
+    let node = tokio::task::spawn_blocking(move || Node::open(node_config, backends, boot_id)).await??;
+    let (node, report) = node;
+    tracing::info!(?report, "node layer open; recovery done");
+
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let (stop_http, stop_http_rx) = tokio::sync::watch::channel(false);
+    let http = if cli.metrics_address == "off" {
+        None
+    } else {
+        let address: SocketAddr = cli.metrics_address.parse().context("--metrics-address")?;
+        let listener = metrics::bind(address).await.with_context(|| format!("binding metrics address {address}"))?;
+        tracing::info!(%address, "metrics and /healthz listening");
+        let mut rx = stop_http_rx;
+        Some(tokio::spawn(metrics::serve(listener, metrics.clone(), health.clone(), async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })))
+    };
+
+    let config = PluginConfig {
+        driver: cli.driver_name.clone(),
+        node_name: cli.node_name.clone(),
+        kubelet_root: cli.kubelet_root.clone(),
+        api_timeout: cli.api_timeout,
+        rediscover_interval: cli.rediscover_interval,
+        shutdown_grace: cli.shutdown_grace,
+    };
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    };
+    let parts = PluginParts { node: Arc::new(node), client, preflight, metrics, health };
+    let result = plugin::run(config, parts, shutdown).await;
+    let _ = stop_http.send(true);
+    if let Some(http) = http {
+        let _ = http.await;
+    }
+    Ok(result?)
+}

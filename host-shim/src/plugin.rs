@@ -1,0 +1,406 @@
+//! The kubelet plugin as a whole: sockets, the two gRPC servers, the ResourceSlice publisher, graceful
+//! shutdown. [`run`] is what the `ccgpu-kubelet-plugin` binary runs, and what the in-process tests run.
+//!
+//! Start: the node layer is already open (node lock held, crash recovery done) → bind
+//! `plugins/<driver>/dra.sock` (0600, in a 0700 directory; a stale socket from a previous process is
+//! removed, anything else at that path is an error) and serve DRA v1 + v1beta1 there → bind and serve
+//! `plugins_registry/<driver>-reg.sock` (so the kubelet only learns of us once the DRA socket answers) →
+//! publish ResourceSlices, then again every rediscovery interval and after every prepare/unprepare call.
+//!
+//! Shutdown (SIGTERM in the binary): stop registration and remove its socket (the kubelet's watcher sees
+//! the plugin go) → stop the DRA server gracefully, letting in-flight calls finish (bounded) → withdraw
+//! the slices → remove the DRA socket.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccgpu_pci::{PciAddress, PciDevice};
+use tokio::net::UnixListener;
+use tokio::sync::{Notify, watch};
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::Server;
+
+use crate::dra::claims::ClaimReader;
+use crate::dra::proto::registration::registration_server::RegistrationServer;
+use crate::dra::proto::{v1, v1beta1};
+use crate::dra::service::DraService;
+use crate::metrics::{Health, Metrics};
+use crate::names::DeviceKind;
+use crate::node::Node;
+use crate::publish::{Preflight, SlicePublisher, build_devices};
+use crate::registration::{RegistrationService, RegistrationState};
+
+/// The binary's defaults, shared with the deploy/ manifest test so they cannot drift apart.
+pub mod defaults {
+    /// DRA driver name (the DeviceClass selects it).
+    pub const DRIVER_NAME: &str = "gpu.ccgpu.dev";
+    /// The kubelet's root directory.
+    pub const KUBELET_ROOT: &str = "/var/lib/kubelet";
+    /// CDI spec directory.
+    pub const CDI_DIR: &str = "/var/run/cdi";
+    /// Checkpoint directory.
+    pub const CHECKPOINT_DIR: &str = "/var/lib/ccgpu";
+    /// sysfs root.
+    pub const SYSFS_ROOT: &str = "/sys";
+    /// Device-node root.
+    pub const DEV_ROOT: &str = "/dev";
+    /// procfs root.
+    pub const PROC_ROOT: &str = "/proc";
+    /// Metrics and /healthz address.
+    pub const METRICS_ADDRESS: &str = "0.0.0.0:9464";
+    /// Managed devices.
+    pub const MATCH: &str = "10de:0302,10de:0300,10de:0680";
+    /// CDI kind.
+    pub const CDI_KIND: &str = "ccgpu.dev/gpu";
+}
+
+/// Longest path a unix socket address can hold (`sun_path` minus the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// How the plugin is set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginConfig {
+    /// The DRA driver name (a DNS subdomain, e.g. `gpu.ccgpu.dev`).
+    pub driver: String,
+    /// This node's name (the pool name).
+    pub node_name: String,
+    /// The kubelet's root directory (`/var/lib/kubelet`).
+    pub kubelet_root: PathBuf,
+    /// Bound on each API server call.
+    pub api_timeout: Duration,
+    /// How often devices are rediscovered and the slices checked.
+    pub rediscover_interval: Duration,
+    /// How long shutdown waits for in-flight calls and the slice withdrawal.
+    pub shutdown_grace: Duration,
+}
+
+/// The two sockets under the kubelet root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketPaths {
+    /// `plugins_registry/<driver>-reg.sock`.
+    pub registration: PathBuf,
+    /// `plugins/<driver>/dra.sock`.
+    pub dra: PathBuf,
+}
+
+impl SocketPaths {
+    /// The sockets of `driver` under `kubelet_root`.
+    pub fn new(kubelet_root: &Path, driver: &str) -> Self {
+        Self {
+            registration: kubelet_root.join("plugins_registry").join(format!("{driver}-reg.sock")),
+            dra: kubelet_root.join("plugins").join(driver).join("dra.sock"),
+        }
+    }
+}
+
+/// Decides pre-flight attestation of a GPU still on the NVIDIA host driver (see [`crate::preflight`]).
+pub trait PreflightCheck: Send + Sync + std::fmt::Debug {
+    /// The outcome for `device`; `None` when it cannot be checked here (no NVML, not CC-capable).
+    fn check(&self, device: &PciDevice) -> Option<Preflight>;
+}
+
+/// The plugin could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// A socket path is too long for a unix socket.
+    #[error("socket path {path} is longer than {MAX_SOCKET_PATH} bytes")]
+    PathTooLong {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Something that is not a socket is in the way.
+    #[error("{path} exists and is not a socket; refusing to remove it")]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A socket could not be prepared or bound.
+    #[error("{action} {path}")]
+    Socket {
+        /// What failed.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A gRPC server stopped with an error.
+    #[error("{which} gRPC server")]
+    Serve {
+        /// Which one.
+        which: &'static str,
+        /// tonic's error.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// A server task died.
+    #[error("{which} task: {message}")]
+    Task {
+        /// Which one.
+        which: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+fn socket_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PluginError + 'a {
+    move |source| PluginError::Socket { action, path: path.to_owned(), source }
+}
+
+/// Binds a unix socket at `path`: parent created (0700) if missing, a stale socket removed, mode 0600.
+pub fn bind_socket(path: &Path) -> Result<UnixListener, PluginError> {
+    if path.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(PluginError::PathTooLong { path: path.to_owned() });
+    }
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(socket_error("creating", dir))?;
+    }
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            tracing::info!(path = %path.display(), "removing stale socket");
+            fs::remove_file(path).map_err(socket_error("removing stale socket", path))?;
+        }
+        Ok(_) => return Err(PluginError::NotASocket { path: path.to_owned() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(socket_error("inspecting", path)(e)),
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path).map_err(socket_error("binding", path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(socket_error("restricting", path))?;
+    listener.set_nonblocking(true).map_err(socket_error("configuring", path))?;
+    UnixListener::from_std(listener).map_err(socket_error("registering", path))
+}
+
+fn remove_socket(path: &Path) {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove socket"),
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    // An error means the sender is gone, which also means stop.
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Everything [`run`] needs besides its configuration.
+#[derive(Clone)]
+pub struct PluginParts {
+    /// The opened node layer.
+    pub node: Arc<Node>,
+    /// API server client.
+    pub client: kube::Client,
+    /// Pre-flight attestation, when enabled.
+    pub preflight: Option<Arc<dyn PreflightCheck>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Health flag.
+    pub health: Arc<Health>,
+}
+
+impl std::fmt::Debug for PluginParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginParts")
+            .field("node", &self.node)
+            .field("preflight", &self.preflight)
+            .field("health", &self.health)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the plugin until `shutdown` resolves, then shuts down gracefully.
+pub async fn run(
+    config: PluginConfig,
+    parts: PluginParts,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), PluginError> {
+    let sockets = SocketPaths::new(&config.kubelet_root, &config.driver);
+    let changed = Arc::new(Notify::new());
+    let dra = DraService::new(
+        parts.node.clone(),
+        ClaimReader::new(parts.client.clone(), config.api_timeout),
+        config.driver.clone(),
+        config.node_name.clone(),
+        parts.metrics.clone(),
+        changed.clone(),
+    );
+
+    let dra_listener = bind_socket(&sockets.dra)?;
+    let (stop_dra, stop_dra_rx) = watch::channel(false);
+    let mut dra_server = tokio::spawn(
+        Server::builder()
+            .add_service(v1::dra_plugin_server::DraPluginServer::new(dra.clone()))
+            .add_service(v1beta1::dra_plugin_server::DraPluginServer::new(dra))
+            .serve_with_incoming_shutdown(UnixListenerStream::new(dra_listener), stopped(stop_dra_rx)),
+    );
+
+    let registration = RegistrationService::new(config.driver.clone(), sockets.dra.clone(), parts.metrics.clone());
+    let mut registration_state = registration.state();
+    let reg_listener = bind_socket(&sockets.registration)?;
+    let (stop_reg, stop_reg_rx) = watch::channel(false);
+    let mut reg_server = tokio::spawn(
+        Server::builder()
+            .add_service(RegistrationServer::new(registration))
+            .serve_with_incoming_shutdown(UnixListenerStream::new(reg_listener), stopped(stop_reg_rx)),
+    );
+    parts.health.set_serving(true);
+    tracing::info!(driver = %config.driver, node = %config.node_name, dra = %sockets.dra.display(),
+        registration = %sockets.registration.display(), "kubelet plugin serving");
+
+    let (stop_publish, stop_publish_rx) = watch::channel(false);
+    let mut publisher = tokio::spawn(publish_loop(config.clone(), parts.clone(), changed, stop_publish_rx));
+
+    tokio::pin!(shutdown);
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            r = &mut dra_server => { failure = Some(server_outcome("DRA", r)); break; }
+            r = &mut reg_server => { failure = Some(server_outcome("registration", r)); break; }
+            changed = registration_state.changed() => {
+                if changed.is_ok()
+                    && let RegistrationState::Refused(reason) = &*registration_state.borrow() {
+                    tracing::error!(%reason, "the kubelet refused our registration; it will retry when the socket changes");
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down: registration first, then in-flight calls, then the slices");
+    parts.health.set_serving(false);
+    let _ = stop_reg.send(true);
+    remove_socket(&sockets.registration);
+    if !reg_server.is_finished() {
+        let _ = tokio::time::timeout(config.shutdown_grace, &mut reg_server).await;
+    }
+    let _ = stop_dra.send(true);
+    if !dra_server.is_finished() {
+        match tokio::time::timeout(config.shutdown_grace, &mut dra_server).await {
+            Ok(r) => {
+                if let Err(e) = server_outcome("DRA", r) {
+                    failure.get_or_insert(Err(e));
+                }
+            }
+            Err(_) => {
+                tracing::warn!(grace_ms = config.shutdown_grace.as_millis(), "in-flight calls did not finish in time");
+                dra_server.abort();
+            }
+        }
+    }
+    let _ = stop_publish.send(true);
+    if tokio::time::timeout(config.shutdown_grace, &mut publisher).await.is_err() {
+        tracing::warn!("withdrawing the slices did not finish in time");
+        publisher.abort();
+    }
+    remove_socket(&sockets.dra);
+    tracing::info!("kubelet plugin stopped");
+    failure.unwrap_or(Ok(()))
+}
+
+fn server_outcome(
+    which: &'static str,
+    joined: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>,
+) -> Result<(), PluginError> {
+    match joined {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(source)) => Err(PluginError::Serve { which, source }),
+        Err(e) => Err(PluginError::Task { which, message: e.to_string() }),
+    }
+}
+
+/// Rediscovers and publishes until told to stop, then withdraws the slices.
+async fn publish_loop(config: PluginConfig, parts: PluginParts, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    let mut publisher =
+        SlicePublisher::new(parts.client.clone(), config.driver.clone(), config.node_name.clone(), config.api_timeout);
+    let mut verdicts: BTreeMap<PciAddress, Preflight> = BTreeMap::new();
+    let mut taints_supported = true;
+    loop {
+        let mut again = true;
+        while again {
+            again = round(&config, &parts, &mut publisher, &mut verdicts, &mut taints_supported).await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(config.rediscover_interval) => {}
+            () = changed.notified() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    if let Err(e) = publisher.withdraw().await {
+        tracing::warn!(error = %crate::dra::error_chain(&e), "could not withdraw the ResourceSlices; the kubelet wipes them 30 s after we are gone");
+    }
+}
+
+/// One rediscovery and publication; `true` asks for an immediate second round (taints turned out to be
+/// unsupported).
+async fn round(
+    config: &PluginConfig,
+    parts: &PluginParts,
+    publisher: &mut SlicePublisher,
+    verdicts: &mut BTreeMap<PciAddress, Preflight>,
+    taints_supported: &mut bool,
+) -> bool {
+    let node = parts.node.clone();
+    let found = match tokio::task::spawn_blocking(move || node.discover()).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::error!(error = %crate::dra::error_chain(&e), "discovery failed; slices left as they are");
+            parts.metrics.publish_error();
+            return false;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "discovery task died");
+            return false;
+        }
+    };
+    let on_nvidia: BTreeSet<PciAddress> = found
+        .iter()
+        .filter(|(d, _)| {
+            d.name.kind() == DeviceKind::Gpu && d.pci.driver.as_ref().is_some_and(|n| n.as_str() == "nvidia")
+        })
+        .map(|(d, _)| d.pci.address)
+        .collect();
+    if let Some(check) = &parts.preflight {
+        for (d, _) in &found {
+            if !on_nvidia.contains(&d.pci.address) || verdicts.contains_key(&d.pci.address) {
+                continue;
+            }
+            let (check, pci) = (check.clone(), d.pci.clone());
+            match tokio::task::spawn_blocking(move || check.check(&pci)).await {
+                Ok(Some(outcome)) => {
+                    match &outcome {
+                        Preflight::Passed => {
+                            tracing::info!(device = %d.name, bdf = %d.pci.address, "pre-flight attestation passed")
+                        }
+                        Preflight::Failed(check) => tracing::warn!(device = %d.name, bdf = %d.pci.address, %check,
+                            "pre-flight attestation failed; the device is tainted NoSchedule"),
+                    }
+                    verdicts.insert(d.pci.address, outcome);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "pre-flight task died"),
+            }
+        }
+    }
+    let built = build_devices(&config.driver, &found, verdicts, *taints_supported);
+    parts.metrics.set_devices(&built.states);
+    match publisher.publish(&built.devices).await {
+        Ok(p) if p.taints_dropped && *taints_supported => {
+            tracing::warn!(
+                "the API server dropped our device taints (DRADeviceTaints off): withholding failed devices instead"
+            );
+            *taints_supported = false;
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            parts.metrics.publish_error();
+            tracing::warn!(error = %crate::dra::error_chain(&e), "publishing ResourceSlices failed; retrying next round");
+            false
+        }
+    }
+}

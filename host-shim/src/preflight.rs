@@ -1,0 +1,320 @@
+//! Pre-flight attestation (advisory): before a GPU is offered to the scheduler, while it is still on the
+//! NVIDIA host driver, ask it for attestation evidence with a fresh nonce and run the verifier
+//! (`ccgpu-attestation`) on it. A GPU whose evidence fails is published with a `NoSchedule` device
+//! taint naming the failing check (see [`crate::publish::slices`]), so pods are not scheduled onto it.
+//!
+//! What this is not: the trust decision. The host is untrusted in the CC threat model; the guest agent
+//! attests every GPU again inside the confidential VM and decides there. Pre-flight only keeps GPUs that
+//! are visibly broken or not genuine (bad chain, bad signature, stale nonce, FWID mismatch) out of the
+//! schedule. The host checks the evidence itself — report, device certificate chain to the pinned NVIDIA
+//! root, signature, nonce, FWID — but not the RIM measurements: RIMs come from NVIDIA's RIM service,
+//! which a node need not reach; revocation (OCSP) is not checked here either.
+//!
+//! Evidence comes through [`EvidenceSource`]: [`NvmlEvidence`] over `nvml-wrapper` (which loads
+//! `libnvidia-ml.so.1` at run time; a node without it just skips pre-flight), or [`SimEvidence`], which
+//! signs reports with a simulated device PKI — used only by `--simulate`, where the simulated root is
+//! passed explicitly as the trust anchor.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use ccgpu_attestation::anchors::Anchors;
+use ccgpu_attestation::appraisal::Check;
+use ccgpu_attestation::cache::VerifierCache;
+use ccgpu_attestation::gpu::{Appraise, GpuEvidence, Revocation, appraise_gpu};
+use ccgpu_attestation::policy::Policy;
+use ccgpu_attestation::x509::CertChain;
+use ccgpu_pci::{PciAddress, PciDevice};
+use nvml_wrapper::Nvml;
+use nvml_wrapper::error::NvmlError;
+use time::OffsetDateTime;
+
+use crate::plugin::PreflightCheck;
+use crate::publish::Preflight;
+
+/// The checks pre-flight acts on: those about the evidence itself, not about RIMs or revocation.
+pub const EVIDENCE_CHECKS: [Check; 6] =
+    [Check::ReportParsed, Check::Arch, Check::DeviceChain, Check::Fwid, Check::ReportSignature, Check::Nonce];
+
+/// One GPU's evidence as collected.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// The attestation report as received.
+    pub report: Vec<u8>,
+    /// The device certificate chain, leaf first.
+    pub chain: CertChain,
+}
+
+/// Collecting evidence failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    /// NVML refused.
+    #[error("collecting evidence from {address} through NVML")]
+    Nvml {
+        /// The GPU.
+        address: PciAddress,
+        /// NVML's error.
+        #[source]
+        source: NvmlError,
+    },
+    /// The certificate chain did not parse.
+    #[error("certificate chain of {address}: {message}")]
+    Chain {
+        /// The GPU.
+        address: PciAddress,
+        /// Why.
+        message: String,
+    },
+    /// The simulation failed (a bug in the simulation).
+    #[error("simulated evidence for {address}: {message}")]
+    Simulation {
+        /// The GPU.
+        address: PciAddress,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Where evidence of a GPU still on the NVIDIA host driver comes from.
+pub trait EvidenceSource: Send + Sync + fmt::Debug {
+    /// The evidence of `device` for `nonce`; `Ok(None)` when it has none to give here (no NVML on this
+    /// node, CC off, not CC-capable).
+    fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Option<Evidence>, EvidenceError>;
+}
+
+/// Evidence through NVML.
+#[derive(Default)]
+pub struct NvmlEvidence {
+    nvml: OnceLock<Option<Nvml>>,
+}
+
+impl fmt::Debug for NvmlEvidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NvmlEvidence").field("loaded", &self.nvml.get().map(Option::is_some)).finish()
+    }
+}
+
+impl EvidenceSource for NvmlEvidence {
+    fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Option<Evidence>, EvidenceError> {
+        let nvml = self.nvml.get_or_init(|| match Nvml::init() {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "NVML unavailable: pre-flight attestation skipped on this node");
+                None
+            }
+        });
+        let Some(nvml) = nvml else { return Ok(None) };
+        let address = device.address;
+        let err = |source| EvidenceError::Nvml { address, source };
+        let gpu = nvml.device_by_pci_bus_id(address.to_string()).map_err(err)?;
+        match gpu.is_cc_enabled() {
+            Ok(true) => {}
+            Ok(false) | Err(NvmlError::NotSupported) => return Ok(None),
+            Err(e) => return Err(err(e)),
+        }
+        let report = gpu.confidential_compute_gpu_attestation_report(*nonce).map_err(err)?;
+        let size = usize::try_from(report.attestation_report_size).unwrap_or(usize::MAX);
+        let mut bytes = report.attestation_report;
+        bytes.truncate(size);
+        let certs = gpu.confidential_compute_gpu_certificate().map_err(err)?;
+        let size = usize::try_from(certs.attestation_cert_chain_size).unwrap_or(usize::MAX);
+        let mut pem = certs.attestation_cert_chain;
+        pem.truncate(size);
+        let chain = CertChain::from_pem(&pem).map_err(|e| EvidenceError::Chain { address, message: e.to_string() })?;
+        Ok(Some(Evidence { report: bytes, chain }))
+    }
+}
+
+/// Simulated GPUs' evidence: reports signed by a simulated device PKI (the real formats, so the real
+/// verifier runs on them). GPUs listed as tampered answer with a corrupted signature.
+pub struct SimEvidence {
+    pki: ccgpu_attestation::sim::Pki,
+    fwid: [u8; 48],
+    tampered: BTreeSet<PciAddress>,
+}
+
+impl fmt::Debug for SimEvidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimEvidence").field("tampered", &self.tampered).finish_non_exhaustive()
+    }
+}
+
+/// Chip family of the simulated GPUs.
+const SIM_CHIP: &str = "GH100";
+
+impl SimEvidence {
+    /// A simulated device PKI; GPUs at `tampered` give evidence that fails.
+    pub fn new(tampered: BTreeSet<PciAddress>) -> Result<Self, ccgpu_attestation::sim::SimError> {
+        let fwid = [0x5a; 48];
+        let pki = ccgpu_attestation::sim::DevicePki::generate(SIM_CHIP, &fwid)?;
+        Ok(Self { pki, fwid, tampered })
+    }
+
+    /// The anchors that trust this simulation's device root (and only it: the RIM root stays NVIDIA's,
+    /// which pre-flight never uses).
+    pub fn anchors(&self) -> Anchors {
+        Anchors { device: self.pki.anchor.clone(), rim: Anchors::nvidia().rim }
+    }
+}
+
+impl EvidenceSource for SimEvidence {
+    fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Option<Evidence>, EvidenceError> {
+        use ccgpu_attestation::sim::{OpaqueBuilder, ReportBuilder};
+        let address = device.address;
+        let builder = ReportBuilder {
+            nonce: *nonce,
+            measurements: (0u8..8).map(|i| vec![i; 48]).collect(),
+            responder_nonce: [0x3c; 32],
+            opaque: OpaqueBuilder::hopper(
+                "550.90.07",
+                [0, 0x51, 0, 0x96, 0, 0, 0, 0x5a],
+                "G520",
+                "0200",
+                "882",
+                &self.fwid,
+            ),
+        };
+        let mut report =
+            builder.sign(&self.pki).map_err(|e| EvidenceError::Simulation { address, message: e.to_string() })?;
+        if self.tampered.contains(&address)
+            && let Some(last) = report.last_mut()
+        {
+            *last ^= 0xff;
+        }
+        Ok(Some(Evidence { report, chain: self.pki.chain.clone() }))
+    }
+}
+
+/// Pre-flight attestation: an evidence source and the anchors to verify against.
+pub struct Attestor {
+    source: Arc<dyn EvidenceSource>,
+    anchors: Anchors,
+    policy: Policy,
+    cache: VerifierCache,
+}
+
+impl fmt::Debug for Attestor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attestor").field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+impl Attestor {
+    /// Pre-flight over `source`, trusting `anchors`.
+    pub fn new(source: Arc<dyn EvidenceSource>, anchors: Anchors) -> Self {
+        Self { source, anchors, policy: Policy::default(), cache: VerifierCache::new() }
+    }
+}
+
+fn fresh_nonce() -> Option<[u8; 32]> {
+    let mut nonce = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut nonce).ok()?;
+    Some(nonce)
+}
+
+impl PreflightCheck for Attestor {
+    fn check(&self, device: &PciDevice) -> Option<Preflight> {
+        let address = device.address;
+        let Some(nonce) = fresh_nonce() else {
+            tracing::error!(bdf = %address, "no randomness for a nonce; pre-flight skipped");
+            return None;
+        };
+        let evidence = match self.source.collect(device, &nonce) {
+            Ok(Some(e)) => e,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(bdf = %address, error = %crate::dra::error_chain(&e), "pre-flight: no evidence");
+                return None;
+            }
+        };
+        let appraisal = appraise_gpu(
+            &GpuEvidence { report: &evidence.report, chain: &evidence.chain, driver_rim: None, vbios_rim: None },
+            &Appraise {
+                nonce: &nonce,
+                at: OffsetDateTime::now_utc(),
+                anchors: &self.anchors,
+                policy: &self.policy,
+                revocation: Revocation::NotChecked,
+                cache: Some(&self.cache),
+            },
+        );
+        let failed: Vec<Check> =
+            appraisal.checks.failures().into_iter().filter(|c| EVIDENCE_CHECKS.contains(c)).collect();
+        match failed.first() {
+            None => Some(Preflight::Passed),
+            Some(first) => {
+                let names: Vec<&str> = failed.iter().map(|c| c.name()).collect();
+                tracing::warn!(bdf = %address, failed = ?names, "pre-flight attestation failed");
+                Some(Preflight::Failed(first.name().to_owned()))
+            }
+        }
+    }
+}
+
+/// Pre-flight for real GPUs: NVML evidence, NVIDIA's pinned roots.
+pub fn nvml() -> Arc<dyn PreflightCheck> {
+    Arc::new(Attestor::new(Arc::new(NvmlEvidence::default()), Anchors::nvidia()))
+}
+
+/// Pre-flight for `--simulate`: simulated evidence, trusting only the simulation's own root.
+pub fn simulated() -> Result<Arc<dyn PreflightCheck>, ccgpu_attestation::sim::SimError> {
+    simulated_with(BTreeSet::new())
+}
+
+/// [`simulated`] with GPUs whose evidence fails.
+pub fn simulated_with(
+    tampered: BTreeSet<PciAddress>,
+) -> Result<Arc<dyn PreflightCheck>, ccgpu_attestation::sim::SimError> {
+    let source = SimEvidence::new(tampered)?;
+    let anchors = source.anchors();
+    Ok(Arc::new(Attestor::new(Arc::new(source), anchors)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulated_evidence_passes_and_tampered_fails() {
+        let good = PciAddress::new(0, 0x18, 0, 0).expect("valid");
+        let bad = PciAddress::new(0, 0x28, 0, 0).expect("valid");
+        let source = SimEvidence::new(BTreeSet::from([bad])).expect("pki");
+        let anchors = source.anchors();
+        let nonce = [9u8; 32];
+        let ev = source.collect(&sim_device(good), &nonce).expect("collect").expect("some");
+        let appraisal = appraise_gpu(
+            &GpuEvidence { report: &ev.report, chain: &ev.chain, driver_rim: None, vbios_rim: None },
+            &Appraise {
+                nonce: &nonce,
+                at: OffsetDateTime::now_utc(),
+                anchors: &anchors,
+                policy: &Policy::default(),
+                revocation: Revocation::NotChecked,
+                cache: None,
+            },
+        );
+        let failed: Vec<Check> =
+            appraisal.checks.failures().into_iter().filter(|c| EVIDENCE_CHECKS.contains(c)).collect();
+        assert!(failed.is_empty(), "{failed:?}");
+        let attestor = Attestor::new(Arc::new(source), anchors);
+        assert_eq!(attestor.check(&sim_device(good)), Some(Preflight::Passed));
+        assert_eq!(attestor.check(&sim_device(bad)), Some(Preflight::Failed("report-signature".into())));
+    }
+
+    fn sim_device(address: PciAddress) -> PciDevice {
+        PciDevice {
+            address,
+            vendor: 0x10de,
+            device: 0x2330,
+            class: ccgpu_pci::ClassCode(0x030200),
+            driver: None,
+            iommu_group: None,
+            numa_node: None,
+            pcie_root: None,
+            vfio_cdev: None,
+            sriov: None,
+            physfn: None,
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Writing this node's ResourceSlices to the API server, and withdrawing them.
+//!
+//! Create/update by deterministic name with conflict retries (RBAC: `get`, `create`, `update`, `delete`
+//! on `resourceslices`; `get` on `nodes` for the owner reference). Each publication reads what is on the
+//! server and writes only when it differs, so a slice wiped by the kubelet (it wipes a node's slices at
+//! its own start and 30 s after a plugin disconnects) or edited by someone else is restored on the next
+//! round, and an unchanged node costs one GET per round. The pool generation goes up with every change.
+//! Every API call is bounded by the configured timeout.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node as K8sNode;
+use k8s_openapi::api::resource::v1::{Device, ResourceSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+
+use super::slices::{self, MAX_DEVICES_PER_SLICE};
+
+/// Attempts at one slice write before giving up on a round (conflicts, races with another writer).
+const WRITE_ATTEMPTS: usize = 5;
+
+/// Publishing failed (the next round tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// An API call timed out.
+    #[error("{what}: no answer from the API server within {} ms", timeout.as_millis())]
+    Timeout {
+        /// The call.
+        what: String,
+        /// The bound.
+        timeout: Duration,
+    },
+    /// An API call failed.
+    #[error("{what}")]
+    Api {
+        /// The call.
+        what: String,
+        /// kube's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Conflicts did not resolve.
+    #[error("slice {name}: still conflicting after {WRITE_ATTEMPTS} attempts")]
+    Conflicts {
+        /// The slice.
+        name: String,
+    },
+}
+
+/// What one publication did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Published {
+    /// Whether anything was written.
+    pub wrote: bool,
+    /// Whether the API server dropped the device taints we sent (feature gate `DRADeviceTaints` off).
+    pub taints_dropped: bool,
+}
+
+/// Publishes one node's pool.
+pub struct SlicePublisher {
+    client: kube::Client,
+    driver: String,
+    node: String,
+    timeout: Duration,
+    owner: Option<OwnerReference>,
+    /// Slices written by this process (to withdraw).
+    written: usize,
+}
+
+impl std::fmt::Debug for SlicePublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlicePublisher")
+            .field("driver", &self.driver)
+            .field("node", &self.node)
+            .field("timeout", &self.timeout)
+            .field("owner", &self.owner.as_ref().map(|o| &o.uid))
+            .finish_non_exhaustive()
+    }
+}
+
+async fn bounded<T>(
+    timeout: Duration,
+    what: impl Fn() -> String,
+    call: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, PublishError> {
+    match tokio::time::timeout(timeout, call).await {
+        Err(_) => Err(PublishError::Timeout { what: what(), timeout }),
+        Ok(r) => r.map_err(|source| PublishError::Api { what: what(), source }),
+    }
+}
+
+fn is_conflict(e: &PublishError) -> bool {
+    matches!(e, PublishError::Api { source: kube::Error::Api(s), .. } if s.is_conflict() || s.is_already_exists())
+}
+
+/// Devices compared as the server stores them: it stamps `timeAdded` on taints.
+fn comparable(devices: Option<&Vec<Device>>) -> Vec<Device> {
+    let mut out = devices.cloned().unwrap_or_default();
+    for d in &mut out {
+        for t in d.taints.iter_mut().flatten() {
+            t.time_added = None;
+        }
+    }
+    out
+}
+
+impl SlicePublisher {
+    /// A publisher of `driver`'s pool on `node`, every API call bounded by `timeout`.
+    pub fn new(client: kube::Client, driver: String, node: String, timeout: Duration) -> Self {
+        Self { client, driver, node, timeout, owner: None, written: 0 }
+    }
+
+    fn api(&self) -> Api<ResourceSlice> {
+        Api::all(self.client.clone())
+    }
+
+    async fn owner(&mut self) -> Result<OwnerReference, PublishError> {
+        if let Some(o) = &self.owner {
+            return Ok(o.clone());
+        }
+        let nodes: Api<K8sNode> = Api::all(self.client.clone());
+        let node = bounded(self.timeout, || format!("reading node {}", self.node), nodes.get(&self.node)).await?;
+        let owner = slices::node_owner(&self.node, node.metadata.uid.as_deref().unwrap_or_default());
+        self.owner = Some(owner.clone());
+        Ok(owner)
+    }
+
+    /// Makes the server's slices hold exactly `devices`.
+    pub async fn publish(&mut self, devices: &[Device]) -> Result<Published, PublishError> {
+        let owner = self.owner().await?;
+        let api = self.api();
+        let name0 = slices::slice_name(&self.node, &self.driver, 0);
+        let current = bounded(self.timeout, || format!("reading slice {name0}"), api.get_opt(&name0)).await?;
+        let generation = current.as_ref().map_or(0, |s| s.spec.pool.generation);
+
+        // Unchanged? Compare all slices of the current generation with what we would write.
+        let wanted: Vec<Vec<Device>> = if devices.is_empty() {
+            vec![Vec::new()]
+        } else {
+            devices.chunks(MAX_DEVICES_PER_SLICE).map(<[Device]>::to_vec).collect()
+        };
+        let mut existing = vec![current];
+        for i in 1..wanted.len() {
+            let name = slices::slice_name(&self.node, &self.driver, i);
+            existing.push(bounded(self.timeout, || format!("reading slice {name}"), api.get_opt(&name)).await?);
+        }
+        let same = existing.iter().zip(&wanted).all(|(have, want)| {
+            have.as_ref().is_some_and(|s| {
+                s.spec.pool.generation == generation
+                    && s.spec.pool.resource_slice_count == i64::try_from(wanted.len()).unwrap_or(i64::MAX)
+                    && s.metadata.owner_references.as_ref().is_some_and(|o| o.contains(&owner))
+                    && comparable(s.spec.devices.as_ref()) == comparable(Some(want))
+            })
+        });
+        if same {
+            self.written = self.written.max(wanted.len());
+            self.delete_from(wanted.len()).await?;
+            return Ok(Published::default());
+        }
+
+        let generation = generation + 1;
+        let mut out = Published { wrote: true, taints_dropped: false };
+        for slice in slices::slices(&self.driver, &self.node, &owner, generation, devices) {
+            let stored = self.write(slice.clone()).await?;
+            let sent = slice.spec.devices.unwrap_or_default();
+            let back = stored.spec.devices.unwrap_or_default();
+            for d in sent.iter().filter(|d| d.taints.as_ref().is_some_and(|t| !t.is_empty())) {
+                let kept = back.iter().any(|b| b.name == d.name && b.taints.as_ref().is_some_and(|t| !t.is_empty()));
+                out.taints_dropped |= !kept;
+            }
+        }
+        self.written = self.written.max(wanted.len());
+        self.delete_from(wanted.len()).await?;
+        tracing::info!(driver = %self.driver, node = %self.node, generation, devices = devices.len(),
+            slices = wanted.len(), "ResourceSlices published");
+        Ok(out)
+    }
+
+    /// Creates or replaces one slice, retrying on conflicts.
+    async fn write(&self, mut slice: ResourceSlice) -> Result<ResourceSlice, PublishError> {
+        let api = self.api();
+        let name = slice.metadata.name.clone().unwrap_or_default();
+        for _ in 0..WRITE_ATTEMPTS {
+            let have = bounded(self.timeout, || format!("reading slice {name}"), api.get_opt(&name)).await?;
+            let result = match have {
+                None => {
+                    slice.metadata.resource_version = None;
+                    bounded(
+                        self.timeout,
+                        || format!("creating slice {name}"),
+                        api.create(&PostParams::default(), &slice),
+                    )
+                    .await
+                }
+                Some(have) => {
+                    slice.metadata.resource_version = have.metadata.resource_version;
+                    bounded(
+                        self.timeout,
+                        || format!("updating slice {name}"),
+                        api.replace(&name, &PostParams::default(), &slice),
+                    )
+                    .await
+                }
+            };
+            match result {
+                Err(e) if is_conflict(&e) => {
+                    tracing::debug!(slice = %name, "write conflict, retrying");
+                    continue;
+                }
+                other => return other,
+            }
+        }
+        Err(PublishError::Conflicts { name })
+    }
+
+    /// Deletes our slices with index `from` and above (left from a larger pool or an earlier process).
+    async fn delete_from(&mut self, from: usize) -> Result<(), PublishError> {
+        let api = self.api();
+        let mut i = from;
+        loop {
+            let name = slices::slice_name(&self.node, &self.driver, i);
+            let present = bounded(self.timeout, || format!("reading slice {name}"), api.get_opt(&name)).await?;
+            if present.is_none() && i >= self.written {
+                break;
+            }
+            if present.is_some() {
+                match bounded(
+                    self.timeout,
+                    || format!("deleting slice {name}"),
+                    api.delete(&name, &DeleteParams::default()),
+                )
+                .await
+                {
+                    Ok(_) => tracing::info!(slice = %name, "stale ResourceSlice deleted"),
+                    Err(PublishError::Api { source: kube::Error::Api(s), .. }) if s.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            i += 1;
+        }
+        self.written = from;
+        Ok(())
+    }
+
+    /// Deletes every slice of ours (clean shutdown): the devices are no longer offered.
+    pub async fn withdraw(&mut self) -> Result<(), PublishError> {
+        self.written = self.written.max(1);
+        self.delete_from(0).await?;
+        tracing::info!(driver = %self.driver, node = %self.node, "ResourceSlices withdrawn");
+        Ok(())
+    }
+}

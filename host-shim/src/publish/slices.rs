@@ -1,0 +1,210 @@
+//! Building this node's ResourceSlices (`resource.k8s.io/v1`) from discovery: pure, no I/O.
+//!
+//! One pool per node, named after the node; ≤128 devices per slice; device names from the PCI address
+//! (`gpu-0000-3b-00-0`, stable across restarts and reboots). Attributes (≤32 with capacities): the
+//! standard `resource.kubernetes.io/pciBusID` and `resource.kubernetes.io/pcieRoot`, and, qualified by
+//! our driver name, `type`, `vendorID`, `deviceID`, `productName`, `iommuGroup`, `numaNode`, `ccMode`,
+//! `ccCapable`; capacity `memory` when the model is known.
+//!
+//! A device that cannot be prepared (no IOMMU group, a foreign device in its group) is withheld, with
+//! the reason logged: offering it would only produce failing pods. A device that failed pre-flight
+//! attestation gets a `NoSchedule` device taint whose value names the failing check — or, where the API
+//! server drops device taints (feature gate `DRADeviceTaints` off), it is withheld instead.
+
+use std::collections::BTreeMap;
+
+use ccgpu_pci::PciAddress;
+use k8s_openapi::api::resource::v1::{
+    Device, DeviceAttribute, DeviceCapacity, DeviceTaint, ResourcePool, ResourceSlice, ResourceSliceSpec,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use super::product::product;
+use crate::discovery::DiscoveredDevice;
+use crate::names::{ClaimUid, DeviceKind};
+
+/// Most devices in one ResourceSlice (`ResourceSliceMaxDevices`).
+pub const MAX_DEVICES_PER_SLICE: usize = 128;
+/// Longest string attribute value the API accepts.
+pub const MAX_STRING_ATTRIBUTE: usize = 64;
+/// The standard PCI bus id attribute.
+pub const PCI_BUS_ID: &str = "resource.kubernetes.io/pciBusID";
+/// The standard PCIe root attribute.
+pub const PCIE_ROOT: &str = "resource.kubernetes.io/pcieRoot";
+/// The label set on our slices, naming the driver (for operators' `kubectl get -l`).
+pub const DRIVER_LABEL: &str = "resource.ccgpu.dev/driver";
+
+/// The outcome of a pre-flight attestation of one GPU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Preflight {
+    /// The evidence verified.
+    Passed,
+    /// It did not; the first failing check's name (a label value).
+    Failed(String),
+}
+
+/// Devices to publish and how many are in each state (for `ccgpu_devices`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Built {
+    /// The slice devices.
+    pub devices: Vec<Device>,
+    /// State → count.
+    pub states: BTreeMap<&'static str, i64>,
+}
+
+/// The taint key of a failed pre-flight attestation for `driver`.
+pub fn preflight_taint_key(driver: &str) -> String {
+    format!("{driver}/preflight-attestation")
+}
+
+fn string(s: impl Into<String>) -> DeviceAttribute {
+    let mut s: String = s.into();
+    s.truncate(MAX_STRING_ATTRIBUTE);
+    DeviceAttribute { string: Some(s), ..DeviceAttribute::default() }
+}
+
+fn int(i: impl Into<i64>) -> DeviceAttribute {
+    DeviceAttribute { int: Some(i.into()), ..DeviceAttribute::default() }
+}
+
+fn boolean(b: bool) -> DeviceAttribute {
+    DeviceAttribute { bool: Some(b), ..DeviceAttribute::default() }
+}
+
+/// The slice devices for `found` (discovery with holders), with pre-flight outcomes by address.
+pub fn build_devices(
+    driver: &str,
+    found: &[(DiscoveredDevice, Option<ClaimUid>)],
+    preflight: &BTreeMap<PciAddress, Preflight>,
+    taints_supported: bool,
+) -> Built {
+    let mut built = Built::default();
+    let mut count = |state| *built.states.entry(state).or_insert(0) += 1;
+    let mut devices = Vec::new();
+    for (d, holder) in found {
+        if let Some(reason) = &d.unpreparable {
+            tracing::warn!(device = %d.name, bdf = %d.pci.address, %reason, "device withheld: it cannot be prepared");
+            count("unpreparable");
+            continue;
+        }
+        let mut taints = Vec::new();
+        if let Some(Preflight::Failed(check)) = preflight.get(&d.pci.address) {
+            if !taints_supported {
+                tracing::warn!(device = %d.name, bdf = %d.pci.address, %check,
+                    "device withheld: pre-flight attestation failed and the API server drops device taints");
+                count("withheld");
+                continue;
+            }
+            taints.push(DeviceTaint {
+                key: preflight_taint_key(driver),
+                value: Some(check.chars().take(63).collect()),
+                effect: "NoSchedule".to_owned(),
+                time_added: None,
+            });
+            count("tainted");
+        }
+        count(if holder.is_some() { "prepared" } else { "available" });
+        let pci = &d.pci;
+        let mut attributes = BTreeMap::new();
+        let kind = match d.name.kind() {
+            DeviceKind::Gpu => "gpu",
+            DeviceKind::Nvswitch => "nvswitch",
+        };
+        attributes.insert("type".to_owned(), string(kind));
+        attributes.insert(PCI_BUS_ID.to_owned(), string(pci.address.to_string()));
+        if let Some(root) = &pci.pcie_root {
+            attributes.insert(PCIE_ROOT.to_owned(), string(root.clone()));
+        }
+        attributes.insert("vendorID".to_owned(), string(format!("0x{:04x}", pci.vendor)));
+        attributes.insert("deviceID".to_owned(), string(format!("0x{:04x}", pci.device)));
+        if let Some(group) = pci.iommu_group {
+            attributes.insert("iommuGroup".to_owned(), int(group.0));
+        }
+        if let Some(numa) = pci.numa_node {
+            attributes.insert("numaNode".to_owned(), int(numa));
+        }
+        if let Some(mode) = d.cc_mode {
+            attributes.insert("ccMode".to_owned(), string(mode.to_string()));
+        }
+        let mut capacity = BTreeMap::new();
+        if let Some(p) = product(pci.vendor, pci.device) {
+            attributes.insert("productName".to_owned(), string(p.name));
+            attributes.insert("ccCapable".to_owned(), boolean(p.cc_capable));
+            capacity.insert(
+                "memory".to_owned(),
+                DeviceCapacity { value: Quantity(format!("{}Gi", p.memory_gib)), request_policy: None },
+            );
+        }
+        devices.push(Device {
+            name: d.name.to_string(),
+            attributes: Some(attributes),
+            capacity: (!capacity.is_empty()).then_some(capacity),
+            taints: (!taints.is_empty()).then_some(taints),
+            ..Device::default()
+        });
+    }
+    built.devices = devices;
+    built
+}
+
+/// The name of slice `index` of `driver` on `node`: deterministic, so a restarted plugin finds its
+/// slices, and a DNS subdomain (long node names are shortened with a checksum).
+pub fn slice_name(node: &str, driver: &str, index: usize) -> String {
+    let base = format!("{node}-{driver}");
+    let base = if base.len() > 240 {
+        format!(
+            "{}-{:08x}",
+            &node[..node.len().min(200)].trim_end_matches(['-', '.']),
+            crate::crc32::crc32(base.as_bytes())
+        )
+    } else {
+        base
+    };
+    format!("{base}-{index}")
+}
+
+/// The owner of our slices: the Node, so the cluster deletes them with it.
+pub fn node_owner(node: &str, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: "v1".to_owned(),
+        kind: "Node".to_owned(),
+        name: node.to_owned(),
+        uid: uid.to_owned(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    }
+}
+
+/// The slices of one pool generation: devices split into slices of at most
+/// [`MAX_DEVICES_PER_SLICE`] (always at least one slice, so an empty pool is published as empty).
+pub fn slices(
+    driver: &str,
+    node: &str,
+    owner: &OwnerReference,
+    generation: i64,
+    devices: &[Device],
+) -> Vec<ResourceSlice> {
+    let chunks: Vec<&[Device]> =
+        if devices.is_empty() { vec![&[]] } else { devices.chunks(MAX_DEVICES_PER_SLICE).collect() };
+    let count = i64::try_from(chunks.len()).unwrap_or(i64::MAX);
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| ResourceSlice {
+            metadata: ObjectMeta {
+                name: Some(slice_name(node, driver, i)),
+                owner_references: Some(vec![owner.clone()]),
+                labels: Some(BTreeMap::from([(DRIVER_LABEL.to_owned(), driver.to_owned())])),
+                ..ObjectMeta::default()
+            },
+            spec: ResourceSliceSpec {
+                driver: driver.to_owned(),
+                node_name: Some(node.to_owned()),
+                pool: ResourcePool { name: node.to_owned(), generation, resource_slice_count: count },
+                devices: Some(chunk.to_vec()),
+                ..ResourceSliceSpec::default()
+            },
+        })
+        .collect()
+}

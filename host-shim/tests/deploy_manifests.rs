@@ -1,0 +1,200 @@
+//! Every manifest in deploy/ parses into typed `k8s-openapi` objects (and re-encodes to the same JSON, so
+//! a misspelt field cannot hide), and the names, paths, flags and permissions agree with the binary's
+//! defaults and with what the code calls.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ccgpu_host_shim::plugin::defaults;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::resource::v1::{DeviceClass, ResourceClaimTemplate};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Default)]
+struct Manifests {
+    daemonsets: Vec<DaemonSet>,
+    service_accounts: Vec<ServiceAccount>,
+    roles: Vec<ClusterRole>,
+    bindings: Vec<ClusterRoleBinding>,
+    device_classes: Vec<DeviceClass>,
+    runtime_classes: Vec<RuntimeClass>,
+    templates: Vec<ResourceClaimTemplate>,
+    pods: Vec<Pod>,
+    namespaces: Vec<Namespace>,
+}
+
+/// Parses `doc` as `T` and checks it re-encodes to the same JSON.
+fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(file: &Path, doc: &Value) -> T {
+    let t: T = serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let back = serde_json::to_value(&t).unwrap();
+    assert_eq!(&back, doc, "{}: fields lost in the typed round trip (a typo?)", file.display());
+    t
+}
+
+fn load() -> Manifests {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    let mut m = Manifests::default();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let doc: Value = Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+            let api = doc["apiVersion"].as_str().unwrap_or_default().to_owned();
+            match (api.as_str(), kind.as_str()) {
+                ("apps/v1", "DaemonSet") => m.daemonsets.push(typed(&file, &doc)),
+                ("v1", "ServiceAccount") => m.service_accounts.push(typed(&file, &doc)),
+                ("v1", "Namespace") => m.namespaces.push(typed(&file, &doc)),
+                ("v1", "Pod") => m.pods.push(typed(&file, &doc)),
+                ("rbac.authorization.k8s.io/v1", "ClusterRole") => m.roles.push(typed(&file, &doc)),
+                ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => m.bindings.push(typed(&file, &doc)),
+                ("resource.k8s.io/v1", "DeviceClass") => m.device_classes.push(typed(&file, &doc)),
+                ("resource.k8s.io/v1", "ResourceClaimTemplate") => m.templates.push(typed(&file, &doc)),
+                ("node.k8s.io/v1", "RuntimeClass") => m.runtime_classes.push(typed(&file, &doc)),
+                other => panic!("{}: unexpected object {other:?}", file.display()),
+            }
+        }
+    }
+    m
+}
+
+#[test]
+fn the_daemonset_agrees_with_the_binary() {
+    let m = load();
+    let [ds] = m.daemonsets.as_slice() else { panic!("one DaemonSet") };
+    let ns = ds.metadata.namespace.as_deref().unwrap();
+    assert_eq!(m.namespaces[0].metadata.name.as_deref(), Some(ns));
+    let pod = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let [c] = pod.containers.as_slice() else { panic!("one container") };
+
+    // Every env var is one the binary reads, and its value is the binary's default.
+    let help = Command::new(env!("CARGO_BIN_EXE_ccgpu-kubelet-plugin")).arg("--help").output().unwrap();
+    // Help text is wrapped; compare with whitespace runs folded.
+    let help = String::from_utf8(help.stdout).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    let env: BTreeMap<&str, Option<&str>> =
+        c.env.iter().flatten().map(|e| (e.name.as_str(), e.value.as_deref())).collect();
+    for name in env.keys() {
+        assert!(help.contains(&format!("[env: {name}=")), "{name} is not a flag's env var:\n{help}");
+    }
+    let node_name = c.env.iter().flatten().find(|e| e.name == "NODE_NAME").unwrap();
+    assert_eq!(
+        node_name.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path,
+        "spec.nodeName",
+        "node name from the downward API"
+    );
+    for (name, default) in [
+        ("CCGPU_DRIVER_NAME", defaults::DRIVER_NAME),
+        ("CCGPU_KUBELET_ROOT", defaults::KUBELET_ROOT),
+        ("CCGPU_CDI_DIR", defaults::CDI_DIR),
+        ("CCGPU_CHECKPOINT_DIR", defaults::CHECKPOINT_DIR),
+        ("CCGPU_SYSFS_ROOT", defaults::SYSFS_ROOT),
+        ("CCGPU_MATCH", defaults::MATCH),
+        ("CCGPU_METRICS_ADDRESS", defaults::METRICS_ADDRESS),
+    ] {
+        assert_eq!(env.get(name).copied().flatten(), Some(default), "{name}");
+    }
+
+    // Mounts: exactly the host paths the plugin uses, at the same paths inside.
+    let volumes: BTreeMap<&str, &str> = pod
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| (v.name.as_str(), v.host_path.as_ref().map(|h| h.path.as_str()).expect("hostPath volumes only")))
+        .collect();
+    let mounts: BTreeMap<&str, &str> =
+        c.volume_mounts.iter().flatten().map(|m| (m.mount_path.as_str(), m.name.as_str())).collect();
+    let root = Path::new(defaults::KUBELET_ROOT);
+    let needed = [
+        root.join("plugins_registry"),
+        root.join("plugins"),
+        PathBuf::from(defaults::SYSFS_ROOT),
+        Path::new(defaults::DEV_ROOT).join("vfio"),
+        PathBuf::from(defaults::CDI_DIR),
+        PathBuf::from(defaults::CHECKPOINT_DIR),
+    ];
+    let needed: BTreeSet<String> = needed.iter().map(|p| p.to_str().unwrap().to_owned()).collect();
+    let mounted: BTreeSet<String> = mounts.keys().map(|p| (*p).to_owned()).collect();
+    assert_eq!(mounted, needed, "mounts");
+    for (path, volume) in &mounts {
+        assert_eq!(volumes[volume], *path, "{volume} is mounted where it is on the host");
+    }
+    assert_eq!(volumes.len(), mounts.len(), "no unused volumes");
+    let sc = c.security_context.as_ref().unwrap();
+    assert_eq!(sc.privileged, Some(true));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(pod.host_pid, Some(true));
+    assert_eq!(pod.host_network, None, "no host network");
+    let probe = c.liveness_probe.as_ref().unwrap().http_get.as_ref().unwrap();
+    assert_eq!(probe.path.as_deref(), Some("/healthz"));
+    let port = c.ports.iter().flatten().next().unwrap().container_port;
+    assert!(defaults::METRICS_ADDRESS.ends_with(&format!(":{port}")));
+
+    // Its service account is the one the RBAC binds.
+    let sa = pod.service_account_name.as_deref().unwrap();
+    assert_eq!(m.service_accounts[0].metadata.name.as_deref(), Some(sa));
+    let subject = &m.bindings[0].subjects.as_ref().unwrap()[0];
+    assert_eq!((subject.name.as_str(), subject.namespace.as_deref()), (sa, Some(ns)));
+    assert_eq!(m.bindings[0].role_ref.name, m.roles[0].metadata.name.clone().unwrap());
+}
+
+#[test]
+fn rbac_allows_exactly_what_the_code_calls() {
+    let m = load();
+    let mut granted = BTreeSet::new();
+    for rule in m.roles[0].rules.iter().flatten() {
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    granted.insert(format!("{group}/{resource}:{verb}"));
+                }
+            }
+        }
+    }
+    let wanted: BTreeSet<String> = [
+        "resource.k8s.io/resourceclaims:get",
+        "resource.k8s.io/resourceslices:get",
+        "resource.k8s.io/resourceslices:create",
+        "resource.k8s.io/resourceslices:update",
+        "resource.k8s.io/resourceslices:delete",
+        "/nodes:get",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    assert_eq!(granted, wanted);
+}
+
+#[test]
+fn device_class_runtime_class_and_example_fit_together() {
+    let m = load();
+    let class = &m.device_classes[0];
+    let cel = &class.spec.selectors.as_ref().unwrap()[0].cel.as_ref().unwrap().expression;
+    assert!(cel.contains(&format!("device.driver == '{}'", defaults::DRIVER_NAME)), "{cel}");
+    assert!(cel.contains(&format!("device.attributes['{}'].type == 'gpu'", defaults::DRIVER_NAME)), "{cel}");
+    // The class's opaque config is one the plugin accepts.
+    let opaque = class.spec.config.as_ref().unwrap()[0].opaque.as_ref().unwrap();
+    assert_eq!(opaque.driver, defaults::DRIVER_NAME);
+    ccgpu_host_shim::dra::config::GpuConfig::parse(&opaque.parameters.0).unwrap();
+
+    let template = &m.templates[0];
+    let request = &template.spec.spec.devices.as_ref().unwrap().requests.as_ref().unwrap()[0];
+    assert_eq!(request.exactly.as_ref().unwrap().device_class_name, class.metadata.name.clone().unwrap());
+    let pod = m.pods[0].spec.as_ref().unwrap();
+    assert_eq!(pod.runtime_class_name, m.runtime_classes[0].metadata.name);
+    let claim = &pod.resource_claims.as_ref().unwrap()[0];
+    assert_eq!(claim.resource_claim_template_name, template.metadata.name);
+    let used = &pod.containers[0].resources.as_ref().unwrap().claims.as_ref().unwrap()[0];
+    assert_eq!(used.name, claim.name);
+}

@@ -1,0 +1,153 @@
+//! Shared fixture of the DRA plugin tests: the fake API server, the kubelet stand-in, and a harness
+//! that runs the whole plugin in process on a simulated node.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod fake_api;
+pub mod kubelet;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccgpu_host_shim::ccmode::CcMode;
+use ccgpu_host_shim::checkpoint::CheckpointStore;
+use ccgpu_host_shim::metrics::{Health, Metrics};
+use ccgpu_host_shim::plugin::{self, PluginConfig, PluginParts, PreflightCheck, SocketPaths};
+use ccgpu_host_shim::usage::SimUsage;
+use ccgpu_host_shim::{Backends, Budgets, Node, NodeConfig, NodePaths};
+use ccgpu_pci::SimBus;
+pub use fake_api::FakeApi;
+#[allow(unused_imports)]
+pub use kubelet::{Kubelet, Version};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const DRIVER: &str = "gpu.ccgpu.dev";
+pub const NODE: &str = "node-a";
+pub const BOOT: &str = "11111111-2222-3333-4444-555555555555";
+
+pub fn temp_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(d) = tempfile::Builder::new().prefix("ccgpu-dra").tempdir_in(shm)
+    {
+        return d;
+    }
+    tempfile::tempdir().unwrap()
+}
+
+/// The device name of the i-th GPU of `SimBus::hgx`.
+pub fn hgx_device(i: u8) -> String {
+    format!("gpu-0000-{:02x}-00-0", 0x18 + i * 0x10)
+}
+
+pub fn node_config(dir: &Path) -> NodeConfig {
+    NodeConfig {
+        paths: NodePaths { cdi_dir: dir.join("cdi"), checkpoint_dir: dir.join("checkpoint"), ..NodePaths::default() },
+        budgets: Budgets {
+            total: Duration::from_secs(5),
+            in_use: Duration::from_millis(30),
+            driver_switch: Duration::from_millis(50),
+            poll: Duration::from_millis(1),
+        },
+        ..NodeConfig::default()
+    }
+}
+
+pub fn plugin_config(dir: &Path) -> PluginConfig {
+    PluginConfig {
+        driver: DRIVER.into(),
+        node_name: NODE.into(),
+        kubelet_root: dir.join("kubelet"),
+        api_timeout: Duration::from_millis(2000),
+        rediscover_interval: Duration::from_millis(100),
+        shutdown_grace: Duration::from_secs(10),
+    }
+}
+
+/// A plugin running in process.
+pub struct Running {
+    pub sockets: SocketPaths,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), plugin::PluginError>>>,
+}
+
+impl Running {
+    /// Starts the plugin on `bus` with `client`, and waits until its registration socket is there.
+    pub async fn start(
+        dir: &Path,
+        bus: Arc<SimBus>,
+        client: kube::Client,
+        config: PluginConfig,
+        preflight: Option<Arc<dyn PreflightCheck>>,
+    ) -> Self {
+        let backends = Backends::simulated(bus, Arc::new(SimUsage::default()), Some(CcMode::On));
+        let nc = node_config(dir);
+        let (node, _report) =
+            tokio::task::spawn_blocking(move || Node::open(nc, backends, BOOT.into())).await.unwrap().unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::default());
+        let parts =
+            PluginParts { node: Arc::new(node), client, preflight, metrics: metrics.clone(), health: health.clone() };
+        let sockets = SocketPaths::new(&config.kubelet_root, &config.driver);
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(plugin::run(config, parts, async move {
+            let _ = stop_rx.await;
+        }));
+        for _ in 0..500 {
+            if sockets.registration.exists() && health.serving() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Self { sockets, metrics, health, stop: Some(stop), task: Some(task) }
+    }
+
+    pub async fn register(&self) -> Kubelet {
+        Kubelet::register(&self.sockets.registration, DRIVER).await.unwrap()
+    }
+
+    /// Graceful shutdown; returns the plugin's result.
+    pub async fn stop(mut self) -> Result<(), plugin::PluginError> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+/// Polls `f` until it holds (bounded: a stuck condition fails the test with `what`).
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+/// Nothing left behind: no checkpoint record, no CDI spec of ours, every function as at boot.
+pub fn assert_clean(dir: &Path, bus: &SimBus, initial: &[(ccgpu_pci::PciAddress, Option<ccgpu_pci::DriverName>)]) {
+    let store = CheckpointStore::open(&dir.join("checkpoint")).unwrap();
+    let loaded = store.load_all().unwrap();
+    assert!(
+        loaded.records.is_empty(),
+        "checkpoint records left: {:?}",
+        loaded.records.iter().map(|r| &r.claim_uid).collect::<Vec<_>>()
+    );
+    let cdi: BTreeSet<PathBuf> = std::fs::read_dir(dir.join("cdi")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(cdi.is_empty(), "CDI files left: {cdi:?}");
+    use ccgpu_pci::PciBus;
+    for (a, d) in initial {
+        assert_eq!(&bus.driver(*a).unwrap(), d, "{a} not back on its driver");
+    }
+}
+
+pub fn drivers(bus: &SimBus) -> Vec<(ccgpu_pci::PciAddress, Option<ccgpu_pci::DriverName>)> {
+    use ccgpu_pci::PciBus;
+    bus.devices().unwrap().into_iter().map(|a| (a, bus.driver(a).unwrap())).collect()
+}

@@ -1,0 +1,142 @@
+//! ResourceSlice publishing against the fake API server: content and attributes, owner reference,
+//! re-publication on hot-unplug and after the kubelet wipes slices, pre-flight attestation taints (and
+//! withholding when the API server drops taints), withdrawal on clean shutdown; metrics and /healthz.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod dra_common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use ccgpu_host_shim::metrics;
+use ccgpu_pci::{PciAddress, SimBus};
+use dra_common::{DRIVER, FakeApi, NODE, Running, eventually, hgx_device, plugin_config, temp_dir};
+use serde_json::json;
+
+const SLICE: &str = "node-a-gpu.ccgpu.dev-0";
+
+fn device<'a>(slice: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    slice["spec"]["devices"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_one_pool_republishes_on_change_and_withdraws_on_shutdown() {
+    let dir = temp_dir();
+    let api = FakeApi::start(NODE).await;
+    let bus = Arc::new(SimBus::hgx(4));
+    let plugin = Running::start(dir.path(), bus.clone(), api.client(), plugin_config(dir.path()), None).await;
+    eventually("slice published", || api.published().len() == 4).await;
+    let slices = api.slices();
+    assert_eq!(slices.keys().collect::<Vec<_>>(), vec![SLICE]);
+    let s = &slices[SLICE];
+    assert_eq!(s["spec"]["driver"], DRIVER);
+    assert_eq!(s["spec"]["nodeName"], NODE);
+    assert_eq!(s["spec"]["pool"]["name"], NODE);
+    assert_eq!(s["spec"]["pool"]["resourceSliceCount"], 1);
+    let generation = s["spec"]["pool"]["generation"].as_i64().unwrap();
+    assert_eq!(
+        s["metadata"]["ownerReferences"],
+        json!([{"apiVersion": "v1", "kind": "Node", "name": NODE, "uid": "uid-of-node-a", "controller": true}])
+    );
+    let d = device(s, &hgx_device(1));
+    let attrs = &d["attributes"];
+    assert_eq!(attrs["resource.kubernetes.io/pciBusID"], json!({"string": "0000:28:00.0"}));
+    assert_eq!(attrs["resource.kubernetes.io/pcieRoot"], json!({"string": "pci0000:20"}));
+    assert_eq!(attrs["type"], json!({"string": "gpu"}));
+    assert_eq!(attrs["vendorID"], json!({"string": "0x10de"}));
+    assert_eq!(attrs["deviceID"], json!({"string": "0x2330"}));
+    assert_eq!(attrs["productName"], json!({"string": "H100 SXM5 80GB"}));
+    assert_eq!(attrs["ccCapable"], json!({"bool": true}));
+    assert_eq!(attrs["ccMode"], json!({"string": "on"}));
+    assert_eq!(attrs["iommuGroup"], json!({"int": 11}));
+    assert_eq!(attrs["numaNode"], json!({"int": 1}));
+    assert_eq!(d["capacity"]["memory"], json!({"value": "80Gi"}));
+    assert!(d.get("taints").is_none());
+
+    // Nothing changes: nothing is written.
+    let writes = api.state.lock().unwrap().slice_writes;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(api.state.lock().unwrap().slice_writes, writes, "an unchanged node rewrites nothing");
+
+    // Hot-unplug: republished without it, next generation.
+    bus.remove_function(PciAddress::new(0, 0x38, 0, 0).unwrap());
+    eventually("unplugged GPU gone", || api.published().len() == 3).await;
+    assert!(!api.published().contains(&hgx_device(2)));
+    assert!(api.slices()[SLICE]["spec"]["pool"]["generation"].as_i64().unwrap() > generation);
+
+    // The kubelet wipes the node's slices (at its start, or 30 s after a disconnect): restored.
+    api.state.lock().unwrap().slices.clear();
+    eventually("slice restored", || api.published().len() == 3).await;
+    eventually("device gauge", || plugin.metrics.encode().contains("ccgpu_devices{state=\"available\"} 3")).await;
+
+    plugin.stop().await.unwrap();
+    assert!(api.slices().is_empty(), "withdrawn on clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpu_failing_preflight_is_tainted_or_withheld_when_taints_are_dropped() {
+    let bad = PciAddress::new(0, 0x28, 0, 0).unwrap();
+    let preflight = ccgpu_host_shim::preflight::simulated_with(BTreeSet::from([bad])).unwrap();
+
+    let dir = temp_dir();
+    let api = FakeApi::start(NODE).await;
+    let bus = Arc::new(SimBus::hgx(2));
+    let plugin =
+        Running::start(dir.path(), bus.clone(), api.client(), plugin_config(dir.path()), Some(preflight.clone())).await;
+    eventually("slice published", || api.published().len() == 2).await;
+    let s = &api.slices()[SLICE];
+    assert!(device(s, &hgx_device(0)).get("taints").is_none(), "genuine simulated evidence passes");
+    let taints = &device(s, &hgx_device(1))["taints"];
+    assert_eq!(taints[0]["key"], "gpu.ccgpu.dev/preflight-attestation");
+    assert_eq!(taints[0]["value"], "report-signature");
+    assert_eq!(taints[0]["effect"], "NoSchedule");
+    assert!(plugin.metrics.encode().contains("ccgpu_devices{state=\"tainted\"} 1"));
+    plugin.stop().await.unwrap();
+
+    // An API server without device taints: the failed GPU is withheld instead.
+    let dir = temp_dir();
+    let api = FakeApi::start(NODE).await;
+    api.state.lock().unwrap().drop_taints = true;
+    let plugin =
+        Running::start(dir.path(), Arc::new(SimBus::hgx(2)), api.client(), plugin_config(dir.path()), Some(preflight))
+            .await;
+    eventually("failed GPU withheld", || api.published() == vec![hgx_device(0)]).await;
+    eventually("withheld gauge", || plugin.metrics.encode().contains("ccgpu_devices{state=\"withheld\"} 1")).await;
+    plugin.stop().await.unwrap();
+}
+
+fn http_get(address: std::net::SocketAddr, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(address).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_healthz_are_served() {
+    let m = Arc::new(metrics::Metrics::new());
+    let h = Arc::new(metrics::Health::default());
+    let listener = metrics::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(metrics::serve(listener, m.clone(), h.clone(), async move {
+        let _ = rx.await;
+    }));
+    m.observe(metrics::Operation::Prepare, std::time::Duration::from_millis(3));
+    m.error(metrics::Operation::Unprepare, "node");
+    let (health_down, page) =
+        tokio::task::spawn_blocking(move || (http_get(address, "/healthz"), http_get(address, "/metrics")))
+            .await
+            .unwrap();
+    assert!(health_down.starts_with("HTTP/1.1 503"), "{health_down}");
+    assert!(page.contains("ccgpu_prepare_duration_seconds_bucket{le=\"0.004\"} 1"), "{page}");
+    assert!(page.contains("ccgpu_claim_errors_total{operation=\"unprepare\",reason=\"node\"} 1"), "{page}");
+    assert!(page.contains("ccgpu_devices{state=\"prepared\"} 0"), "{page}");
+    h.set_serving(true);
+    let up = tokio::task::spawn_blocking(move || http_get(address, "/healthz")).await.unwrap();
+    assert!(up.starts_with("HTTP/1.1 200"), "{up}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

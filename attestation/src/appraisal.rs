@@ -56,6 +56,42 @@ pub enum Check {
     Measurements,
     /// The evidence satisfies the appraisal policy's own rules (versions, modes).
     Policy,
+    /// SEV-SNP: the report is 1184 bytes of a known version (2, 3 or 5) and decodes.
+    SnpReportParsed,
+    /// SEV-SNP: every reserved field and bit of the report holds its required value.
+    SnpReservedFields,
+    /// SEV-SNP: the chain ends in the pinned AMD ARK (self-signed, valid); a supplied ARK is identical.
+    SnpArk,
+    /// SEV-SNP: the ASK (VCEK chain) or ASVK (VLEK chain) is signed by the ARK and valid.
+    SnpAsk,
+    /// SEV-SNP: the VCEK/VLEK is signed by the ASK/ASVK, valid, and a P-384 key.
+    SnpVek,
+    /// SEV-SNP: chain, VCEK/VLEK productName and the report's CPUID name the same product.
+    SnpProduct,
+    /// SEV-SNP: SIGNATURE_ALGO is ECDSA P-384/SHA-384 and KEY_INFO names the certificate's key kind.
+    SnpSignatureAlgorithm,
+    /// SEV-SNP: the report signature verifies with the VCEK/VLEK key over the bytes as received.
+    SnpReportSignature,
+    /// SEV-SNP: the VCEK/VLEK's TCB extensions equal the report's REPORTED_TCB.
+    SnpVekTcb,
+    /// SEV-SNP: the VCEK's hwID equals the report's CHIP_ID (skipped for a VLEK or a masked CHIP_ID).
+    SnpChipId,
+    /// SEV-SNP: REPORT_DATA equals the expected value (the nonce binding).
+    SnpReportData,
+    /// SEV-SNP: the guest policy bits (debug, migration agent, SMT) are acceptable.
+    SnpGuestPolicy,
+    /// SEV-SNP: the report's VMPL is the one the policy requires.
+    SnpVmpl,
+    /// SEV-SNP: REPORTED_TCB meets the policy's minimum for the product.
+    SnpMinTcb,
+    /// SEV-SNP: the launch measurement is one the policy allows.
+    SnpMeasurement,
+    /// SEV-SNP: HOST_DATA is the one the policy requires.
+    SnpHostData,
+    /// Bundle: it carries at least one GPU's evidence.
+    BundleGpus,
+    /// Bundle: it carries CPU TEE evidence binding the GPUs to the VM (or the policy waives it).
+    BundleCpu,
 }
 
 impl Check {
@@ -85,6 +121,24 @@ impl Check {
             IndexConflict => "index-conflict",
             Measurements => "measurements",
             Policy => "policy",
+            SnpReportParsed => "snp-report-parsed",
+            SnpReservedFields => "snp-reserved-fields",
+            SnpArk => "snp-ark",
+            SnpAsk => "snp-ask",
+            SnpVek => "snp-vek",
+            SnpProduct => "snp-product",
+            SnpSignatureAlgorithm => "snp-signature-algorithm",
+            SnpReportSignature => "snp-report-signature",
+            SnpVekTcb => "snp-vek-tcb",
+            SnpChipId => "snp-chip-id",
+            SnpReportData => "snp-report-data",
+            SnpGuestPolicy => "snp-guest-policy",
+            SnpVmpl => "snp-vmpl",
+            SnpMinTcb => "snp-min-tcb",
+            SnpMeasurement => "snp-measurement",
+            SnpHostData => "snp-host-data",
+            BundleGpus => "bundle-gpus",
+            BundleCpu => "bundle-cpu",
         }
     }
 }

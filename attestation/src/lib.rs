@@ -26,6 +26,7 @@ mod reader;
 pub mod rim;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod snp;
 pub mod spdm;
 pub mod x509;
 

@@ -15,12 +15,21 @@ use std::path::{Path, PathBuf};
 /// Environment variable that overrides where the shared test data is.
 pub const TESTDATA_ENV: &str = "CCGPU_TESTDATA";
 
-/// The shared test-data root: `$CCGPU_TESTDATA`, else `<workspace>/../shared/testdata`.
+/// The shared test-data root: `$CCGPU_TESTDATA`, else the first `shared/testdata` found walking up from
+/// the package under test (cargo sets `CARGO_MANIFEST_DIR` when it runs a test) or the current directory
+/// — in a checkout that is `<workspace>/../shared/testdata`. Found at run time, not baked in at compile
+/// time, so a test binary built in one checkout never looks into another.
 pub fn testdata_root() -> PathBuf {
-    match std::env::var_os(TESTDATA_ENV) {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"),
+    if let Some(dir) = std::env::var_os(TESTDATA_ENV) {
+        return PathBuf::from(dir);
     }
+    let starts = [std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from), std::env::current_dir().ok()];
+    for start in starts.into_iter().flatten() {
+        if let Some(found) = start.ancestors().map(|a| a.join("shared/testdata")).find(|p| p.is_dir()) {
+            return found;
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata")
 }
 
 /// True when running under CI (`CI=true` or `CI=1`), where absent test data fails instead of skipping.

@@ -28,6 +28,110 @@ pub enum VerifyCommand {
     /// Verify an NVIDIA GPU's confidential-computing evidence (SPDM report, certificate chain, RIMs).
     #[command(long_about = GPU_LONG_ABOUT, after_long_help = GPU_EXAMPLES)]
     Gpu(GpuArgs),
+    /// Verify an AMD SEV-SNP attestation report (VCEK or VLEK, AMD's roots built in).
+    #[command(long_about = SNP_LONG_ABOUT, after_long_help = SNP_EXAMPLES)]
+    Snp(SnpArgs),
+    /// Verify a composite evidence bundle (CPU report + GPUs, bound through REPORT_DATA).
+    #[command(long_about = BUNDLE_LONG_ABOUT)]
+    Bundle(BundleArgs),
+}
+
+const SNP_LONG_ABOUT: &str = "\
+Verify an AMD SEV-SNP attestation report.
+
+Checks, each reported separately: the report parses (versions 2, 3, 5) with its reserved fields zero; the
+VCEK/VLEK chains to AMD's ARK for its product (Milan, Genoa, Turin; roots built in) and every certificate is
+valid at the verification time; the report signature verifies over the bytes as received; the VCEK's TCB
+extensions equal the report's REPORTED_TCB and its hwID the CHIP_ID; REPORT_DATA equals --report-data; the
+guest policy (debug, migration agent, SMT), VMPL, TCB minimums, measurement and HOST_DATA satisfy the policy.
+
+Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input.";
+
+const SNP_EXAMPLES: &str = "\
+Examples:
+  S=../shared/testdata/snp/lunal
+  ccgpu verify snp --report $S/live-report-v5-genoa.bin --vcek $S/live-vcek-genoa.der --at 2026-03-01T00:00:00Z \\
+      --report-data 68656c6c6f2d6174746573746174696f6e0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+
+const BUNDLE_LONG_ABOUT: &str = "\
+Verify a composite evidence bundle: the JSON document ccgpu-guest-agent produces, holding the nonce, the
+SEV-SNP report and VCEK, and per GPU the SPDM report and certificate chain (optionally RIMs and recorded OCSP
+responses, so an air-gapped verifier has everything). Every GPU is verified as `verify gpu` does, with the
+bundle's nonce; the SNP report's REPORT_DATA must equal SHA-512 over a domain tag, the nonce and each GPU's
+evidence digest in order, so GPU evidence cannot be moved between VMs, dropped, added or reordered.
+
+--format ear prints an IETF EAT Attestation Result (one submodule per GPU, `cpu`, `bundle`) as JSON, or as
+a signed JWT (ES384) with --ear-key.
+
+Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input.";
+
+/// `verify snp` arguments.
+#[derive(Debug, Args)]
+pub struct SnpArgs {
+    /// The attestation report: 1184 bytes raw, or hex text.
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+
+    /// The VCEK or VLEK certificate (DER or PEM).
+    #[arg(long, value_name = "FILE")]
+    pub vcek: PathBuf,
+
+    /// AMD's cert_chain for the product (ASK or ASVK, then ARK; PEM). Default: the built-in AMD roots.
+    #[arg(long, value_name = "FILE")]
+    pub ask_ark: Option<PathBuf>,
+
+    /// The 64-byte REPORT_DATA the guest was asked to bind, as 128 hex digits.
+    #[arg(long, value_name = "HEX")]
+    pub report_data: Option<String>,
+
+    /// Verification time (RFC 3339). Default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+
+    /// Policy file (TOML or JSON; the `[snp]` table applies).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `verify bundle` arguments.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// The bundle (JSON).
+    #[arg(value_name = "FILE")]
+    pub bundle: PathBuf,
+
+    /// Verification time (RFC 3339). Default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+
+    /// Policy file (TOML or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ocsp: OcspArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = BundleFormat::Text)]
+    pub format: BundleFormat,
+
+    /// Sign the EAR as a JWT (ES384) with this PKCS#8 P-384 private key (PEM); only with --format ear.
+    #[arg(long, value_name = "FILE")]
+    pub ear_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BundleFormat {
+    /// A table per submodule.
+    Text,
+    /// One JSON object: verdict, failures, per-GPU and CPU appraisals.
+    Json,
+    /// An IETF EAR (JSON, or a JWT with --ear-key).
+    Ear,
 }
 
 const GPU_LONG_ABOUT: &str = "\
@@ -102,11 +206,12 @@ pub struct GpuArgs {
 /// Revocation-checking flags shared by the verify commands.
 #[derive(Debug, Args)]
 pub struct OcspArgs {
-    /// Revocation checking: `online` asks the OCSP responders (each certificate's AIA, else NVIDIA's);
-    /// a directory uses recorded responses (DER or base64 files); `off` skips it, recorded in the claims as
-    /// not checked (refused when the policy requires OCSP).
-    #[arg(long, value_name = "online|off|DIR", default_value = "online")]
-    pub ocsp: OcspSource,
+    /// Revocation checking: `online` (the default) asks the OCSP responders (each certificate's AIA, else
+    /// NVIDIA's); a directory uses recorded responses (DER or base64 files); `off` skips it, recorded in the
+    /// claims as not checked (refused when the policy requires OCSP). For a bundle carrying recorded
+    /// responses, the default is to use those.
+    #[arg(long, value_name = "online|off|DIR")]
+    pub ocsp: Option<OcspSource>,
 
     /// Time at which OCSP responses must be fresh (RFC 3339). Default: --at, else now.
     #[arg(long, value_name = "RFC3339")]

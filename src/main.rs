@@ -9,7 +9,9 @@ mod input;
 mod ocsp_plan;
 mod render;
 mod revocation;
+mod verify_bundle;
 mod verify_gpu;
+mod verify_snp;
 
 use std::process::ExitCode;
 
@@ -35,6 +37,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Verify { what: VerifyCommand::Gpu(args) } => verify_gpu::run(&args),
+        Command::Verify { what: VerifyCommand::Snp(args) } => verify_snp::run(&args),
+        Command::Verify { what: VerifyCommand::Bundle(args) } => verify_bundle::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,6 +1,7 @@
 //! Turning the `--ocsp*` flags into the responses and times an appraisal judges.
 
 use anyhow::Context as _;
+use ccgpu_attestation::bundle::BundleRevocation;
 use ccgpu_attestation::gpu::Revocation;
 use ccgpu_attestation::ocsp::{OcspQuery, OcspResponse};
 use time::OffsetDateTime;
@@ -13,13 +14,20 @@ use crate::revocation::{self, DEFAULT_OCSP_URL, OcspSource, Online};
 #[derive(Debug)]
 pub struct OcspPlan<'a> {
     args: &'a OcspArgs,
+    default: OcspSource,
     device_at: OffsetDateTime,
     rim_at: OffsetDateTime,
 }
 
 impl<'a> OcspPlan<'a> {
     /// Resolves the OCSP times: per-chain flag, else `--ocsp-at`, else `--at` (as given), else now.
-    pub fn new(args: &'a OcspArgs, at_flag: Option<&str>, at: OffsetDateTime) -> anyhow::Result<Self> {
+    /// `default` is the source when `--ocsp` is not given.
+    pub fn new(
+        args: &'a OcspArgs,
+        default: OcspSource,
+        at_flag: Option<&str>,
+        at: OffsetDateTime,
+    ) -> anyhow::Result<Self> {
         let base = match (&args.ocsp_at, at_flag) {
             (Some(t), _) => input::verification_time(Some(t)).context("--ocsp-at")?,
             (None, Some(_)) => at,
@@ -32,16 +40,22 @@ impl<'a> OcspPlan<'a> {
             }
         };
         Ok(Self {
+            default,
             args,
             device_at: pick(&args.ocsp_at_device, "--ocsp-at-device")?,
             rim_at: pick(&args.ocsp_at_rim, "--ocsp-at-rim")?,
         })
     }
 
+    /// The source: the flag, else `default`.
+    fn source(&self) -> &OcspSource {
+        self.args.ocsp.as_ref().unwrap_or(&self.default)
+    }
+
     /// The responses to judge: none when off, the directory's, or fetched for `queries`.
     pub fn responses(&self, queries: &[OcspQuery]) -> anyhow::Result<Vec<OcspResponse>> {
-        match &self.args.ocsp {
-            OcspSource::Off => Ok(Vec::new()),
+        match self.source() {
+            OcspSource::Off | OcspSource::Bundled => Ok(Vec::new()),
             OcspSource::Dir(dir) => revocation::load_dir(dir),
             OcspSource::Online => {
                 let online = Online {
@@ -72,9 +86,17 @@ impl<'a> OcspPlan<'a> {
 
     /// The revocation input for the appraisal.
     pub fn revocation<'r>(&self, responses: &'r [OcspResponse]) -> Revocation<'r> {
-        match self.args.ocsp {
+        match self.source() {
             OcspSource::Off => Revocation::NotChecked,
             _ => Revocation::Responses { responses, device_at: self.device_at, rim_at: self.rim_at },
+        }
+    }
+
+    /// The revocation input for a bundle (its own recorded responses are always judged unless off).
+    pub fn bundle_revocation<'r>(&self, extra: &'r [OcspResponse]) -> BundleRevocation<'r> {
+        match self.source() {
+            OcspSource::Off => BundleRevocation::NotChecked,
+            _ => BundleRevocation::Responses { extra, device_at: self.device_at, rim_at: self.rim_at },
         }
     }
 }

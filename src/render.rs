@@ -3,8 +3,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ccgpu_attestation::appraisal::Outcome;
+use ccgpu_attestation::appraisal::{Checks, Outcome, Verdict};
+use ccgpu_attestation::bundle::CompositeAppraisal;
 use ccgpu_attestation::gpu::GpuAppraisal;
+use ccgpu_attestation::snp::SnpAppraisal;
 
 /// `outer: inner: innermost`, each cause once.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -42,16 +44,7 @@ pub fn gpu_text(a: &GpuAppraisal, driver_rim: &Path, vbios_rim: &Path) -> String
     let _ = writeln!(s, "nonce    {}", a.nonce);
     let _ = writeln!(s, "time     {}", a.verified_at);
     let _ = writeln!(s);
-    let width = a.checks.iter().map(|r| r.check.name().len()).max().unwrap_or(0);
-    for r in a.checks.iter() {
-        let mark = match r.outcome {
-            Outcome::Passed { .. } => "pass   ",
-            Outcome::Failed { .. } => "FAIL   ",
-            Outcome::NotRun { .. } => "not run",
-            Outcome::Skipped { .. } => "skip   ",
-        };
-        let _ = writeln!(s, "  {mark}  {:width$}  {}", r.check.name(), r.outcome.text());
-    }
+    checks_table(&mut s, &a.checks, 2);
     if let Some(m) = &a.measurements {
         for mm in &m.mismatches {
             let found = mm.found.as_deref().unwrap_or("(no such block)");
@@ -61,13 +54,81 @@ pub fn gpu_text(a: &GpuAppraisal, driver_rim: &Path, vbios_rim: &Path) -> String
             }
         }
     }
-    let failures = a.checks.failures();
-    let _ = writeln!(s);
-    if failures.is_empty() {
-        let _ = writeln!(s, "verdict: {}", a.verdict);
-    } else {
-        let names: Vec<&str> = failures.iter().map(|c| c.name()).collect();
-        let _ = writeln!(s, "verdict: {} ({} not passed: {})", a.verdict, names.len(), names.join(", "));
+    for w in &a.warnings {
+        let _ = writeln!(s, "  warning: {w}");
     }
+    let _ = writeln!(s);
+    verdict_line(&mut s, a.verdict, &a.checks.failures().iter().map(|c| c.name().to_owned()).collect::<Vec<_>>());
+    s
+}
+
+/// One line per check, indented.
+fn checks_table(s: &mut String, checks: &Checks, indent: usize) {
+    let width = checks.iter().map(|r| r.check.name().len()).max().unwrap_or(0).max(20);
+    for r in checks.iter() {
+        let mark = match r.outcome {
+            Outcome::Passed { .. } => "pass   ",
+            Outcome::Failed { .. } => "FAIL   ",
+            Outcome::NotRun { .. } => "not run",
+            Outcome::Skipped { .. } => "skip   ",
+        };
+        let _ = writeln!(s, "{:indent$}{mark}  {:width$}  {}", "", r.check.name(), r.outcome.text());
+    }
+}
+
+fn verdict_line(s: &mut String, verdict: Verdict, failures: &[String]) {
+    if failures.is_empty() {
+        let _ = writeln!(s, "verdict: {verdict}");
+    } else {
+        let _ = writeln!(s, "verdict: {verdict} ({} not passed: {})", failures.len(), failures.join(", "));
+    }
+}
+
+/// The text table for `verify snp`.
+pub fn snp_text(a: &SnpAppraisal) -> String {
+    let id = &a.identity;
+    let mut s = String::new();
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+    let product = id.product.map_or_else(|| "?".to_owned(), |p| p.to_string());
+    let key = id.signing_key.map_or_else(|| "?".to_owned(), |k| format!("{k:?}").to_uppercase());
+    let _ = writeln!(
+        s,
+        "CPU          AMD SEV-SNP {product}, report version {}, signed by {key}",
+        id.report_version.map_or("?".into(), |v| v.to_string())
+    );
+    let _ = writeln!(s, "measurement  {}", opt(&id.measurement));
+    let _ = writeln!(s, "report data  {}", opt(&id.report_data));
+    let _ = writeln!(s, "time         {}", a.verified_at);
+    let _ = writeln!(s);
+    checks_table(&mut s, &a.checks, 2);
+    let _ = writeln!(s);
+    verdict_line(&mut s, a.verdict, &a.checks.failures().iter().map(|c| c.name().to_owned()).collect::<Vec<_>>());
+    s
+}
+
+/// The text for `verify bundle`: the bundle checks, then one block per submodule.
+pub fn bundle_text(a: &CompositeAppraisal) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "bundle   nonce {}   {} GPU(s)   time {}", a.nonce, a.gpus.len(), a.verified_at);
+    checks_table(&mut s, &a.checks, 2);
+    if let Some(cpu) = &a.cpu {
+        let _ = writeln!(s, "\ncpu      {}", cpu.verdict);
+        checks_table(&mut s, &cpu.checks, 2);
+    }
+    for (i, g) in a.gpus.iter().enumerate() {
+        let id = &g.appraisal.identity;
+        let _ = writeln!(
+            s,
+            "\ngpu-{i}    {}  {}  driver {}  VBIOS {}  ({})",
+            g.bdf.as_deref().unwrap_or("?"),
+            g.uuid.as_deref().unwrap_or("?"),
+            id.driver_version.as_deref().unwrap_or("?"),
+            id.vbios_version.as_deref().unwrap_or("?"),
+            g.appraisal.verdict
+        );
+        checks_table(&mut s, &g.appraisal.checks, 2);
+    }
+    let _ = writeln!(s);
+    verdict_line(&mut s, a.verdict, &a.failures());
     s
 }

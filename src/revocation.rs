@@ -32,6 +32,8 @@ pub enum OcspSource {
     Online,
     /// Recorded responses in a directory.
     Dir(PathBuf),
+    /// Only the responses a bundle carries (the bundle default when it has some).
+    Bundled,
 }
 
 impl FromStr for OcspSource {

@@ -12,6 +12,7 @@ use ccgpu_attestation::x509::CertChain;
 
 use crate::cli::{Format, GpuArgs};
 use crate::ocsp_plan::OcspPlan;
+use crate::revocation::OcspSource;
 use crate::{EXIT_AFFIRMING, EXIT_NOT_AFFIRMING, input, render};
 
 pub fn run(args: &GpuArgs) -> anyhow::Result<u8> {
@@ -35,7 +36,7 @@ pub fn run(args: &GpuArgs) -> anyhow::Result<u8> {
     let anchors = Anchors::nvidia();
     let evidence =
         GpuEvidence { report: &report_bytes, chain: &chain, driver_rim: Some(&driver), vbios_rim: Some(&vbios) };
-    let ocsp = OcspPlan::new(&args.ocsp, args.at.as_deref(), at)?;
+    let ocsp = OcspPlan::new(&args.ocsp, OcspSource::Online, args.at.as_deref(), at)?;
     let responses = ocsp.responses(&revocation_queries(&evidence, &anchors))?;
     let revocation = ocsp.revocation(&responses);
     let ctx = Appraise { nonce: &nonce, at, anchors: &anchors, policy: &policy, revocation, cache: None };

@@ -12,9 +12,11 @@
 pub mod anchors;
 pub mod appraisal;
 pub mod arch;
+pub mod bundle;
 pub mod cache;
 mod claims;
 pub mod crypto;
+pub mod ear_result;
 mod der;
 mod der_write;
 pub mod gpu;

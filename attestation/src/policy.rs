@@ -14,6 +14,7 @@ use thiserror::Error;
 use time::Duration;
 
 use crate::ocsp::OcspRequirement;
+use crate::snp::SnpPolicy;
 
 /// A policy that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -37,6 +38,25 @@ pub struct Policy {
     pub gpu: GpuPolicy,
     /// Rules for revocation checking.
     pub ocsp: OcspPolicy,
+    /// Rules for the CPU TEE (AMD SEV-SNP) report.
+    pub snp: SnpPolicy,
+    /// Rules for composite evidence bundles.
+    pub bundle: BundlePolicy,
+}
+
+/// Policy for composite bundles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BundlePolicy {
+    /// Refuse a bundle without CPU TEE evidence: only the CPU report binds the GPU reports to one VM.
+    /// Default: true.
+    pub require_cpu_evidence: bool,
+}
+
+impl Default for BundlePolicy {
+    fn default() -> Self {
+        Self { require_cpu_evidence: true }
+    }
 }
 
 /// Policy for GPU evidence.

@@ -1,0 +1,197 @@
+//! Appraising a composite bundle: every GPU with the GPU verifier, the CPU report with the SEV-SNP
+//! verifier against the recomputed REPORT_DATA binding, one verdict for the whole.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::EvidenceBundle;
+use crate::anchors::Anchors;
+use crate::appraisal::{Check, Checks, Verdict};
+use crate::cache::VerifierCache;
+use crate::gpu::{Appraise, GpuAppraisal, GpuEvidence, Revocation, appraise_gpu};
+use crate::ocsp::{OcspResponse, parse_response};
+use crate::policy::Policy;
+use crate::snp::{AmdRoots, SnpAppraisal, SnpAppraise, SnpEvidence, appraise_snp};
+use crate::x509::rfc3339;
+
+/// How revocation is handled for a bundle.
+#[derive(Debug, Clone, Copy)]
+pub enum BundleRevocation<'a> {
+    /// Not checked (`--ocsp off`).
+    NotChecked,
+    /// Judge each GPU's bundled responses plus `extra` (fetched or recorded by the caller).
+    Responses {
+        /// Additional responses for every GPU.
+        extra: &'a [OcspResponse],
+        /// OCSP time for device chains.
+        device_at: OffsetDateTime,
+        /// OCSP time for RIM chains.
+        rim_at: OffsetDateTime,
+    },
+}
+
+/// Everything a bundle appraisal depends on besides the bundle.
+#[derive(Debug, Clone, Copy)]
+pub struct BundleAppraise<'a> {
+    /// Verification time.
+    pub at: OffsetDateTime,
+    /// NVIDIA anchors.
+    pub anchors: &'a Anchors,
+    /// AMD roots.
+    pub amd_roots: &'a AmdRoots,
+    /// Policy.
+    pub policy: &'a Policy,
+    /// Revocation.
+    pub revocation: BundleRevocation<'a>,
+    /// Optional cache.
+    pub cache: Option<&'a VerifierCache>,
+}
+
+/// One GPU's result inside a composite appraisal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GpuEntry {
+    /// UUID as the bundle states it (not trusted).
+    pub uuid: Option<String>,
+    /// BDF as the bundle states it (not trusted).
+    pub bdf: Option<String>,
+    /// SHA-384 of the GPU's evidence as bound into REPORT_DATA, hex.
+    pub evidence_digest: String,
+    /// The GPU's appraisal.
+    pub appraisal: GpuAppraisal,
+}
+
+/// The appraisal of a whole bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CompositeAppraisal {
+    /// Affirming only when every GPU, the CPU and the bundle-level checks are.
+    pub verdict: Verdict,
+    /// Bundle-level checks (CPU evidence present, at least one GPU).
+    pub checks: Checks,
+    /// The nonce, hex.
+    pub nonce: String,
+    /// The REPORT_DATA the CPU report must carry, hex.
+    pub expected_report_data: String,
+    /// Per GPU, in binding order.
+    pub gpus: Vec<GpuEntry>,
+    /// The CPU appraisal.
+    pub cpu: Option<SnpAppraisal>,
+    /// SHA-384 of the effective policy, hex.
+    pub policy_digest: String,
+    /// Verification time.
+    pub verified_at: String,
+}
+
+impl CompositeAppraisal {
+    /// Names of every failing check, prefixed by its submodule (`gpu-0:`, `cpu:`, `bundle:`).
+    pub fn failures(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.checks.failures().iter().map(|c| format!("bundle:{c}")).collect();
+        if let Some(cpu) = &self.cpu {
+            out.extend(cpu.checks.failures().iter().map(|c| format!("cpu:{c}")));
+        }
+        for (i, g) in self.gpus.iter().enumerate() {
+            out.extend(g.appraisal.checks.failures().iter().map(|c| format!("gpu-{i}:{c}")));
+        }
+        out
+    }
+}
+
+/// Appraises a bundle.
+pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> CompositeAppraisal {
+    let local;
+    let cache = match ctx.cache {
+        Some(c) => c,
+        None => {
+            local = VerifierCache::new();
+            &local
+        }
+    };
+    let mut checks = Checks::default();
+    let digests: Vec<[u8; 48]> = bundle.gpus.iter().map(|g| g.digest()).collect();
+    let repeated =
+        digests.iter().enumerate().find_map(|(i, d)| digests[..i].iter().position(|e| e == d).map(|j| (j, i)));
+    match (bundle.gpus.len(), repeated) {
+        (0, _) => checks.fail(Check::BundleGpus, "the bundle carries no GPU evidence"),
+        (_, Some((j, i))) => checks.fail(
+            Check::BundleGpus,
+            format!("GPU {i} repeats the evidence of GPU {j}: one GPU cannot be counted twice"),
+        ),
+        (n, None) => checks.pass(Check::BundleGpus, format!("{n} GPU(s), each with distinct evidence")),
+    }
+
+    let mut gpus = Vec::with_capacity(bundle.gpus.len());
+    for g in &bundle.gpus {
+        let mut responses: Vec<OcspResponse> = g.ocsp.iter().filter_map(|der| parse_response(der).ok()).collect();
+        let revocation = match ctx.revocation {
+            BundleRevocation::NotChecked => Revocation::NotChecked,
+            BundleRevocation::Responses { extra, device_at, rim_at } => {
+                responses.extend_from_slice(extra);
+                Revocation::Responses { responses: &responses, device_at, rim_at }
+            }
+        };
+        let evidence = GpuEvidence {
+            report: &g.report,
+            chain: &g.chain,
+            driver_rim: g.driver_rim.as_deref(),
+            vbios_rim: g.vbios_rim.as_deref(),
+        };
+        let appraisal = appraise_gpu(
+            &evidence,
+            &Appraise {
+                nonce: &bundle.nonce,
+                at: ctx.at,
+                anchors: ctx.anchors,
+                policy: ctx.policy,
+                revocation,
+                cache: Some(cache),
+            },
+        );
+        gpus.push(GpuEntry {
+            uuid: g.uuid.clone(),
+            bdf: g.bdf.clone(),
+            evidence_digest: hex::encode(digests[gpus.len()]),
+            appraisal,
+        });
+    }
+
+    let expected = bundle.expected_report_data();
+    let cpu = match &bundle.cpu {
+        Some(c) => {
+            checks.pass(Check::BundleCpu, "SEV-SNP evidence present");
+            Some(appraise_snp(
+                &SnpEvidence { report: &c.report, vek: &c.vek, ask_ark: c.ask_ark.as_deref() },
+                &SnpAppraise {
+                    at: ctx.at,
+                    expected_report_data: Some(&expected),
+                    policy: &ctx.policy.snp,
+                    roots: ctx.amd_roots,
+                    cache: Some(cache),
+                },
+            ))
+        }
+        None if ctx.policy.bundle.require_cpu_evidence => {
+            checks.fail(
+                Check::BundleCpu,
+                "no CPU TEE evidence: nothing binds the GPU reports to this VM (policy bundle.require_cpu_evidence)",
+            );
+            None
+        }
+        None => {
+            checks.skip(Check::BundleCpu, "no CPU TEE evidence; policy bundle.require_cpu_evidence is false");
+            None
+        }
+    };
+
+    let all_affirming = checks.verdict() == Verdict::Affirming
+        && gpus.iter().all(|g| g.appraisal.verdict == Verdict::Affirming)
+        && cpu.as_ref().is_none_or(|c| c.verdict == Verdict::Affirming);
+    CompositeAppraisal {
+        verdict: if all_affirming { Verdict::Affirming } else { Verdict::Contraindicated },
+        checks,
+        nonce: hex::encode(bundle.nonce),
+        expected_report_data: hex::encode(expected),
+        gpus,
+        cpu,
+        policy_digest: ctx.policy.digest(),
+        verified_at: rfc3339(ctx.at),
+    }
+}

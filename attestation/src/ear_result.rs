@@ -1,0 +1,186 @@
+//! Appraisals as IETF EAT Attestation Results (EAR, draft-ietf-rats-ear), the result format
+//! Confidential Containers' Trustee speaks: one submodule per GPU (`gpu-0`, …) and one for the CPU
+//! (`cpu`), each with an AR4SI trust tier (`affirming`, `warning`, `contraindicated`) and a trust vector.
+//!
+//! Built with the `ear` crate. Nothing here reads the clock: the issue time is an argument. Signing (JWT,
+//! ES384) takes an operator-provided key; unsigned, the EAR is plain JSON.
+
+use std::collections::BTreeMap;
+
+use ::ear::{Appraisal, Ear, Extensions, Nonce, RawValue, TrustTier, TrustVector, VerifierID};
+
+use crate::appraisal::{Check, Checks, Verdict};
+use crate::bundle::CompositeAppraisal;
+use crate::gpu::GpuAppraisal;
+use crate::snp::SnpAppraisal;
+
+/// The EAR profile we emit.
+pub const EAR_PROFILE: &str = ::ear::EAR_PROFILE;
+
+/// AR4SI values used (per draft-ietf-rats-ar4si): 2 affirming, 96 contraindicated.
+const AFFIRMING: i8 = 2;
+const CONTRAINDICATED: i8 = 96;
+/// `executables` 33: "unrecognized" (a measurement that matches no golden value).
+const UNRECOGNIZED_EXECUTABLES: i8 = 33;
+
+fn all_passed(checks: &Checks, of: &[Check]) -> Option<bool> {
+    let seen: Vec<bool> = of.iter().filter_map(|c| checks.get(*c).map(|o| !o.blocks())).collect();
+    (!seen.is_empty()).then(|| seen.iter().all(|x| *x))
+}
+
+fn claim(v: Option<bool>, bad: i8) -> i8 {
+    match v {
+        Some(true) => AFFIRMING,
+        Some(false) => bad,
+        None => 0,
+    }
+}
+
+fn gpu_submod(a: &GpuAppraisal, policy_id: &str) -> Appraisal {
+    let c = &a.checks;
+    let mut tv = TrustVector::new();
+    tv.instance_identity
+        .set(claim(all_passed(c, &[Check::DeviceChain, Check::Fwid, Check::DeviceChainOcsp]), CONTRAINDICATED));
+    tv.hardware.set(claim(all_passed(c, &[Check::Arch, Check::ReportSignature, Check::DeviceChain]), CONTRAINDICATED));
+    tv.executables.set(claim(all_passed(c, &[Check::Measurements, Check::IndexConflict]), UNRECOGNIZED_EXECUTABLES));
+    tv.configuration.set(claim(
+        all_passed(
+            c,
+            &[
+                Check::Policy,
+                Check::DriverRimIdentity,
+                Check::VbiosRimIdentity,
+                Check::DriverRimChain,
+                Check::VbiosRimChain,
+            ],
+        ),
+        CONTRAINDICATED,
+    ));
+    let status = tier(a.verdict, !a.warnings.is_empty());
+    let mut verifier_claims = BTreeMap::new();
+    verifier_claims.insert(
+        "failures".to_owned(),
+        RawValue::Array(c.failures().iter().map(|f| RawValue::String(f.name().into())).collect()),
+    );
+    for (k, v) in a.nvidia_claims() {
+        if let Some(raw) = json_to_raw(&v) {
+            verifier_claims.insert(k, raw);
+        }
+    }
+    submod(status, tv, policy_id, &a.nonce, verifier_claims)
+}
+
+fn cpu_submod(a: &SnpAppraisal, policy_id: &str, nonce: &str) -> Appraisal {
+    let c = &a.checks;
+    let mut tv = TrustVector::new();
+    tv.hardware.set(claim(
+        all_passed(c, &[Check::SnpArk, Check::SnpAsk, Check::SnpVek, Check::SnpReportSignature, Check::SnpProduct]),
+        CONTRAINDICATED,
+    ));
+    tv.instance_identity.set(claim(all_passed(c, &[Check::SnpReportData, Check::SnpChipId]), CONTRAINDICATED));
+    tv.executables
+        .set(claim(all_passed(c, &[Check::SnpMeasurement, Check::SnpVekTcb, Check::SnpMinTcb]), CONTRAINDICATED));
+    tv.configuration
+        .set(claim(all_passed(c, &[Check::SnpGuestPolicy, Check::SnpVmpl, Check::SnpHostData]), CONTRAINDICATED));
+    let mut verifier_claims = BTreeMap::new();
+    verifier_claims.insert(
+        "failures".to_owned(),
+        RawValue::Array(c.failures().iter().map(|f| RawValue::String(f.name().into())).collect()),
+    );
+    if let Some(m) = &a.identity.measurement {
+        verifier_claims.insert("measurement".into(), RawValue::String(m.clone()));
+    }
+    submod(tier(a.verdict, false), tv, policy_id, nonce, verifier_claims)
+}
+
+fn submod(
+    status: TrustTier,
+    trust_vector: TrustVector,
+    policy_id: &str,
+    nonce: &str,
+    verifier_claims: BTreeMap<String, RawValue>,
+) -> Appraisal {
+    let mut a = Appraisal::new();
+    a.status = status;
+    a.trust_vector = trust_vector;
+    a.policy_ids = vec![policy_id.to_owned()];
+    a.nonce = Nonce::try_from(nonce).ok();
+    a.verifier_claims = verifier_claims;
+    a
+}
+
+fn tier(verdict: Verdict, warnings: bool) -> TrustTier {
+    match (verdict, warnings) {
+        (Verdict::Affirming, false) => TrustTier::Affirming,
+        (Verdict::Affirming, true) => TrustTier::Warning,
+        (Verdict::Contraindicated, _) => TrustTier::Contraindicated,
+    }
+}
+
+fn json_to_raw(v: &serde_json::Value) -> Option<RawValue> {
+    Some(match v {
+        serde_json::Value::Null => RawValue::Null,
+        serde_json::Value::Bool(b) => RawValue::Bool(*b),
+        serde_json::Value::Number(n) => RawValue::Integer(n.as_i64()?),
+        serde_json::Value::String(s) => RawValue::String(s.clone()),
+        serde_json::Value::Array(a) => RawValue::Array(a.iter().filter_map(json_to_raw).collect()),
+        serde_json::Value::Object(o) => {
+            RawValue::Map(o.iter().filter_map(|(k, v)| Some((RawValue::String(k.clone()), json_to_raw(v)?))).collect())
+        }
+    })
+}
+
+fn ear(submods: BTreeMap<String, Appraisal>, issued_at: i64, verifier_build: &str, nonce: &str) -> Ear {
+    let worst = submods.values().map(|a| a.status).max().unwrap_or(TrustTier::None);
+    Ear {
+        profile: EAR_PROFILE.to_owned(),
+        iat: issued_at,
+        exp: None,
+        vid: VerifierID { build: verifier_build.to_owned(), developer: "https://github.com/ccgpu/ccgpu".to_owned() },
+        submods,
+        nonce: Nonce::try_from(nonce).ok(),
+        status: Some(worst),
+        raw_evidence: None,
+        topology: None,
+        extensions: Extensions::new(),
+    }
+}
+
+/// `policy_id` for the EAR: the policy digest.
+fn policy_id(digest: &str) -> String {
+    format!("sha384:{digest}")
+}
+
+impl GpuAppraisal {
+    /// This appraisal as an EAR with one submodule, `gpu-0`.
+    pub fn to_ear(&self, issued_at: i64, verifier_build: &str) -> Ear {
+        let mut submods = BTreeMap::new();
+        submods.insert("gpu-0".to_owned(), gpu_submod(self, &policy_id(&self.policy_digest)));
+        ear(submods, issued_at, verifier_build, &self.nonce)
+    }
+}
+
+impl CompositeAppraisal {
+    /// This appraisal as an EAR: `gpu-N` per GPU in binding order, `cpu` for the SNP report, and
+    /// `bundle` for the bundle-level checks.
+    pub fn to_ear(&self, issued_at: i64, verifier_build: &str) -> Ear {
+        let pid = policy_id(&self.policy_digest);
+        let mut submods = BTreeMap::new();
+        for (i, g) in self.gpus.iter().enumerate() {
+            submods.insert(format!("gpu-{i}"), gpu_submod(&g.appraisal, &pid));
+        }
+        if let Some(cpu) = &self.cpu {
+            submods.insert("cpu".to_owned(), cpu_submod(cpu, &pid, &self.nonce));
+        }
+        let mut tv = TrustVector::new();
+        tv.instance_identity.set(if self.checks.verdict() == Verdict::Affirming { AFFIRMING } else { CONTRAINDICATED });
+        let mut claims = BTreeMap::new();
+        claims.insert(
+            "failures".to_owned(),
+            RawValue::Array(self.failures().into_iter().map(RawValue::String).collect()),
+        );
+        claims.insert("expected_report_data".to_owned(), RawValue::String(self.expected_report_data.clone()));
+        submods.insert("bundle".to_owned(), submod(tier(self.checks.verdict(), false), tv, &pid, &self.nonce, claims));
+        ear(submods, issued_at, verifier_build, &self.nonce)
+    }
+}

@@ -1,0 +1,230 @@
+//! Composite evidence: the real H100 evidence bound into a simulated SEV-SNP report of the project's own
+//! test PKI verifies; every swap, replay, drop, add or reorder breaks the REPORT_DATA binding; malformed
+//! bundles are refused precisely; the result renders as an EAR, signed or not.
+
+mod common;
+
+use ccgpu_attestation::anchors::Anchors;
+use ccgpu_attestation::appraisal::{Check, Verdict};
+use ccgpu_attestation::bundle::{
+    BundleAppraise, BundleError, BundleRevocation, CompositeAppraisal, CpuEvidence, EvidenceBundle, GpuBundleEvidence,
+    appraise_bundle,
+};
+use ccgpu_attestation::policy::Policy;
+use ccgpu_attestation::sim::{DevicePki, ReportBuilder, SnpPki, SnpReportBuilder, VekSpec};
+use ccgpu_attestation::snp::{AmdRoots, Product, Tcb};
+use ccgpu_attestation::spdm::AttestationReport;
+
+struct World {
+    base: ccgpu_attestation::sim::RealEvidence,
+    snp: SnpPki,
+    roots: AmdRoots,
+}
+
+const CHIP_ID: [u8; 64] = [0x5a; 64];
+const TCB: Tcb = Tcb { bootloader: 10, tee: 0, snp: 23, microcode: 72, fmc: None };
+
+/// One simulated AMD PKI for the whole test binary (RSA-4096 key generation takes seconds).
+fn world() -> Option<&'static World> {
+    static WORLD: std::sync::OnceLock<Option<World>> = std::sync::OnceLock::new();
+    WORLD
+        .get_or_init(|| {
+            let base = common::h100()?;
+            let snp = SnpPki::generate(Product::Genoa).expect("snp pki");
+            let roots = snp.roots().expect("roots");
+            Some(World { base, snp, roots })
+        })
+        .as_ref()
+}
+
+fn gpu(report: Vec<u8>, w: &World) -> GpuBundleEvidence {
+    GpuBundleEvidence {
+        uuid: Some("GPU-11111111-2222-3333-4444-555555555555".into()),
+        bdf: Some("0000:01:00.0".into()),
+        report,
+        chain: w.base.chain.clone(),
+        driver_rim: Some(w.base.driver.clone()),
+        vbios_rim: Some(w.base.vbios.clone()),
+        ocsp: Vec::new(),
+    }
+}
+
+/// A CPU report of the simulated PKI carrying `report_data`.
+fn cpu(w: &World, report_data: &[u8; 64]) -> CpuEvidence {
+    let vek = w.snp.issue_vek(&VekSpec::vcek(Product::Genoa, TCB, &CHIP_ID)).expect("vcek");
+    let mut b = SnpReportBuilder::new(Product::Genoa, 3, &TCB, &CHIP_ID);
+    b.set_report_data(report_data);
+    CpuEvidence { report: b.sign(&vek).expect("sign"), vek: vek.der.clone(), ask_ark: None }
+}
+
+/// A bundle whose CPU report binds exactly its GPUs and nonce.
+fn bound(w: &World, nonce: [u8; 32], gpus: Vec<GpuBundleEvidence>) -> EvidenceBundle {
+    let mut b = EvidenceBundle { nonce, cpu: None, gpus };
+    let rd = b.expected_report_data();
+    b.cpu = Some(cpu(w, &rd));
+    b
+}
+
+fn appraise(w: &World, b: &EvidenceBundle) -> CompositeAppraisal {
+    let anchors = Anchors::nvidia();
+    let policy = Policy::default();
+    appraise_bundle(
+        b,
+        &BundleAppraise {
+            at: w.base.at,
+            anchors: &anchors,
+            amd_roots: &w.roots,
+            policy: &policy,
+            revocation: BundleRevocation::NotChecked,
+            cache: None,
+        },
+    )
+}
+
+fn binding_failed(a: &CompositeAppraisal) -> bool {
+    a.cpu.as_ref().is_some_and(|c| c.checks.failures().contains(&Check::SnpReportData))
+}
+
+#[test]
+fn real_gpu_evidence_bound_into_a_simulated_snp_report_is_affirming() {
+    let Some(w) = world() else { return };
+    let b = bound(&w, w.base.nonce, vec![gpu(w.base.report.clone(), &w)]);
+    // Through the wire format and back.
+    let b = EvidenceBundle::parse(&b.to_json()).expect("round trip");
+    let a = appraise(&w, &b);
+    assert_eq!(a.verdict, Verdict::Affirming, "{:?}", a.failures());
+    assert!(a.cpu.as_ref().expect("cpu").checks.passed(Check::SnpReportData));
+    // The same evidence under AMD's real roots: the simulated chain is refused.
+    let anchors = Anchors::nvidia();
+    let policy = Policy::default();
+    let amd = AmdRoots::amd();
+    let real_roots = appraise_bundle(
+        &b,
+        &BundleAppraise {
+            at: w.base.at,
+            anchors: &anchors,
+            amd_roots: &amd,
+            policy: &policy,
+            revocation: BundleRevocation::NotChecked,
+            cache: None,
+        },
+    );
+    assert_eq!(real_roots.verdict, Verdict::Contraindicated);
+}
+
+#[test]
+fn every_swap_and_replay_breaks_the_binding() {
+    let Some(w) = world() else { return };
+    let parsed = AttestationReport::parse(&w.base.report).expect("report");
+    // A second GPU: the same content re-signed by a simulated device (its own chain; it fails the GPU
+    // verifier under NVIDIA's roots, but what matters here is the CPU binding).
+    let fwid = parsed.opaque().fwid.expect("fwid");
+    let other_pki = DevicePki::generate("GH100", &fwid).expect("pki");
+    let mut other = gpu(ReportBuilder::from_report(&parsed).sign(&other_pki).expect("sign"), &w);
+    other.chain = other_pki.chain.clone();
+    let real = gpu(w.base.report.clone(), &w);
+
+    let two = bound(&w, w.base.nonce, vec![real.clone(), other.clone()]);
+    assert!(!binding_failed(&appraise(&w, &two)), "the untouched two-GPU bundle binds");
+
+    let mut reordered = two.clone();
+    reordered.gpus.reverse();
+    assert!(binding_failed(&appraise(&w, &reordered)), "reordered GPUs");
+
+    let mut dropped = two.clone();
+    dropped.gpus.pop();
+    assert!(binding_failed(&appraise(&w, &dropped)), "a GPU dropped");
+
+    let mut added = bound(&w, w.base.nonce, vec![real.clone()]);
+    added.gpus.push(other.clone());
+    assert!(binding_failed(&appraise(&w, &added)), "a GPU added");
+
+    // A GPU report taken from another VM's bundle (here: the other GPU's) in place of this VM's.
+    let mut swapped = bound(&w, w.base.nonce, vec![real.clone()]);
+    swapped.gpus[0] = other.clone();
+    assert!(binding_failed(&appraise(&w, &swapped)), "GPU evidence swapped between VMs");
+
+    // The CPU report of another VM (bound to other GPU evidence) with this VM's GPU.
+    let mut foreign_cpu = bound(&w, w.base.nonce, vec![real.clone()]);
+    foreign_cpu.cpu = bound(&w, w.base.nonce, vec![other.clone()]).cpu;
+    assert!(binding_failed(&appraise(&w, &foreign_cpu)), "CPU report from another VM");
+
+    // Replay under a fresh nonce: the GPU report carries the old nonce and the CPU report the old binding.
+    let mut replay = bound(&w, w.base.nonce, vec![real.clone()]);
+    replay.nonce[0] ^= 1;
+    let a = appraise(&w, &replay);
+    assert!(binding_failed(&a), "replayed with a new nonce");
+    assert!(a.gpus[0].appraisal.checks.failures().contains(&Check::Nonce));
+
+    // The same GPU twice.
+    let twice = bound(&w, w.base.nonce, vec![real.clone(), real.clone()]);
+    let a = appraise(&w, &twice);
+    assert!(a.checks.failures().contains(&Check::BundleGpus), "{:?}", a.failures());
+
+    // No CPU evidence at all: nothing binds the GPUs to a VM.
+    let mut no_cpu = bound(&w, w.base.nonce, vec![real]);
+    no_cpu.cpu = None;
+    let a = appraise(&w, &no_cpu);
+    assert_eq!(a.verdict, Verdict::Contraindicated);
+    assert_eq!(a.failures(), vec!["bundle:bundle-cpu".to_owned()]);
+}
+
+#[test]
+fn malformed_bundles_are_refused_precisely() {
+    let Some(w) = world() else { return };
+    let good = bound(&w, w.base.nonce, vec![gpu(w.base.report.clone(), &w)]).to_json();
+    let text = String::from_utf8(good.clone()).expect("utf8");
+    for len in [0, 1, good.len() / 2, good.len() - 1] {
+        assert!(matches!(EvidenceBundle::parse(&good[..len]), Err(BundleError::Json(_))), "prefix {len}");
+    }
+    let unknown = text.replacen("\"nonce\"", "\"extra\": 1, \"nonce\"", 1);
+    assert!(
+        matches!(EvidenceBundle::parse(unknown.as_bytes()), Err(BundleError::Json(e)) if e.contains("unknown field"))
+    );
+    let v2 = text.replacen("\"version\": 1", "\"version\": 2", 1);
+    assert_eq!(
+        EvidenceBundle::parse(v2.as_bytes()),
+        Err(BundleError::Version { format: "ccgpu-evidence-bundle".into(), version: 2 })
+    );
+    let bad_b64 = text.replacen("\"report\": \"", "\"report\": \"!!", 1);
+    assert!(
+        matches!(EvidenceBundle::parse(bad_b64.as_bytes()), Err(BundleError::Field { field, .. }) if field == "cpu.report")
+    );
+    let short_nonce = text.replacen(&format!("\"nonce\": \"{}", hex::encode(w.base.nonce)), "\"nonce\": \"abcd", 1);
+    assert!(
+        matches!(EvidenceBundle::parse(short_nonce.as_bytes()), Err(BundleError::Field { field, .. }) if field == "nonce")
+    );
+}
+
+#[test]
+fn composite_appraisal_renders_as_an_ear_and_signs_as_a_jwt() {
+    let Some(w) = world() else { return };
+    let b = bound(&w, w.base.nonce, vec![gpu(w.base.report.clone(), &w)]);
+    let a = appraise(&w, &b);
+    let ear = a.to_ear(1_756_684_800, "ccgpu test");
+    let json = serde_json::to_value(&ear).expect("json");
+    assert_eq!(json["ear_status"], "affirming");
+    let submods = json["submods"].as_object().expect("submods");
+    assert_eq!(submods.keys().collect::<Vec<_>>(), vec!["bundle", "cpu", "gpu-0"]);
+    assert_eq!(submods["gpu-0"]["ear_status"], "affirming");
+    assert_eq!(submods["gpu-0"]["ear_trustworthiness_vector"]["hardware"], 2);
+    assert_eq!(submods["gpu-0"]["ear_verifier_claims"]["measres"], "success");
+
+    // A contraindicated GPU drags the whole result down.
+    let mut bad = b.clone();
+    bad.gpus[0].driver_rim = None;
+    let ear = appraise(&w, &bad).to_ear(1_756_684_800, "ccgpu test");
+    let json = serde_json::to_value(&ear).expect("json");
+    assert_eq!(json["ear_status"], "contraindicated");
+
+    // Signed as a JWT (ES384) and verified back with the public key.
+    let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .expect("key");
+    let key_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref().to_vec()));
+    let jwt =
+        a.to_ear(1_756_684_800, "ccgpu test").sign_jwt_pem(ear::Algorithm::ES384, key_pem.as_bytes()).expect("sign");
+    assert_eq!(jwt.split('.').count(), 3);
+}

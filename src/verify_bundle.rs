@@ -1,0 +1,88 @@
+//! `ccgpu verify bundle`: appraise a composite evidence bundle and print it as text, JSON or an EAR.
+
+use anyhow::{Context as _, bail};
+use ccgpu_attestation::anchors::Anchors;
+use ccgpu_attestation::appraisal::Verdict;
+use ccgpu_attestation::bundle::{BundleAppraise, EvidenceBundle, appraise_bundle};
+use ccgpu_attestation::gpu::{GpuEvidence, revocation_queries};
+use ccgpu_attestation::snp::AmdRoots;
+
+use crate::cli::{BundleArgs, BundleFormat};
+use crate::ocsp_plan::OcspPlan;
+use crate::revocation::OcspSource;
+use crate::{EXIT_AFFIRMING, EXIT_NOT_AFFIRMING, input, render};
+
+pub fn run(args: &BundleArgs) -> anyhow::Result<u8> {
+    let bytes = input::read_file("bundle", &args.bundle)?;
+    let bundle = EvidenceBundle::parse(&bytes).with_context(|| format!("bundle {}", args.bundle.display()))?;
+    let at = input::verification_time(args.at.as_deref())?;
+    let policy = input::policy(args.policy.as_deref())?;
+    if args.ear_key.is_some() && args.format != BundleFormat::Ear {
+        bail!("--ear-key signs an EAR: use it with --format ear");
+    }
+    let anchors = Anchors::nvidia();
+    let roots = AmdRoots::amd();
+
+    let carries_ocsp = bundle.gpus.iter().any(|g| !g.ocsp.is_empty());
+    let default = if carries_ocsp { OcspSource::Bundled } else { OcspSource::Online };
+    let plan = OcspPlan::new(&args.ocsp, default, args.at.as_deref(), at)?;
+    let mut queries = Vec::new();
+    for g in &bundle.gpus {
+        let evidence = GpuEvidence {
+            report: &g.report,
+            chain: &g.chain,
+            driver_rim: g.driver_rim.as_deref(),
+            vbios_rim: g.vbios_rim.as_deref(),
+        };
+        queries.extend(revocation_queries(&evidence, &anchors));
+    }
+    let extra = plan.responses(&queries)?;
+    let ctx = BundleAppraise {
+        at,
+        anchors: &anchors,
+        amd_roots: &roots,
+        policy: &policy,
+        revocation: plan.bundle_revocation(&extra),
+        cache: None,
+    };
+    let appraisal = appraise_bundle(&bundle, &ctx);
+
+    match args.format {
+        BundleFormat::Text => print!("{}", render::bundle_text(&appraisal)),
+        BundleFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "verdict": appraisal.verdict,
+                "failures": appraisal.failures(),
+                "nonce": appraisal.nonce,
+                "expected_report_data": appraisal.expected_report_data,
+                "policy_sha384": appraisal.policy_digest,
+                "verified_at": appraisal.verified_at,
+                "bundle_checks": appraisal.checks,
+                "cpu": appraisal.cpu,
+                "gpus": appraisal.gpus.iter().map(|g| serde_json::json!({
+                    "uuid": g.uuid, "bdf": g.bdf, "evidence_sha384": g.evidence_digest,
+                    "appraisal": g.appraisal.to_json(),
+                })).collect::<Vec<_>>(),
+            }))?
+        ),
+        BundleFormat::Ear => {
+            let ear = appraisal
+                .to_ear(time::OffsetDateTime::now_utc().unix_timestamp(), concat!("ccgpu ", env!("CARGO_PKG_VERSION")));
+            match &args.ear_key {
+                None => println!("{}", serde_json::to_string_pretty(&ear)?),
+                Some(path) => {
+                    let key = input::read_file("EAR signing key", path)?;
+                    let jwt = ear
+                        .sign_jwt_pem(ear::Algorithm::ES384, &key)
+                        .map_err(|e| anyhow::anyhow!("signing the EAR with {}: {e}", path.display()))?;
+                    println!("{jwt}");
+                }
+            }
+        }
+    }
+    Ok(match appraisal.verdict {
+        Verdict::Affirming => EXIT_AFFIRMING,
+        Verdict::Contraindicated => EXIT_NOT_AFFIRMING,
+    })
+}

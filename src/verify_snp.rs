@@ -1,0 +1,55 @@
+//! `ccgpu verify snp`: read the report and certificates, appraise under the policy, print, exit by verdict.
+
+use anyhow::Context as _;
+use ccgpu_attestation::appraisal::Verdict;
+use ccgpu_attestation::snp::{AmdRoots, SnpAppraise, SnpEvidence, appraise_snp};
+
+use crate::cli::{Format, SnpArgs};
+use crate::{EXIT_AFFIRMING, EXIT_NOT_AFFIRMING, input, render};
+
+pub fn run(args: &SnpArgs) -> anyhow::Result<u8> {
+    let report = input::read_hex_or_binary("SNP report", &args.report)?;
+    let vek = input::read_file("VCEK/VLEK certificate", &args.vcek)?;
+    let ask_ark = args.ask_ark.as_deref().map(|p| input::read_file("ASK/ARK chain", p)).transpose()?;
+    let report_data: Option<[u8; 64]> = args
+        .report_data
+        .as_deref()
+        .map(|h| {
+            let bytes = hex::decode(h.trim()).context("--report-data must be 128 hex digits")?;
+            let n = bytes.len();
+            <[u8; 64]>::try_from(bytes).map_err(|_| anyhow::anyhow!("--report-data must be 64 bytes, got {n}"))
+        })
+        .transpose()?;
+    let at = input::verification_time(args.at.as_deref())?;
+    let policy = input::policy(args.policy.as_deref())?;
+    let roots = AmdRoots::amd();
+    let appraisal = appraise_snp(
+        &SnpEvidence { report: &report, vek: &vek, ask_ark: ask_ark.as_deref() },
+        &SnpAppraise {
+            at,
+            expected_report_data: report_data.as_ref(),
+            policy: &policy.snp,
+            roots: &roots,
+            cache: None,
+        },
+    );
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "verdict": appraisal.verdict,
+                "failures": appraisal.checks.failures().iter().map(|c| c.name()).collect::<Vec<_>>(),
+                "checks": appraisal.checks,
+                "identity": appraisal.identity,
+                "verified_at": appraisal.verified_at,
+                "report_sha384": appraisal.report_digest,
+                "policy_sha384": policy.digest(),
+            }))?
+        ),
+        Format::Text => print!("{}", render::snp_text(&appraisal)),
+    }
+    Ok(match appraisal.verdict {
+        Verdict::Affirming => EXIT_AFFIRMING,
+        Verdict::Contraindicated => EXIT_NOT_AFFIRMING,
+    })
+}

@@ -47,8 +47,6 @@ pub enum DerError {
 pub(crate) struct Tlv<'a> {
     pub(crate) tag: u8,
     pub(crate) value: &'a [u8],
-    /// Offset of the value within the reader's input.
-    pub(crate) offset: usize,
     /// The complete encoding: tag, length and value (what a signature over a DER structure covers).
     pub(crate) raw: &'a [u8],
 }
@@ -107,7 +105,7 @@ impl<'a> DerReader<'a> {
         let start = self.pos;
         let end = start.checked_add(len).filter(|&e| e <= self.data.len()).ok_or(DerError::Truncated(start))?;
         self.pos = end;
-        Ok(Tlv { tag, value: &self.data[start..end], offset: start, raw: &self.data[tag_at..end] })
+        Ok(Tlv { tag, value: &self.data[start..end], raw: &self.data[tag_at..end] })
     }
 
     pub(crate) fn expect(&mut self, expected: u8) -> Result<Tlv<'a>, DerError> {
@@ -156,5 +154,57 @@ mod tests {
         assert_eq!(single(&[0x02, 0x01, 0x05, 0x00], tag::INTEGER), Err(DerError::Trailing(1)));
         assert_eq!(single(&[0x04, 0x05, 0x00], tag::OCTET_STRING), Err(DerError::Truncated(2)));
         assert_eq!(single(&[0x1f, 0x01, 0x00], tag::OCTET_STRING), Err(DerError::HighTag(0)));
+    }
+
+    #[test]
+    fn length_forms_at_their_limits() {
+        // Short form up to 127; long form only from 128, with no leading zero byte, at most 4 bytes.
+        assert_eq!(single(&[0x04, 0x00], tag::OCTET_STRING), Ok(&[][..]));
+        let mut v = vec![0x04, 0x7f];
+        v.extend([1u8; 0x7f]);
+        assert_eq!(single(&v, tag::OCTET_STRING).map(<[u8]>::len), Ok(0x7f));
+        assert_eq!(single(&[0x04, 0x81, 0x7f], tag::OCTET_STRING), Err(DerError::BadLength(1)));
+        assert_eq!(single(&[0x04, 0x82, 0x00, 0x80], tag::OCTET_STRING), Err(DerError::BadLength(1)));
+        assert_eq!(single(&[0x04, 0x82, 0x00, 0xff], tag::OCTET_STRING), Err(DerError::BadLength(1)));
+        let mut v = vec![0x04, 0x82, 0x01, 0x00];
+        v.extend([0u8; 0x100]);
+        assert_eq!(single(&v, tag::OCTET_STRING).map(<[u8]>::len), Ok(0x100));
+        assert_eq!(single(&[0x04, 0x85, 1, 0, 0, 0, 0], tag::OCTET_STRING), Err(DerError::BadLength(1)));
+        // The largest lengths are bounds-checked, not trusted.
+        assert_eq!(single(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff, 0], tag::OCTET_STRING), Err(DerError::Truncated(6)));
+        assert_eq!(single(&[0x04, 0x83, 0x01, 0x00], tag::OCTET_STRING), Err(DerError::Truncated(4)));
+    }
+
+    #[test]
+    fn empty_and_cut_inputs() {
+        assert_eq!(single(&[], tag::SEQUENCE), Err(DerError::Truncated(0)));
+        assert_eq!(single(&[0x30], tag::SEQUENCE), Err(DerError::Truncated(1)));
+        assert_eq!(single(&[0x30, 0x82, 0x01], tag::SEQUENCE), Err(DerError::Truncated(3)));
+        assert_eq!(single(&[0x30, 0x03, 0x02, 0x01], tag::SEQUENCE), Err(DerError::Truncated(2)));
+    }
+
+    #[test]
+    fn tags_expected_optional_and_raw() {
+        let data = [0x02, 0x01, 0x07, 0x04, 0x02, 0xaa, 0xbb];
+        let mut r = DerReader::new(&data);
+        assert_eq!(r.peek_tag(), Some(tag::INTEGER));
+        assert!(r.optional(tag::BIT_STRING).expect("absent is fine").is_none());
+        let int = r.optional(tag::INTEGER).expect("present").expect("read");
+        assert_eq!((int.tag, int.value, int.raw), (tag::INTEGER, &[7u8][..], &data[..3]));
+        assert_eq!(
+            r.clone().expect(tag::OID).map(|t| t.tag),
+            Err(DerError::UnexpectedTag { offset: 3, expected: tag::OID, found: tag::OCTET_STRING })
+        );
+        assert_eq!(r.finish(), Err(DerError::Trailing(4)));
+        let os = r.expect(tag::OCTET_STRING).expect("octet string");
+        assert_eq!(os.value, &[0xaa, 0xbb]);
+        assert!(r.is_empty());
+        assert_eq!(r.peek_tag(), None);
+        assert_eq!(r.finish(), Ok(()));
+        assert_eq!(r.read().map(|t| t.tag), Err(DerError::Truncated(7)));
+        // High-number tags (low five bits all set) in any class are refused, never mis-read.
+        for t in [0x1f, 0x3f, 0x9f, 0xbf, 0xff] {
+            assert_eq!(single(&[t, 0x01, 0x00], t), Err(DerError::HighTag(0)), "{t:#x}");
+        }
     }
 }

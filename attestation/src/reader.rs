@@ -80,7 +80,7 @@ mod tests {
     fn short_read_names_field_and_offset() {
         let mut r = Reader::new(&[1, 2, 3], 10);
         assert_eq!(r.u16le("a"), Ok(0x0201));
-        let err = r.u24le("length").unwrap_err();
+        let err = r.u24le("length").expect_err("short");
         assert_eq!(err, Truncated { field: "length", offset: 12, needed: 3, available: 1 });
         assert_eq!(err.to_string(), "length at byte 12: needs 3 bytes, only 1 left");
     }

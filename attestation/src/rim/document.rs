@@ -131,9 +131,11 @@ fn measurement(r: Node<'_, '_>) -> Result<GoldenMeasurement, StructureError> {
     let get = |name: &str| r.attribute(name).ok_or_else(|| err("Resource", format!("missing attribute {name}")));
     let number = |name: &str, max: usize| -> Result<usize, StructureError> {
         let v = get(name)?;
+        // Plain decimal digits only: no sign, no leading zero, no whitespace (`str::parse` takes "+5").
+        let canonical = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && (v == "0" || !v.starts_with('0'));
         v.parse::<usize>()
             .ok()
-            .filter(|n| *n <= max && (v == "0" || !v.starts_with('0')))
+            .filter(|n| canonical && *n <= max)
             .ok_or_else(|| err("Resource", format!("{name}=\"{v}\" is not a number in 0..={max}")))
     };
     let index = number("index", MAX_RESOURCES - 1)?;

@@ -4,8 +4,10 @@
 //! Trusts only the RIM root anchor it is given. A RIM's golden values become usable only as a
 //! [`VerifiedRim`], which exists only when the document's enveloped XML-DSig verified (C14N 1.1,
 //! ECDSA P-384/SHA-384) with the embedded leaf key *and* that leaf's chain validated to the anchor at
-//! the verification time. Parsing is bounded: size, node count and depth are limited and DTDs refused.
+//! the verification time. Parsing is bounded: size, node count, depth, attributes per element and
+//! namespace declarations are limited (checked by a linear scan before the parser runs) and DTDs refused.
 
+mod budget;
 pub(crate) mod c14n;
 mod document;
 mod id;
@@ -39,7 +41,7 @@ pub enum RimError {
     /// Not UTF-8.
     #[error("RIM is not UTF-8 text")]
     NotUtf8,
-    /// Not well-formed XML (or uses a DTD, or exceeds the node limit).
+    /// Not well-formed XML (or uses a DTD, or exceeds the node, attribute or namespace limits).
     #[error("RIM is not acceptable XML: {0}")]
     Xml(String),
     /// Nested deeper than [`MAX_DEPTH`].
@@ -164,6 +166,7 @@ fn inspect_inner(xml: &[u8]) -> Result<RimInspection, RimError> {
         return Err(RimError::TooLarge(xml.len()));
     }
     let text = std::str::from_utf8(xml).map_err(|_| RimError::NotUtf8)?;
+    budget::check(xml, MAX_DEPTH)?;
     let options =
         roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..roxmltree::ParsingOptions::default() };
     let doc = roxmltree::Document::parse_with_options(text, options).map_err(|e| RimError::Xml(e.to_string()))?;

@@ -217,7 +217,7 @@ impl OpaqueData {
     fn interpret(&mut self, t: OpaqueType, v: &[u8], at: usize) -> Result<(), SpdmError> {
         let bad = |reason: String| SpdmError::OpaqueValue { data_type: t, offset: at, reason };
         match t {
-            OpaqueType::DriverVersion => self.driver_version = Some(identifier(v, ".-_").map_err(bad)?),
+            OpaqueType::DriverVersion => self.driver_version = Some(driver_version(v).map_err(bad)?),
             OpaqueType::VbiosVersion => {
                 let bytes: [u8; 8] = v.try_into().map_err(|_| bad(format!("{} bytes, expected 8", v.len())))?;
                 self.vbios_version = Some(VbiosVersion(bytes));
@@ -230,7 +230,7 @@ impl OpaqueData {
                 });
             }
             OpaqueType::Msrscnt => {
-                if v.len() % 4 != 0 {
+                if !v.len().is_multiple_of(4) {
                     return Err(bad(format!("{} bytes is not a whole number of 32-bit counters", v.len())));
                 }
                 self.msrscnt = Some(v.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
@@ -247,7 +247,7 @@ impl OpaqueData {
                 self.protected_pcie_status = Some(*b);
             }
             OpaqueType::SwitchPdi => {
-                if v.len() % 8 != 0 {
+                if !v.len().is_multiple_of(8) {
                     return Err(bad(format!("{} bytes is not a whole number of 8-byte PDIs", v.len())));
                 }
                 self.switch_pdis = Some(
@@ -308,6 +308,16 @@ fn identifier(v: &[u8], extra: &str) -> Result<String, String> {
         return Err(format!("byte {c:#04x} is not allowed in an identifier"));
     }
     Ok(String::from_utf8_lossy(s).into_owned())
+}
+
+/// A driver version: an identifier made of dot-separated, non-empty components of alphanumerics, `-` and
+/// `_` (e.g. `550.90.07`). No empty component, so no `..` and no leading or trailing dot.
+fn driver_version(v: &[u8]) -> Result<String, String> {
+    let s = identifier(v, ".-_")?;
+    if s.split('.').any(str::is_empty) {
+        return Err(format!("driver version {s:?} has an empty dot-separated component"));
+    }
+    Ok(s)
 }
 
 /// A little-endian unsigned integer of 1..=4 bytes.

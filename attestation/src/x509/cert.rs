@@ -4,6 +4,11 @@ use thiserror::Error;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
+use crate::der::{DerError, DerReader, tag};
+
+/// Start of every PEM block's BEGIN line.
+const PEM_BEGIN: &[u8] = b"-----BEGIN ";
+
 /// Most certificates accepted in one chain (NVIDIA's are 4 or 5 long).
 pub const MAX_CHAIN_LEN: usize = 8;
 
@@ -47,6 +52,12 @@ impl CertChain {
     /// Parses concatenated PEM `CERTIFICATE` blocks (leaf first).
     pub fn from_pem(pem_bytes: &[u8]) -> Result<Self, ChainParseError> {
         let blocks = pem::parse_many(pem_bytes).map_err(|e| ChainParseError::Pem(e.to_string()))?;
+        // The PEM parser skips a BEGIN line it cannot match with an END: a cut bundle would lose its
+        // last certificate silently.
+        let begins = pem_bytes.windows(PEM_BEGIN.len()).filter(|w| *w == PEM_BEGIN).count();
+        if begins != blocks.len() {
+            return Err(ChainParseError::Pem(format!("{begins} BEGIN lines but {} complete PEM blocks", blocks.len())));
+        }
         let mut ders = Vec::with_capacity(blocks.len());
         for (position, block) in blocks.into_iter().enumerate() {
             if block.tag() != "CERTIFICATE" {
@@ -107,7 +118,28 @@ pub(crate) fn parse_one(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     if !rest.is_empty() {
         return Err(format!("{} trailing bytes after the certificate", rest.len()));
     }
+    strict_framing(der).map_err(|e| format!("not DER: {e}"))?;
     Ok(cert)
+}
+
+/// The parts of a certificate outside the signed `tbsCertificate` — the outer SEQUENCE, the signature
+/// algorithm and the signature BIT STRING — must be DER (minimal definite lengths). x509-parser accepts
+/// BER lengths there, which would let anyone re-encode a certificate without touching its signature.
+fn strict_framing(der: &[u8]) -> Result<(), DerError> {
+    let mut outer = DerReader::new(der);
+    let cert = outer.expect(tag::SEQUENCE)?;
+    outer.finish()?;
+    let mut parts = DerReader::new(cert.value);
+    parts.expect(tag::SEQUENCE)?;
+    let algorithm = parts.expect(tag::SEQUENCE)?;
+    parts.expect(tag::BIT_STRING)?;
+    parts.finish()?;
+    let mut alg = DerReader::new(algorithm.value);
+    alg.expect(tag::OID)?;
+    while !alg.is_empty() {
+        alg.read()?;
+    }
+    Ok(())
 }
 
 /// A short human description of a certificate: its subject common name, else the whole subject.

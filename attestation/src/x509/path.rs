@@ -397,10 +397,10 @@ fn check_leaf(cert: &X509Certificate<'_>) -> Result<(), CertProblem> {
 fn check_issuer(issuer: &X509Certificate<'_>, below: usize) -> Result<(), CertProblem> {
     let bc = issuer.basic_constraints().map_err(|e| bad_ext("2.5.29.19", e))?;
     let Some(bc) = bc.filter(|bc| bc.value.ca) else { return Err(CertProblem::NotCa) };
-    if let Some(limit) = bc.value.path_len_constraint {
-        if usize::try_from(limit).is_ok_and(|l| l < below) {
-            return Err(CertProblem::PathLen { limit, below });
-        }
+    if let Some(limit) = bc.value.path_len_constraint
+        && usize::try_from(limit).is_ok_and(|l| l < below)
+    {
+        return Err(CertProblem::PathLen { limit, below });
     }
     let ku = issuer.key_usage().map_err(|e| bad_ext("2.5.29.15", e))?;
     if ku.is_some_and(|ku| !ku.value.key_cert_sign()) {

@@ -1,5 +1,83 @@
-//! The guest side of ccgpu: runs inside the Kata confidential VM, next to the Kata agent.
+//! The guest side of ccgpu: `ccgpu-guest-agent` runs inside the Kata confidential VM, next to the Kata
+//! agent, and is the only thing that can let a GPU accept work.
 //!
-//! Filled by a later issue: GPU driver bring-up, evidence collection with a fresh nonce, verification with
-//! `ccgpu-attestation`, and setting the GPU's confidential-computing *ready* state only on an affirming
-//! verdict. It trusts only measured configuration (kernel command line, initdata), never the host.
+//! Its contract: **no workload sees a GPU that has not been verified, and nothing the host sends can
+//! change that.** The GPU's confidential-computing *ready* state (system-wide in NVML; until it is set,
+//! CUDA fails with error 802) is set only after the evidence of every GPU in the VM verified under the
+//! policy — locally with `ccgpu-attestation`, or by a relying party whose signed verdict the agent checks.
+//!
+//! # Bring-up, per GPU
+//!
+//! ```text
+//! discovered ─► driver loaded ─► persistenced up ─► evidence collected ─► verified ─► ready
+//!      └──────────────┴──────────────────┴───────────────────┴──────────────┴─► failed (reason; GPU locked)
+//! ```
+//!
+//! 1. [`discovery`]: NVIDIA GPUs (vendor `0x10de`, class `0x03xx`) and NVSwitches (`0x0680`) through the
+//!    same [`ccgpu_pci::PciBus`] code as the host, over a sysfs root given as a parameter.
+//! 2. [`system`]: `modprobe nvidia` (with `NVreg_NvLinkDisable=1` for a single GPU) and `nvidia-uvm`, then
+//!    `nvidia-persistenced`, started and supervised. Every command has a timeout and its stderr ends up in
+//!    the error; every wait is bounded by `base + per_gpu × GPUs` (a fixed 120 s breaks 8-GPU VMs).
+//! 3. [`gpu`]: the [`gpu::GpuManagement`] trait: CC mode, dev-tools mode, protected PCIe, versions, the
+//!    SPDM attestation report for our nonce, the certificate chain, the ready state. Real: NVML through
+//!    `nvml-wrapper` (loaded at run time; a missing `libnvidia-ml.so.1` is a clear error). Simulated: a
+//!    GPU model with its own device PKI that signs real SPDM reports for any nonce, with fault injection.
+//! 4. [`evidence`]: a fresh 32-byte nonce from the CSPRNG, every GPU's report and chain (with the RIMs the
+//!    report names, from a measured directory), bound into the SEV-SNP report's REPORT_DATA through
+//!    [`tee::CpuTee`] — the bundle format `ccgpu verify bundle` reads
+//!    ([`ccgpu_attestation::bundle::EvidenceBundle`]).
+//! 5. [`verify`]: local mode appraises the bundle with `ccgpu-attestation` under the policy; remote mode
+//!    POSTs it to a relying party and accepts only an EAR JWT signed by the key in the measured
+//!    configuration, carrying our nonce.
+//! 6. [`bringup`]: only when every GPU is verified is the ready state set (and read back). Any failure
+//!    leaves every GPU locked. Every bring-up is written to the attestation log ([`audit`]).
+//!
+//! # What it trusts
+//!
+//! The kernel command line and the configuration file it names (pinned by digest on the command line, or
+//! on the measured root file system) — see [`config`]. The compiled-in NVIDIA and AMD roots; simulated
+//! roots only in the explicit `--simulate` mode. Nothing from the host: the [`api`] served to it over
+//! ttrpc is read-only (no request can set ready, change the policy, skip a check or load a module), size-
+//! and rate-limited.
+
+pub mod api;
+pub mod audit;
+pub mod bringup;
+pub mod config;
+pub mod discovery;
+pub mod evidence;
+pub mod gpu;
+pub mod state;
+pub mod system;
+pub mod tee;
+pub mod verify;
+
+#[cfg(feature = "sim")]
+pub mod sim;
+
+/// The ttrpc messages and service generated from `proto/guest_agent.proto` at build time (pure-Rust
+/// parser, no `protoc`).
+#[allow(
+    warnings,
+    unsafe_code,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless
+)]
+pub mod proto {
+    /// Messages.
+    pub mod guest_agent {
+        include!(concat!(env!("OUT_DIR"), "/guest_agent.rs"));
+    }
+    /// The service trait, its registration and the client.
+    pub mod guest_agent_ttrpc {
+        include!(concat!(env!("OUT_DIR"), "/guest_agent_ttrpc.rs"));
+    }
+}
+
+/// This agent's name and version, as written in logs and the status.
+pub const AGENT_VERSION: &str = concat!("ccgpu-guest-agent ", env!("CARGO_PKG_VERSION"));

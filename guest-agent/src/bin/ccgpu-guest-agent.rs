@@ -1,0 +1,175 @@
+//! `ccgpu-guest-agent`: GPU bring-up inside the Kata confidential VM, gated on attestation.
+//!
+//! Configuration comes from the kernel command line (`--cmdline`, normally `/proc/cmdline`) and the file
+//! it names; the flags below only say where the OS is (paths) and whether to run the simulation. See the
+//! crate documentation and `docs/operator-guest-agent.md`.
+//!
+//! Exit status: 0 ready (or no GPU), 1 bring-up failed (with `ccgpu.on_failure=exit` or `--once`),
+//! 2 configuration or start-up error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ccgpu_guest_agent::api::{ApiLimits, ApiServer, unix_address, vsock_address};
+use ccgpu_guest_agent::audit::AuditLog;
+use ccgpu_guest_agent::bringup::{Agent, Deps, Outcome};
+use ccgpu_guest_agent::config::{Config, Mode, OnFailure};
+use ccgpu_guest_agent::gpu::nvml::NvmlBackend;
+use ccgpu_guest_agent::gpu::{DirRims, NoRims, RimSource};
+use ccgpu_guest_agent::system::HostSystem;
+use ccgpu_guest_agent::tee::SevGuest;
+use ccgpu_guest_agent::verify::{LocalVerifier, RemoteVerifier, Verifier};
+use ccgpu_pci::SysfsBus;
+use clap::Parser;
+
+/// GPU bring-up inside the Kata confidential VM, gated on attestation.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// The kernel command line to read the `ccgpu.*` configuration from.
+    #[arg(long, default_value = "/proc/cmdline")]
+    cmdline: PathBuf,
+    /// The sysfs root.
+    #[arg(long, default_value = "/sys")]
+    sysfs: PathBuf,
+    /// Also serve the API on this unix socket.
+    #[arg(long, value_name = "PATH")]
+    unix_socket: Option<PathBuf>,
+    /// Do not serve the API on vsock.
+    #[arg(long)]
+    no_vsock: bool,
+    /// Simulate this many GPUs, the system and a SEV-SNP device; trusts only the simulation's roots.
+    #[arg(long, value_name = "GPUS")]
+    simulate: Option<u8>,
+    /// Exit after bring-up and print a JSON summary (status 0 ready or no GPU, 1 failed).
+    #[arg(long)]
+    once: bool,
+}
+
+fn main() -> ExitCode {
+    let start = Instant::now();
+    let args = Args::parse();
+    tracing_subscriber::fmt().json().with_writer(std::io::stderr).with_current_span(false).init();
+    match run(args, start) {
+        Ok(code) => code,
+        Err(e) => {
+            let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("ccgpu-guest-agent: {}", causes.join(": "));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_deps(args: &Args, config: &Config) -> anyhow::Result<Deps> {
+    let verifier: Arc<dyn Verifier> = match (config.mode, &config.remote) {
+        (Mode::Remote, Some(r)) => Arc::new(RemoteVerifier::new(r).context("relying party")?),
+        _ => Arc::new(LocalVerifier::production(config.policy.clone())),
+    };
+    let rims: Arc<dyn RimSource> = match &config.rim_dir {
+        Some(dir) => Arc::new(DirRims::new(dir)),
+        None => Arc::new(NoRims),
+    };
+    Ok(Deps {
+        bus: Arc::new(SysfsBus::new(&args.sysfs)),
+        system: Arc::new(HostSystem::default()),
+        gpu_backend: Arc::new(NvmlBackend::default()),
+        tee: Arc::new(SevGuest::new(&config.sev_guest, config.snp_vmpl)),
+        rims,
+        verifier,
+        log: Arc::new(AuditLog::new(&config.log)),
+    })
+}
+
+#[cfg(feature = "sim")]
+fn sim_deps(gpus: u8, config: &Config) -> anyhow::Result<Deps> {
+    use ccgpu_guest_agent::sim::{SimFleet, SimPkis};
+    tracing::warn!(gpus, "SIMULATION: simulated GPUs, system and SEV-SNP; only the simulation's roots are trusted");
+    let fleet = SimFleet::new(SimPkis::generate().context("simulated PKIs")?, gpus);
+    let verifier: Arc<dyn Verifier> = match (config.mode, &config.remote) {
+        (Mode::Remote, Some(r)) => Arc::new(RemoteVerifier::new(r).context("relying party")?),
+        _ => Arc::new(fleet.local_verifier(config.policy.clone()).context("simulated roots")?),
+    };
+    Ok(fleet.deps(verifier, Arc::new(AuditLog::new(&config.log))))
+}
+
+#[cfg(not(feature = "sim"))]
+fn sim_deps(_gpus: u8, _config: &Config) -> anyhow::Result<Deps> {
+    anyhow::bail!("this build has no simulation (feature `sim`)")
+}
+
+fn start_api(agent: &Arc<Agent>, args: &Args, config: &Config) -> Option<ApiServer> {
+    let unix: Vec<String> = args.unix_socket.iter().map(|p| unix_address(p)).collect();
+    let mut all = unix.clone();
+    if !args.no_vsock {
+        all.push(vsock_address(config.vsock_port));
+    }
+    if all.is_empty() {
+        return None;
+    }
+    match ApiServer::start(Arc::clone(agent), ApiLimits::default(), &all) {
+        Ok(s) => Some(s),
+        Err(e) if all.len() > unix.len() && !unix.is_empty() => {
+            tracing::error!(error = %e, "API on vsock unavailable; serving the unix socket only");
+            ApiServer::start(Arc::clone(agent), ApiLimits::default(), &unix)
+                .inspect_err(|e| tracing::error!(error = %e, "API unavailable"))
+                .ok()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "API unavailable");
+            None
+        }
+    }
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn run(args: Args, start: Instant) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.cmdline).context("configuration")?;
+    tracing::info!(
+        version = ccgpu_guest_agent::AGENT_VERSION, mode = config.mode.name(), policy = %config.policy.digest(),
+        config_digest = config.config_digest.as_deref().unwrap_or(""), "starting"
+    );
+    let (deps, start) = match args.simulate {
+        // The simulated hardware (its PKIs: RSA-4096 key generation) exists before the agent starts.
+        Some(n) => (sim_deps(n, &config)?, Instant::now()),
+        None => (real_deps(&args, &config)?, start),
+    };
+    let on_failure = config.on_failure;
+    let agent = Agent::new(config, deps, start);
+    let api = start_api(&agent, &args, agent.config());
+    let outcome = agent.bring_up();
+    let status = agent.status().snapshot();
+    if args.once {
+        let summary = serde_json::json!({
+            "outcome": match &outcome { Outcome::Ready => "ready", Outcome::NoGpus => "no-gpus", Outcome::Failed(_) => "failed" },
+            "reason": match &outcome { Outcome::Failed(r) => r.as_str(), _ => "" },
+            "gpus": status.gpus.len(),
+            "bringup_us": status.bringup.map(ccgpu_guest_agent::state::micros),
+            "peak_rss_kib": peak_rss_kib(),
+        });
+        println!("{summary}");
+        if let Some(api) = api {
+            api.shutdown();
+        }
+        return Ok(ExitCode::from(if matches!(outcome, Outcome::Failed(_)) { 1 } else { 0 }));
+    }
+    if let Outcome::Failed(reason) = &outcome {
+        if on_failure == OnFailure::Exit {
+            tracing::error!(reason = %reason, "bring-up failed; exiting (ccgpu.on_failure=exit)");
+            return Ok(ExitCode::from(1));
+        }
+        tracing::error!(reason = %reason, "bring-up failed; GPUs stay locked, serving the status (ccgpu.on_failure=wait)");
+    }
+    let stop = AtomicBool::new(false);
+    agent.supervise(&stop, Duration::from_secs(5));
+    drop(api);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,217 @@
+//! [`RemoteVerifier`]: hands the bundle to a relying party and accepts only its signed verdict.
+//!
+//! # The interface
+//!
+//! `POST <url>` with `Content-Type: application/json` and the bundle (the JSON document
+//! `ccgpu verify bundle` reads) as the body. The relying party answers `200 OK` with an EAR (IETF EAT
+//! Attestation Result) as a compact JWS (`application/jwt`, at most 64 KiB), signed ES384 with the key
+//! whose public part is `[remote] public_key_pem` in the measured configuration — the format
+//! `ccgpu-attestation`'s `CompositeAppraisal::to_ear` produces: one submodule `gpu-N` per GPU in bundle
+//! order, `cpu` when the bundle has CPU evidence.
+//!
+//! # What is accepted
+//!
+//! The verdict counts as affirming only if: the JWS verifies under that key with ES384 (no other
+//! algorithm, no unsigned token); the EAR profile is the EAR profile; its `eat_nonce` is our nonce (so it
+//! answers this bundle, now: the nonce came fresh from our CSPRNG); the overall status and the status of
+//! every expected submodule are `affirming` (a `warning` is not); and every expected submodule is present.
+//! Anything else — a transport error, another status code, a bad signature, a missing GPU — is no verdict,
+//! and no GPU is released. The transport is plain HTTP: the verdict's integrity comes from its signature
+//! and its freshness from our nonce, and the bundle carries no secrets.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ccgpu_attestation::bundle::EvidenceBundle;
+use ear::{Ear, Nonce, TrustTier};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use super::{Decision, GpuDecision, Verifier, VerifyError};
+use crate::audit;
+use crate::config::RemoteConfig;
+
+/// Largest response accepted.
+pub const MAX_RESPONSE: u64 = 64 * 1024;
+
+/// No usable verdict from the relying party.
+#[derive(Debug, Error)]
+pub enum RemoteError {
+    /// The request failed (connection, timeout, …).
+    #[error("POST {url}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// ureq's error.
+        #[source]
+        source: Box<ureq::Error>,
+    },
+    /// Not `200 OK`.
+    #[error("POST {url}: HTTP {status}: {body}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// The token does not verify under the configured key, or is not an EAR.
+    #[error("the relying party's EAR does not verify: {0}")]
+    Signature(String),
+    /// A verified EAR that does not answer this bundle.
+    #[error("the relying party's EAR {0}")]
+    Mismatch(String),
+}
+
+/// The relying party's key from PEM (a P-384 SubjectPublicKeyInfo).
+pub fn decoding_key(pem: &str) -> Result<DecodingKey, String> {
+    DecodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// Remote verification.
+pub struct RemoteVerifier {
+    url: String,
+    key: DecodingKey,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for RemoteVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteVerifier").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl RemoteVerifier {
+    /// A verifier for the relying party of `config`.
+    pub fn new(config: &RemoteConfig) -> Result<Self, RemoteError> {
+        let key = decoding_key(&config.public_key_pem).map_err(RemoteError::Signature)?;
+        Ok(Self { url: config.url.clone(), key, agent: agent(config.timeout) })
+    }
+}
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into()
+}
+
+/// The EAR in `token`, verified under `key` and checked against `bundle`.
+pub fn verify_ear(token: &str, key: &DecodingKey, bundle: &EvidenceBundle) -> Result<Ear, RemoteError> {
+    let ear = Ear::from_jwt(token.trim(), Algorithm::ES384, key).map_err(|e| RemoteError::Signature(e.to_string()))?;
+    if ear.profile != ear::EAR_PROFILE {
+        return Err(RemoteError::Mismatch(format!("has profile {:?}, not {:?}", ear.profile, ear::EAR_PROFILE)));
+    }
+    // ccgpu's EAR writer encodes the nonce's hex text as the EAR nonce; the raw bytes are accepted too.
+    let hex_form = Nonce::try_from(hex::encode(bundle.nonce).as_str()).ok();
+    let raw_form = Nonce::try_from(bundle.nonce.as_slice()).ok();
+    match &ear.nonce {
+        Some(n) if Some(n) == hex_form.as_ref() || Some(n) == raw_form.as_ref() => {}
+        Some(_) => return Err(RemoteError::Mismatch("carries another nonce".into())),
+        None => return Err(RemoteError::Mismatch("carries no nonce".into())),
+    }
+    for name in expected_submods(bundle) {
+        if !ear.submods.contains_key(&name) {
+            return Err(RemoteError::Mismatch(format!("has no submodule {name:?}")));
+        }
+    }
+    Ok(ear)
+}
+
+fn expected_submods(bundle: &EvidenceBundle) -> Vec<String> {
+    let mut out: Vec<String> = (0..bundle.gpus.len()).map(|i| format!("gpu-{i}")).collect();
+    if bundle.cpu.is_some() {
+        out.push("cpu".into());
+    }
+    out
+}
+
+fn failures_claim(a: &ear::Appraisal) -> Vec<String> {
+    match a.verifier_claims.get("failures") {
+        Some(ear::RawValue::Array(items)) => items
+            .iter()
+            .filter_map(|v| match v {
+                ear::RawValue::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The decision an EAR (already verified against `bundle`) implies.
+pub fn decide(ear: &Ear, bundle: &EvidenceBundle, url: &str) -> Result<Decision, VerifyError> {
+    let status_of = |name: &str| ear.submods.get(name).map(|a| a.status);
+    let cpu_ok = bundle.cpu.is_none() || status_of("cpu") == Some(TrustTier::Affirming);
+    let mut failures = Vec::new();
+    let mut gpus = Vec::new();
+    for i in 0..bundle.gpus.len() {
+        let name = format!("gpu-{i}");
+        let a = ear.submods.get(&name);
+        let mut failed = a.map(failures_claim).unwrap_or_default();
+        let tier = a.map_or(TrustTier::None, |a| a.status);
+        if tier != TrustTier::Affirming && failed.is_empty() {
+            failed.push(format!("relying-party-status-{}", tier.as_str()));
+        }
+        failures.extend(failed.iter().map(|f| format!("{name}:{f}")));
+        gpus.push(GpuDecision {
+            affirming: tier == TrustTier::Affirming && cpu_ok,
+            verdict: tier.as_str().to_owned(),
+            failed_checks: failed,
+        });
+    }
+    if let Some(cpu) = ear.submods.get("cpu") {
+        let mut failed = failures_claim(cpu);
+        if cpu.status != TrustTier::Affirming && failed.is_empty() {
+            failed.push(format!("relying-party-status-{}", cpu.status.as_str()));
+        }
+        failures.extend(failed.iter().map(|f| format!("cpu:{f}")));
+    }
+    let overall = ear.status.unwrap_or(TrustTier::None);
+    let affirming = overall == TrustTier::Affirming && cpu_ok && gpus.iter().all(|g| g.affirming);
+    if !affirming && failures.is_empty() {
+        failures.push(format!("relying-party-status-{}", overall.as_str()));
+    }
+    let claims: BTreeMap<String, serde_json::Value> = [
+        ("relying_party".to_owned(), serde_json::Value::String(url.to_owned())),
+        ("ear".to_owned(), serde_json::to_value(ear).unwrap_or_default()),
+    ]
+    .into_iter()
+    .collect();
+    let now = OffsetDateTime::now_utc();
+    let record = audit::remote_record(&gpus, &failures, affirming, bundle, url, now).map_err(VerifyError::Record)?;
+    Ok(Decision {
+        affirming,
+        verdict: overall.as_str().to_owned(),
+        failures,
+        gpus,
+        source: "remote",
+        appraisal_json: serde_json::to_vec(&claims).unwrap_or_default(),
+        record,
+    })
+}
+
+impl Verifier for RemoteVerifier {
+    fn name(&self) -> &'static str {
+        "remote"
+    }
+
+    fn appraise(&self, bundle: &EvidenceBundle) -> Result<Decision, VerifyError> {
+        let body = bundle.to_json();
+        let transport = |source| RemoteError::Transport { url: self.url.clone(), source: Box::new(source) };
+        let mut response = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/jwt")
+            .send(&body[..])
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().with_config().limit(MAX_RESPONSE).read_to_string().map_err(transport)?;
+        if status != 200 {
+            let body: String = text.chars().take(200).collect();
+            return Err(RemoteError::Status { url: self.url.clone(), status, body }.into());
+        }
+        let ear = verify_ear(&text, &self.key, bundle)?;
+        decide(&ear, bundle, &self.url)
+    }
+}

@@ -1,0 +1,205 @@
+//! Remote mode against a relying party on the loopback interface: the agent POSTs the bundle and accepts
+//! only an ES384-signed EAR from the configured key, for its own nonce, affirming for every GPU and the
+//! CPU. Every other answer — contraindicated, signed by another key, unsigned, for another nonce, missing
+//! a GPU, an HTTP error, no answer — leaves every GPU locked.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use ccgpu_attestation::bundle::{BundleAppraise, BundleRevocation, EvidenceBundle, appraise_bundle};
+use ccgpu_attestation::log::LogVerdict;
+use ccgpu_attestation::policy::Policy;
+use ccgpu_guest_agent::bringup::Outcome;
+use ccgpu_guest_agent::config::{Mode, RemoteConfig};
+use ccgpu_guest_agent::sim::GpuFault;
+use ccgpu_guest_agent::state::FailureReason;
+use ccgpu_guest_agent::verify::RemoteVerifier;
+
+use common::{Guest, assert_failed, failure_of};
+
+/// What the relying party does with the bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rp {
+    Honest,
+    SignsWithAnotherKey,
+    Unsigned,
+    OtherNonce,
+    DropsLastGpu,
+    SaysAffirmingRegardless,
+    HttpError,
+}
+
+struct Key {
+    private_pem: String,
+    public_pem: String,
+}
+
+fn key() -> Key {
+    let k = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("key");
+    Key { private_pem: k.serialize_pem(), public_pem: k.public_key_pem() }
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+}
+
+/// Serves one request on a loopback port; returns the URL.
+fn relying_party(guest: &Guest, behaviour: Rp, signing: &Key) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}/v1/attest", listener.local_addr().expect("address"));
+    let anchors = guest.fleet.pkis.gpu.anchors();
+    let roots = guest.fleet.pkis.snp.roots().expect("roots");
+    let private = signing.private_pem.clone();
+    let other = key().private_pem;
+    thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else { return };
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.trim_end().to_ascii_lowercase();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let bundle = EvidenceBundle::parse(&body).expect("the agent sends a valid bundle");
+        let policy = Policy::default();
+        let appraisal = appraise_bundle(
+            &bundle,
+            &BundleAppraise {
+                at: time::OffsetDateTime::now_utc(),
+                anchors: &anchors,
+                amd_roots: &roots,
+                policy: &policy,
+                revocation: BundleRevocation::NotChecked,
+                cache: None,
+            },
+        );
+        let mut ear = appraisal.to_ear(time::OffsetDateTime::now_utc().unix_timestamp(), "test relying party");
+        match behaviour {
+            Rp::OtherNonce => ear.nonce = ear::Nonce::try_from([9u8; 32].as_slice()).ok(),
+            Rp::DropsLastGpu => {
+                let last = format!("gpu-{}", bundle.gpus.len() - 1);
+                ear.submods.remove(&last);
+            }
+            Rp::SaysAffirmingRegardless => {
+                ear.status = Some(ear::TrustTier::Affirming);
+                for a in ear.submods.values_mut() {
+                    a.status = ear::TrustTier::Affirming;
+                }
+            }
+            _ => {}
+        }
+        let token = match behaviour {
+            Rp::SignsWithAnotherKey => ear.sign_jwt_pem(ear::Algorithm::ES384, other.as_bytes()).expect("sign"),
+            Rp::Unsigned => {
+                let claims = serde_json::to_vec(&ear).expect("claims");
+                format!("{}.{}.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(&claims))
+            }
+            _ => ear.sign_jwt_pem(ear::Algorithm::ES384, private.as_bytes()).expect("sign"),
+        };
+        let (status, body) = match behaviour {
+            Rp::HttpError => ("500 Internal Server Error", "verifier unavailable".to_owned()),
+            _ => ("200 OK", token),
+        };
+        let mut stream = stream;
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\ncontent-type: application/jwt\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    url
+}
+
+fn run(guest: &mut Guest, behaviour: Rp) -> (Outcome, Arc<ccgpu_guest_agent::bringup::Agent>) {
+    let trusted = key();
+    let url = relying_party(guest, behaviour, &trusted);
+    let remote = RemoteConfig { url, public_key_pem: trusted.public_pem.clone(), timeout: Duration::from_secs(60) };
+    guest.config.mode = Mode::Remote;
+    guest.config.remote = Some(remote.clone());
+    let agent = guest.agent_with(Arc::new(RemoteVerifier::new(&remote).expect("verifier")));
+    (agent.bring_up(), agent)
+}
+
+#[test]
+fn an_affirming_signed_verdict_for_our_nonce_releases_the_gpus() {
+    let mut guest = Guest::new(2);
+    let (outcome, agent) = run(&mut guest, Rp::Honest);
+    assert_eq!(outcome, Outcome::Ready, "{:#?}", agent.status().snapshot());
+    assert_eq!(guest.fleet.gpus.set_ready_calls(), vec![true]);
+    let records = guest.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].verdict, LogVerdict::Affirming);
+    assert!(records[0].verifier.starts_with("relying party http://127.0.0.1:"));
+    let a = agent.appraisal().expect("appraisal");
+    assert_eq!((a.source.as_str(), a.verdict.as_str()), ("remote", "affirming"));
+}
+
+#[test]
+fn a_contraindicated_verdict_keeps_the_gpus_locked_and_names_the_checks() {
+    let mut guest = Guest::new(2);
+    let last = guest.fleet.addresses[1];
+    guest.fleet.gpus.inject(GpuFault::WrongNonce(Some(last)));
+    let (outcome, agent) = run(&mut guest, Rp::Honest);
+    let s = assert_failed(&guest, &agent, &outcome);
+    let (reason, _, checks) = failure_of(&s, 1);
+    assert_eq!(reason, FailureReason::Verification);
+    assert!(checks.contains(&"nonce".to_owned()), "{checks:?}");
+    assert_eq!(failure_of(&s, 0).0, FailureReason::OtherGpuFailed);
+}
+
+#[test]
+fn only_a_valid_signed_verdict_for_this_bundle_counts() {
+    for behaviour in [Rp::SignsWithAnotherKey, Rp::Unsigned, Rp::OtherNonce, Rp::DropsLastGpu, Rp::HttpError] {
+        let mut guest = Guest::new(2);
+        let (outcome, agent) = run(&mut guest, behaviour);
+        let s = assert_failed(&guest, &agent, &outcome);
+        for i in 0..2 {
+            assert_eq!(failure_of(&s, i).0, FailureReason::RelyingParty, "{behaviour:?}");
+        }
+    }
+}
+
+#[test]
+fn the_relying_party_decides_remote_mode() {
+    // A relying party that affirms evidence ccgpu-attestation would refuse: remote mode follows its
+    // signed verdict (that is what remote mode means), and the record says who decided.
+    let mut guest = Guest::new(1);
+    guest.fleet.gpus.inject(GpuFault::RimMismatch(None));
+    let (outcome, _agent) = run(&mut guest, Rp::SaysAffirmingRegardless);
+    assert_eq!(outcome, Outcome::Ready);
+    assert!(guest.records()[0].verifier.starts_with("relying party"));
+}
+
+#[test]
+fn an_unreachable_relying_party_keeps_the_gpus_locked() {
+    let mut guest = Guest::new(1);
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+    let trusted = key();
+    let remote = RemoteConfig {
+        url: format!("http://{closed}/v1/attest"),
+        public_key_pem: trusted.public_pem,
+        timeout: Duration::from_secs(60),
+    };
+    guest.config.mode = Mode::Remote;
+    let agent = guest.agent_with(Arc::new(RemoteVerifier::new(&remote).expect("verifier")));
+    let s = assert_failed(&guest, &agent, &agent.bring_up());
+    assert_eq!(failure_of(&s, 0).0, FailureReason::RelyingParty);
+    assert!(failure_of(&s, 0).1.contains("POST http://127.0.0.1"), "{}", failure_of(&s, 0).1);
+}

@@ -354,6 +354,15 @@ fn canonically_equivalent_rewrites_still_verify() {
         let got = v.verified.expect("verifies");
         assert_eq!((got.identity, got.golden), (original.identity.clone(), original.golden.clone()), "rewrite {i}");
     }
+    // A comment inside a base64 element is not part of its content: the signed SignedInfo has no comment,
+    // and the value read must be the one signed (roxmltree's `text()` also returns comment text).
+    let at = xml.find("<ds:DigestValue>").expect("DigestValue") + "<ds:DigestValue>".len() + 10;
+    let commented = format!("{}<!--AAAA-->{}", &xml[..at], &xml[at..]);
+    assert_eq!(verify(&commented).signature, Ok(()));
+    let at = xml.find("<ds:SignatureValue>").expect("SignatureValue") + "<ds:SignatureValue>".len() + 10;
+    let commented = format!("{}<!--AAAA-->{}", &xml[..at], &xml[at..]);
+    assert_eq!(verify(&commented).signature, Ok(()));
+
     // And one that is not equivalent: a changed value in an attribute that is not a golden value.
     let changed = edit(&xml, "role=\"softwareCreator tagCreator\"", "role=\"softwareCreator\"");
     assert_eq!(signature_err(&verify(&changed)), XmlDsigError::DigestMismatch);

@@ -219,13 +219,20 @@ fn algorithm(node: Node<'_, '_>, element: &'static str, expected: &'static str) 
     Ok(())
 }
 
-/// Base64 text content (whitespace allowed between characters, as XML-DSig permits).
+/// Base64 text content (whitespace allowed between characters, as XML-DSig permits). Only text nodes
+/// count: a comment inside the element is not content (C14N drops it from the signed bytes), although
+/// roxmltree's `text()` returns a comment's text too.
 fn base64_content(node: Node<'_, '_>, element: &'static str) -> Result<Vec<u8>, XmlDsigError> {
     if node.children().any(|c| c.is_element()) {
         return Err(profile(element, "unexpected child element"));
     }
-    let text: String =
-        node.children().filter_map(|c| c.text()).flat_map(str::chars).filter(|c| !c.is_ascii_whitespace()).collect();
+    let text: String = node
+        .children()
+        .filter(|c| c.is_text())
+        .filter_map(|c| c.text())
+        .flat_map(str::chars)
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     base64::engine::general_purpose::STANDARD
         .decode(text.as_bytes())
         .map_err(|e| XmlDsigError::Base64 { element, reason: e.to_string() })

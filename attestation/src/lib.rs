@@ -20,6 +20,7 @@ pub mod ear_result;
 mod der;
 mod der_write;
 pub mod gpu;
+pub mod log;
 pub mod measurements;
 pub mod ocsp;
 mod oid;

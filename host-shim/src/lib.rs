@@ -13,6 +13,9 @@
 //!   crash recovery;
 //! - [`backends`]: the real machine or an explicit simulation.
 //!
+//! With the `standin` feature (tests, `ccgpu demo`), `standin` holds SIMULATIONS of the kubelet and the
+//! API server to drive the plugin with.
+//!
 //! Nothing here decides whether a GPU is trustworthy: that decision belongs to the guest (see
 //! `ccgpu-guest-agent`). Names from outside (claim UIDs, device names) are parsed by [`names`] before
 //! they reach a path.
@@ -37,6 +40,8 @@ pub mod plugin;
 pub mod preflight;
 pub mod publish;
 pub mod registration;
+#[cfg(feature = "standin")]
+pub mod standin;
 pub mod usage;
 pub mod vfio;
 

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use dra_common::{DRIVER, FakeApi, Kubelet, NODE, Version, eventually, hgx_device, temp_dir};
+use dra_common::{DRIVER, FakeApiServer, Kubelet, NODE, Version, eventually, hgx_device, temp_dir};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -27,7 +27,7 @@ fn http_get(port: u16, path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_in_simulate_mode_serves_the_kubelet_and_stops_cleanly_on_sigterm() {
     let dir = temp_dir();
-    let api = FakeApi::start(NODE).await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(
         &kubeconfig,
@@ -66,17 +66,17 @@ async fn the_binary_in_simulate_mode_serves_the_kubelet_and_stops_cleanly_on_sig
     eventually("slices published", || api.published() == vec![hgx_device(0), hgx_device(1)]).await;
     api.claim("ns", "c1", "uid-1", DRIVER, NODE, &[&hgx_device(0)]);
     api.claim("ns", "c2", "uid-2", DRIVER, NODE, &[&hgx_device(1)]);
-    let a = kubelet.prepare(Version::V1, &[("ns", "c1", "uid-1")]).await;
+    let a = kubelet.prepare(Version::V1, &[("ns", "c1", "uid-1")]).await.unwrap();
     assert_eq!(a["uid-1"].error, "");
-    assert_eq!(a["uid-1"].devices[0].3, vec![format!("ccgpu.dev/gpu=claim-uid-1-{}", hgx_device(0))]);
-    let b = kubelet.prepare(Version::V1beta1, &[("ns", "c2", "uid-2")]).await;
+    assert_eq!(a["uid-1"].devices[0].cdi_device_ids, vec![format!("ccgpu.dev/gpu=claim-uid-1-{}", hgx_device(0))]);
+    let b = kubelet.prepare(Version::V1beta1, &[("ns", "c2", "uid-2")]).await.unwrap();
     assert_eq!(b["uid-2"].error, "");
     let health =
         tokio::task::spawn_blocking(move || (http_get(port, "/healthz"), http_get(port, "/metrics"))).await.unwrap();
     assert!(health.0.starts_with("HTTP/1.1 200"), "{}", health.0);
     assert!(health.1.contains("ccgpu_prepare_duration_seconds_count 2"), "{}", health.1);
     assert!(health.1.contains("ccgpu_devices{state=\"prepared\"}"), "{}", health.1);
-    let u = kubelet.unprepare(Version::V1, &[("ns", "c1", "uid-1"), ("ns", "c2", "uid-2")]).await;
+    let u = kubelet.unprepare(Version::V1, &[("ns", "c1", "uid-1"), ("ns", "c2", "uid-2")]).await.unwrap();
     assert!(u.values().all(String::is_empty), "{u:?}");
 
     // SIGTERM: graceful stop.

@@ -18,7 +18,7 @@ use ccgpu_host_shim::usage::SimUsage;
 use ccgpu_host_shim::{Backends, ClaimUid, DeviceName, Node};
 use ccgpu_pci::SimBus;
 use dra_common::{
-    DRIVER, FakeApi, NODE, Running, Version, assert_clean, drivers, hgx_device, node_config, plugin_config,
+    DRIVER, FakeApiServer, NODE, Running, Version, assert_clean, drivers, hgx_device, node_config, plugin_config,
 };
 
 const CLAIMS: usize = 1000;
@@ -67,12 +67,12 @@ fn node_anchor(dir: &Path, rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
 async fn a_thousand_claims_eight_in_flight_leave_nothing_behind() {
     let report = std::env::var_os("CCGPU_LOAD_REPORT").is_some();
     let dir = work_dir(report);
-    let api = FakeApi::start(NODE).await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
     let bus = Arc::new(SimBus::hgx(8));
     let initial = drivers(&bus);
     let mut config = plugin_config(dir.path());
     config.rediscover_interval = Duration::from_secs(3600);
-    let plugin = Running::start(dir.path(), bus.clone(), api.client(), config, None).await;
+    let plugin = Running::start(dir.path(), bus.clone(), api.client().unwrap(), config, None).await;
     let kubelet = Arc::new(plugin.register().await);
     for i in 0..CLAIMS {
         let slot = u8::try_from(i % IN_FLIGHT).unwrap();
@@ -89,11 +89,11 @@ async fn a_thousand_claims_eight_in_flight_leave_nothing_behind() {
                     let (name, uid) = (format!("c{i}"), format!("uid-{i}"));
                     let version = if i % 2 == 0 { Version::V1 } else { Version::V1beta1 };
                     let t = Instant::now();
-                    let a = kubelet.prepare(version, &[("load", &name, &uid)]).await;
+                    let a = kubelet.prepare(version, &[("load", &name, &uid)]).await.unwrap();
                     p.push(t.elapsed());
                     assert_eq!(a[&uid].error, "", "{uid}");
                     let t = Instant::now();
-                    let e = kubelet.unprepare(version, &[("load", &name, &uid)]).await;
+                    let e = kubelet.unprepare(version, &[("load", &name, &uid)]).await.unwrap();
                     u.push(t.elapsed());
                     assert_eq!(e[&uid], "", "{uid}");
                 }

@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ccgpu_pci::SimBus;
-use dra_common::fake_api::client_for;
 use dra_common::{
-    DRIVER, FakeApi, Kubelet, NODE, Running, Version, assert_clean, drivers, eventually, hgx_device, plugin_config,
-    temp_dir,
+    DRIVER, FakeApiServer, Kubelet, NODE, PreparedDevice, Running, Version, assert_clean, client_for, drivers,
+    eventually, hgx_device, plugin_config, temp_dir,
 };
 use serde_json::json;
 
@@ -23,10 +22,10 @@ const NS: &str = "team-a";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_like_the_kubelet_then_prepares_and_unprepares_over_both_versions() {
     let dir = temp_dir();
-    let api = FakeApi::start(NODE).await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
     let bus = Arc::new(SimBus::hgx(2));
     let initial = drivers(&bus);
-    let plugin = Running::start(dir.path(), bus.clone(), api.client(), plugin_config(dir.path()), None).await;
+    let plugin = Running::start(dir.path(), bus.clone(), api.client().unwrap(), plugin_config(dir.path()), None).await;
 
     // Sockets: where the kubelet looks, owner-only.
     let reg = &plugin.sockets.registration;
@@ -50,29 +49,29 @@ async fn registers_like_the_kubelet_then_prepares_and_unprepares_over_both_versi
 
     api.claim(NS, "one", "uid-1", DRIVER, NODE, &[&hgx_device(0)]);
     api.claim(NS, "two", "uid-2", DRIVER, NODE, &[&hgx_device(1)]);
-    let a = kubelet.prepare(Version::V1, &[(NS, "one", "uid-1")]).await;
+    let a = kubelet.prepare(Version::V1, &[(NS, "one", "uid-1")]).await.unwrap();
     let one = &a["uid-1"];
     assert_eq!(one.error, "");
     assert_eq!(
         one.devices,
-        vec![(
-            vec!["gpu0".to_owned()],
-            NODE.to_owned(),
-            hgx_device(0),
-            vec![format!("ccgpu.dev/gpu=claim-uid-1-{}", hgx_device(0))]
-        )]
+        vec![PreparedDevice {
+            request_names: vec!["gpu0".to_owned()],
+            pool: NODE.to_owned(),
+            device: hgx_device(0),
+            cdi_device_ids: vec![format!("ccgpu.dev/gpu=claim-uid-1-{}", hgx_device(0))]
+        }]
     );
     // The same claim again (the kubelet retries after restarts): the same answer.
-    assert_eq!(kubelet.prepare(Version::V1beta1, &[(NS, "one", "uid-1")]).await["uid-1"], *one);
-    let b = kubelet.prepare(Version::V1beta1, &[(NS, "two", "uid-2")]).await;
+    assert_eq!(kubelet.prepare(Version::V1beta1, &[(NS, "one", "uid-1")]).await.unwrap()["uid-1"], *one);
+    let b = kubelet.prepare(Version::V1beta1, &[(NS, "two", "uid-2")]).await.unwrap();
     assert_eq!(b["uid-2"].error, "");
     assert!(dir.path().join("cdi/ccgpu.dev-gpu_uid-2.json").is_file());
 
-    let u = kubelet.unprepare(Version::V1beta1, &[(NS, "one", "uid-1"), (NS, "two", "uid-2")]).await;
+    let u = kubelet.unprepare(Version::V1beta1, &[(NS, "one", "uid-1"), (NS, "two", "uid-2")]).await.unwrap();
     assert_eq!(u.len(), 2);
     assert!(u.values().all(String::is_empty), "{u:?}");
     // Unknown claims are done already.
-    assert_eq!(kubelet.unprepare(Version::V1, &[(NS, "one", "uid-1")]).await["uid-1"], "");
+    assert_eq!(kubelet.unprepare(Version::V1, &[(NS, "one", "uid-1")]).await.unwrap()["uid-1"], "");
     assert_clean(dir.path(), &bus, &initial);
     let text = plugin.metrics.encode();
     assert!(text.contains("ccgpu_prepare_duration_seconds_count 3"), "{text}");
@@ -83,9 +82,9 @@ async fn registers_like_the_kubelet_then_prepares_and_unprepares_over_both_versi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_claim_fails_alone_with_its_own_reason() {
     let dir = temp_dir();
-    let api = FakeApi::start(NODE).await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
     let bus = Arc::new(SimBus::hgx(3));
-    let plugin = Running::start(dir.path(), bus.clone(), api.client(), plugin_config(dir.path()), None).await;
+    let plugin = Running::start(dir.path(), bus.clone(), api.client().unwrap(), plugin_config(dir.path()), None).await;
     let kubelet = plugin.register().await;
 
     api.claim(NS, "good", "u-good", DRIVER, NODE, &[&hgx_device(0)]);
@@ -127,7 +126,7 @@ async fn every_claim_fails_alone_with_its_own_reason() {
         (NS, "missing", "u-missing"),
         (NS, "bad-uid", "../../etc"),
     ];
-    let out = kubelet.prepare(Version::V1, &claims).await;
+    let out = kubelet.prepare(Version::V1, &claims).await.unwrap();
     assert_eq!(out.len(), claims.len(), "one answer per claim");
     assert_eq!(out["u-good"].error, "");
     assert_eq!(out["u-good"].devices.len(), 1);
@@ -178,17 +177,17 @@ async fn every_claim_fails_alone_with_its_own_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_api_server_fails_only_the_slow_claim_within_the_bound() {
     let dir = temp_dir();
-    let api = FakeApi::start(NODE).await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
     let bus = Arc::new(SimBus::hgx(2));
     let mut config = plugin_config(dir.path());
     config.api_timeout = Duration::from_millis(300);
-    let plugin = Running::start(dir.path(), bus, api.client(), config, None).await;
+    let plugin = Running::start(dir.path(), bus, api.client().unwrap(), config, None).await;
     let kubelet = plugin.register().await;
     api.claim(NS, "fast", "u-fast", DRIVER, NODE, &[&hgx_device(0)]);
     api.claim(NS, "slow", "u-slow", DRIVER, NODE, &[&hgx_device(1)]);
-    api.state.lock().unwrap().claim_delays.insert("slow".into(), Duration::from_secs(30));
+    api.state().claim_delays.insert("slow".into(), Duration::from_secs(30));
     let start = Instant::now();
-    let out = kubelet.prepare(Version::V1, &[(NS, "fast", "u-fast"), (NS, "slow", "u-slow")]).await;
+    let out = kubelet.prepare(Version::V1, &[(NS, "fast", "u-fast"), (NS, "slow", "u-slow")]).await.unwrap();
     let took = start.elapsed();
     assert_eq!(out["u-fast"].error, "");
     assert!(out["u-slow"].error.contains("no answer from the API server within 300 ms"), "{:?}", out["u-slow"]);
@@ -200,13 +199,13 @@ async fn a_slow_api_server_fails_only_the_slow_claim_within_the_bound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_between_prepare_and_unprepare_with_the_api_server_down() {
     let dir = temp_dir();
-    let api = FakeApi::start(NODE).await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
     let bus = Arc::new(SimBus::hgx(2));
     let initial = drivers(&bus);
-    let plugin = Running::start(dir.path(), bus.clone(), api.client(), plugin_config(dir.path()), None).await;
+    let plugin = Running::start(dir.path(), bus.clone(), api.client().unwrap(), plugin_config(dir.path()), None).await;
     let kubelet = plugin.register().await;
     api.claim(NS, "c", "u-c", DRIVER, NODE, &[&hgx_device(0), &hgx_device(1)]);
-    let first = kubelet.prepare(Version::V1, &[(NS, "c", "u-c")]).await;
+    let first = kubelet.prepare(Version::V1, &[(NS, "c", "u-c")]).await.unwrap();
     assert_eq!(first["u-c"].error, "");
     assert_eq!(first["u-c"].devices.len(), 2);
     plugin.stop().await.unwrap();
@@ -219,11 +218,12 @@ async fn restart_between_prepare_and_unprepare_with_the_api_server_down() {
         format!("http://{}", l.local_addr().unwrap())
     };
     std::os::unix::net::UnixListener::bind(dir.path().join("kubelet/plugins_registry/gpu.ccgpu.dev-reg.sock")).unwrap();
-    let plugin = Running::start(dir.path(), bus.clone(), client_for(&dead), plugin_config(dir.path()), None).await;
+    let plugin =
+        Running::start(dir.path(), bus.clone(), client_for(&dead).unwrap(), plugin_config(dir.path()), None).await;
     let kubelet = plugin.register().await;
-    let again = kubelet.prepare(Version::V1, &[(NS, "c", "u-c")]).await;
+    let again = kubelet.prepare(Version::V1, &[(NS, "c", "u-c")]).await.unwrap();
     assert!(again["u-c"].error.contains("reading claim team-a/c"), "{:?}", again["u-c"]);
-    assert_eq!(kubelet.unprepare(Version::V1beta1, &[(NS, "c", "u-c")]).await["u-c"], "");
+    assert_eq!(kubelet.unprepare(Version::V1beta1, &[(NS, "c", "u-c")]).await.unwrap()["u-c"], "");
     assert_clean(dir.path(), &bus, &initial);
     assert!(plugin.metrics.encode().contains("reason=\"api_error\""));
     plugin.stop().await.unwrap();
@@ -232,16 +232,16 @@ async fn restart_between_prepare_and_unprepare_with_the_api_server_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_prepares_of_one_claim_agree() {
     let dir = temp_dir();
-    let api = FakeApi::start(NODE).await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
     let bus = Arc::new(SimBus::hgx(1));
-    let plugin = Running::start(dir.path(), bus, api.client(), plugin_config(dir.path()), None).await;
+    let plugin = Running::start(dir.path(), bus, api.client().unwrap(), plugin_config(dir.path()), None).await;
     let kubelet = Arc::new(plugin.register().await);
     api.claim(NS, "c", "u-c", DRIVER, NODE, &[&hgx_device(0)]);
     let calls: Vec<_> = (0..6)
         .map(|i| {
             let k = kubelet.clone();
             let v = if i % 2 == 0 { Version::V1 } else { Version::V1beta1 };
-            tokio::spawn(async move { k.prepare(v, &[(NS, "c", "u-c")]).await })
+            tokio::spawn(async move { k.prepare(v, &[(NS, "c", "u-c")]).await.unwrap() })
         })
         .collect();
     let mut answers = BTreeSet::new();
@@ -257,10 +257,11 @@ async fn concurrent_prepares_of_one_claim_agree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kubelet_that_refuses_is_told_and_a_wrong_driver_is_refused() {
     let dir = temp_dir();
-    let api = FakeApi::start(NODE).await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
     let plugin =
-        Running::start(dir.path(), Arc::new(SimBus::hgx(1)), api.client(), plugin_config(dir.path()), None).await;
-    let e = Kubelet::register(&plugin.sockets.registration, "gpu.nvidia.com").await.err().unwrap();
+        Running::start(dir.path(), Arc::new(SimBus::hgx(1)), api.client().unwrap(), plugin_config(dir.path()), None)
+            .await;
+    let e = Kubelet::register(&plugin.sockets.registration, "gpu.nvidia.com").await.err().unwrap().to_string();
     assert!(e.contains("is not \"gpu.nvidia.com\""), "{e}");
     eventually("refusal recorded", || plugin.metrics.encode().contains("ccgpu_registered 0")).await;
     plugin.stop().await.unwrap();

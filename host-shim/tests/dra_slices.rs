@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ccgpu_host_shim::metrics;
 use ccgpu_pci::{PciAddress, SimBus};
-use dra_common::{DRIVER, FakeApi, NODE, Running, eventually, hgx_device, plugin_config, temp_dir};
+use dra_common::{DRIVER, FakeApiServer, NODE, Running, eventually, hgx_device, plugin_config, temp_dir};
 use serde_json::json;
 
 const SLICE: &str = "node-a-gpu.ccgpu.dev-0";
@@ -23,9 +23,9 @@ fn device<'a>(slice: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_one_pool_republishes_on_change_and_withdraws_on_shutdown() {
     let dir = temp_dir();
-    let api = FakeApi::start(NODE).await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
     let bus = Arc::new(SimBus::hgx(4));
-    let plugin = Running::start(dir.path(), bus.clone(), api.client(), plugin_config(dir.path()), None).await;
+    let plugin = Running::start(dir.path(), bus.clone(), api.client().unwrap(), plugin_config(dir.path()), None).await;
     eventually("slice published", || api.published().len() == 4).await;
     let slices = api.slices();
     assert_eq!(slices.keys().collect::<Vec<_>>(), vec![SLICE]);
@@ -55,9 +55,9 @@ async fn publishes_one_pool_republishes_on_change_and_withdraws_on_shutdown() {
     assert!(d.get("taints").is_none());
 
     // Nothing changes: nothing is written.
-    let writes = api.state.lock().unwrap().slice_writes;
+    let writes = api.state().slice_writes;
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    assert_eq!(api.state.lock().unwrap().slice_writes, writes, "an unchanged node rewrites nothing");
+    assert_eq!(api.state().slice_writes, writes, "an unchanged node rewrites nothing");
 
     // Hot-unplug: republished without it, next generation.
     bus.remove_function(PciAddress::new(0, 0x38, 0, 0).unwrap());
@@ -66,7 +66,7 @@ async fn publishes_one_pool_republishes_on_change_and_withdraws_on_shutdown() {
     assert!(api.slices()[SLICE]["spec"]["pool"]["generation"].as_i64().unwrap() > generation);
 
     // The kubelet wipes the node's slices (at its start, or 30 s after a disconnect): restored.
-    api.state.lock().unwrap().slices.clear();
+    api.state().slices.clear();
     eventually("slice restored", || api.published().len() == 3).await;
     eventually("device gauge", || plugin.metrics.encode().contains("ccgpu_devices{state=\"available\"} 3")).await;
 
@@ -80,10 +80,16 @@ async fn a_gpu_failing_preflight_is_tainted_or_withheld_when_taints_are_dropped(
     let preflight = ccgpu_host_shim::preflight::simulated_with(BTreeSet::from([bad])).unwrap();
 
     let dir = temp_dir();
-    let api = FakeApi::start(NODE).await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
     let bus = Arc::new(SimBus::hgx(2));
-    let plugin =
-        Running::start(dir.path(), bus.clone(), api.client(), plugin_config(dir.path()), Some(preflight.clone())).await;
+    let plugin = Running::start(
+        dir.path(),
+        bus.clone(),
+        api.client().unwrap(),
+        plugin_config(dir.path()),
+        Some(preflight.clone()),
+    )
+    .await;
     eventually("slice published", || api.published().len() == 2).await;
     let s = &api.slices()[SLICE];
     assert!(device(s, &hgx_device(0)).get("taints").is_none(), "genuine simulated evidence passes");
@@ -96,11 +102,16 @@ async fn a_gpu_failing_preflight_is_tainted_or_withheld_when_taints_are_dropped(
 
     // An API server without device taints: the failed GPU is withheld instead.
     let dir = temp_dir();
-    let api = FakeApi::start(NODE).await;
-    api.state.lock().unwrap().drop_taints = true;
-    let plugin =
-        Running::start(dir.path(), Arc::new(SimBus::hgx(2)), api.client(), plugin_config(dir.path()), Some(preflight))
-            .await;
+    let api = FakeApiServer::start(NODE).await.unwrap();
+    api.state().drop_taints = true;
+    let plugin = Running::start(
+        dir.path(),
+        Arc::new(SimBus::hgx(2)),
+        api.client().unwrap(),
+        plugin_config(dir.path()),
+        Some(preflight),
+    )
+    .await;
     eventually("failed GPU withheld", || api.published() == vec![hgx_device(0)]).await;
     eventually("withheld gauge", || plugin.metrics.encode().contains("ccgpu_devices{state=\"withheld\"} 1")).await;
     plugin.stop().await.unwrap();

@@ -1,9 +1,6 @@
-//! Shared fixture of the DRA plugin tests: the fake API server, the kubelet stand-in, and a harness
-//! that runs the whole plugin in process on a simulated node.
+//! Shared fixture of the DRA plugin tests: the library's stand-ins (`ccgpu_host_shim::standin`: the fake
+//! API server, the kubelet stand-in, the in-process plugin) set up for a simulated node.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
-pub mod fake_api;
-pub mod kubelet;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,14 +11,13 @@ use ccgpu_host_shim::ccmode::CcMode;
 use ccgpu_host_shim::checkpoint::CheckpointStore;
 use ccgpu_host_shim::metrics::{Health, Metrics};
 use ccgpu_host_shim::plugin::{self, PluginConfig, PluginParts, PreflightCheck, SocketPaths};
+#[allow(unused_imports)]
+pub use ccgpu_host_shim::standin::{
+    DraVersion as Version, FakeApiServer, InProcessPlugin, KubeletStandIn as Kubelet, PreparedDevice, client_for,
+};
 use ccgpu_host_shim::usage::SimUsage;
 use ccgpu_host_shim::{Backends, Budgets, Node, NodeConfig, NodePaths};
 use ccgpu_pci::SimBus;
-pub use fake_api::FakeApi;
-#[allow(unused_imports)]
-pub use kubelet::{Kubelet, Version};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub const DRIVER: &str = "gpu.ccgpu.dev";
 pub const NODE: &str = "node-a";
@@ -71,8 +67,7 @@ pub struct Running {
     pub sockets: SocketPaths,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), plugin::PluginError>>>,
+    plugin: InProcessPlugin,
 }
 
 impl Running {
@@ -92,18 +87,10 @@ impl Running {
         let health = Arc::new(Health::default());
         let parts =
             PluginParts { node: Arc::new(node), client, preflight, metrics: metrics.clone(), health: health.clone() };
-        let sockets = SocketPaths::new(&config.kubelet_root, &config.driver);
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(plugin::run(config, parts, async move {
-            let _ = stop_rx.await;
-        }));
-        for _ in 0..500 {
-            if sockets.registration.exists() && health.serving() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Self { sockets, metrics, health, stop: Some(stop), task: Some(task) }
+        let plugin = InProcessPlugin::spawn(config, parts);
+        // Not asserted here: a test of a failing start looks at the result of `stop`.
+        let _ = plugin.wait_serving(Duration::from_secs(5)).await;
+        Self { sockets: plugin.sockets.clone(), metrics, health, plugin }
     }
 
     pub async fn register(&self) -> Kubelet {
@@ -111,11 +98,8 @@ impl Running {
     }
 
     /// Graceful shutdown; returns the plugin's result.
-    pub async fn stop(mut self) -> Result<(), plugin::PluginError> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.task.take().unwrap().await.unwrap()
+    pub async fn stop(self) -> Result<(), plugin::PluginError> {
+        self.plugin.stop().await
     }
 }
 

@@ -1,0 +1,266 @@
+//! [`FakeApiServer`]: an in-process fake of the few API server endpoints the plugin calls, served over
+//! HTTP on localhost so the real `kube` client code path runs: `resource.k8s.io/v1` ResourceClaims (get),
+//! ResourceSlices (get, create, update with resourceVersion conflicts, delete) and `v1` Nodes (get).
+//! Faults: a per-claim delay (a slow API server) and an API server that drops device taints (feature
+//! gate `DRADeviceTaints` off). No authentication, no watch, no validation beyond what the plugin relies
+//! on: a simulation, not an API server.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// What the fake holds, open to tests for inspection and fault injection.
+#[derive(Debug, Default)]
+pub struct FakeState {
+    /// ResourceClaims by (namespace, name).
+    pub claims: BTreeMap<(String, String), Value>,
+    /// Nodes by name.
+    pub nodes: BTreeMap<String, Value>,
+    /// ResourceSlices by name.
+    pub slices: BTreeMap<String, Value>,
+    /// Delay before answering a GET of the claim with this name.
+    pub claim_delays: BTreeMap<String, Duration>,
+    /// Drop device taints from stored slices (an API server without `DRADeviceTaints`).
+    pub drop_taints: bool,
+    /// The last resourceVersion handed out.
+    pub version: u64,
+    /// ResourceClaim GETs served.
+    pub claim_gets: u64,
+    /// ResourceSlice creates and updates stored.
+    pub slice_writes: u64,
+}
+
+type Shared = Arc<Mutex<FakeState>>;
+
+fn lock(s: &Shared) -> MutexGuard<'_, FakeState> {
+    s.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The fake, serving on `127.0.0.1:<free port>` until [`FakeApiServer::stop`] (or the end of the runtime).
+#[derive(Debug)]
+pub struct FakeApiServer {
+    /// The state, shared with the server task.
+    pub state: Shared,
+    /// Where it listens.
+    pub address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+fn status(code: StatusCode, reason: &str, message: String) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code.as_u16()});
+    (code, Json(body)).into_response()
+}
+
+fn not_found(what: &str, name: &str) -> Response {
+    status(StatusCode::NOT_FOUND, "NotFound", format!("{what} \"{name}\" not found"))
+}
+
+type S = State<Shared>;
+
+async fn get_claim(State(s): S, Path((ns, name)): Path<(String, String)>) -> Response {
+    let delay = lock(&s).claim_delays.get(&name).copied();
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    let mut st = lock(&s);
+    st.claim_gets += 1;
+    match st.claims.get(&(ns, name.clone())) {
+        Some(c) => Json(c.clone()).into_response(),
+        None => not_found("resourceclaims", &name),
+    }
+}
+
+async fn get_node(State(s): S, Path(name): Path<String>) -> Response {
+    match lock(&s).nodes.get(&name) {
+        Some(n) => Json(n.clone()).into_response(),
+        None => not_found("nodes", &name),
+    }
+}
+
+async fn get_slice(State(s): S, Path(name): Path<String>) -> Response {
+    match lock(&s).slices.get(&name) {
+        Some(v) => Json(v.clone()).into_response(),
+        None => not_found("resourceslices", &name),
+    }
+}
+
+fn store(st: &mut FakeState, name: String, mut slice: Value) -> Value {
+    st.version += 1;
+    st.slice_writes += 1;
+    slice["metadata"]["resourceVersion"] = json!(st.version.to_string());
+    if slice["metadata"]["uid"].is_null() {
+        slice["metadata"]["uid"] = json!(format!("slice-uid-{}", st.version));
+    }
+    if let Some(devices) = slice["spec"]["devices"].as_array_mut() {
+        for d in devices {
+            if st.drop_taints {
+                if let Some(o) = d.as_object_mut() {
+                    o.remove("taints");
+                }
+            } else if let Some(taints) = d.get_mut("taints").and_then(Value::as_array_mut) {
+                for t in taints {
+                    t["timeAdded"] = json!("2026-11-01T00:00:00Z");
+                }
+            }
+        }
+    }
+    st.slices.insert(name, slice.clone());
+    slice
+}
+
+fn slice_name(slice: &Value) -> Option<String> {
+    slice["metadata"]["name"].as_str().filter(|n| !n.is_empty()).map(str::to_owned)
+}
+
+async fn create_slice(State(s): S, Json(slice): Json<Value>) -> Response {
+    let Some(name) = slice_name(&slice) else {
+        return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", "metadata.name: Required value".into());
+    };
+    let mut st = lock(&s);
+    if st.slices.contains_key(&name) {
+        return status(StatusCode::CONFLICT, "AlreadyExists", format!("resourceslices \"{name}\" already exists"));
+    }
+    (StatusCode::CREATED, Json(store(&mut st, name, slice))).into_response()
+}
+
+async fn replace_slice(State(s): S, Path(name): Path<String>, Json(slice): Json<Value>) -> Response {
+    let mut st = lock(&s);
+    let Some(have) = st.slices.get(&name) else { return not_found("resourceslices", &name) };
+    if have["metadata"]["resourceVersion"] != slice["metadata"]["resourceVersion"] {
+        return status(StatusCode::CONFLICT, "Conflict", "the object has been modified".into());
+    }
+    Json(store(&mut st, name, slice)).into_response()
+}
+
+async fn delete_slice(State(s): S, Path(name): Path<String>) -> Response {
+    match lock(&s).slices.remove(&name) {
+        Some(v) => Json(v).into_response(),
+        None => not_found("resourceslices", &name),
+    }
+}
+
+impl FakeApiServer {
+    /// Starts the fake on a free localhost port, knowing `node` (with uid `uid-of-<node>`). Must be called
+    /// inside a tokio runtime.
+    pub async fn start(node: &str) -> io::Result<Self> {
+        let state = Shared::default();
+        lock(&state).nodes.insert(
+            node.to_owned(),
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "uid": format!("uid-of-{node}")}}),
+        );
+        let app = Router::new()
+            .route("/apis/resource.k8s.io/v1/namespaces/{ns}/resourceclaims/{name}", get(get_claim))
+            .route("/api/v1/nodes/{name}", get(get_node))
+            .route("/apis/resource.k8s.io/v1/resourceslices", post(create_slice))
+            .route(
+                "/apis/resource.k8s.io/v1/resourceslices/{name}",
+                get(get_slice).put(replace_slice).delete(delete_slice),
+            )
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Self { state, address, stop: Some(stop), task: Some(task) })
+    }
+
+    /// The base URL (`http://127.0.0.1:<port>`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The state, locked.
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        lock(&self.state)
+    }
+
+    /// A kube client for this fake.
+    pub fn client(&self) -> Result<kube::Client, kube::Error> {
+        client_for(&self.url())
+    }
+
+    /// Adds (or replaces) a claim allocated to `devices` of `driver` in `pool`, request `gpu<i>` each.
+    pub fn claim(&self, ns: &str, name: &str, uid: &str, driver: &str, pool: &str, devices: &[&str]) {
+        let results: Vec<Value> = devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| json!({"request": format!("gpu{i}"), "driver": driver, "pool": pool, "device": d}))
+            .collect();
+        self.claim_with(ns, name, uid, json!({"allocation": {"devices": {"results": results}}}));
+    }
+
+    /// Adds (or replaces) a claim with the given `status`.
+    pub fn claim_with(&self, ns: &str, name: &str, uid: &str, status: Value) {
+        let claim = json!({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+            "metadata": {"name": name, "namespace": ns, "uid": uid}, "spec": {"devices": {}}, "status": status});
+        self.state().claims.insert((ns.to_owned(), name.to_owned()), claim);
+    }
+
+    /// Removes a claim (the user deleted it).
+    pub fn delete_claim(&self, ns: &str, name: &str) -> Option<Value> {
+        self.state().claims.remove(&(ns.to_owned(), name.to_owned()))
+    }
+
+    /// The stored slices.
+    pub fn slices(&self) -> BTreeMap<String, Value> {
+        self.state().slices.clone()
+    }
+
+    /// Every device name across the stored slices, sorted.
+    pub fn published(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .slices()
+            .values()
+            .flat_map(|s| s["spec"]["devices"].as_array().cloned().unwrap_or_default())
+            .filter_map(|d| d["name"].as_str().map(str::to_owned))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Stops serving (open connections finish) and waits for the server task.
+    pub async fn stop(mut self) -> io::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.task.take() {
+            Some(t) => t.await.map_err(io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A kube client for an API server URL (plain HTTP, no auth).
+pub fn client_for(url: &str) -> Result<kube::Client, kube::Error> {
+    let uri: axum::http::Uri =
+        url.parse().map_err(|e: axum::http::uri::InvalidUri| kube::Error::HttpError(e.into()))?;
+    kube::Client::try_from(kube::Config::new(uri))
+}

@@ -1,0 +1,72 @@
+//! [`InProcessPlugin`]: the real kubelet plugin ([`crate::plugin::run`]) on a task of this process, with a
+//! stop handle — what the `ccgpu-kubelet-plugin` binary runs, minus the process and its signals.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::metrics::{Health, Metrics};
+use crate::plugin::{self, PluginConfig, PluginError, PluginParts, SocketPaths};
+
+/// A plugin running on a task of this process.
+#[derive(Debug)]
+pub struct InProcessPlugin {
+    /// Its sockets.
+    pub sockets: SocketPaths,
+    /// Its metrics.
+    pub metrics: Arc<Metrics>,
+    /// Its health flag.
+    pub health: Arc<Health>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), PluginError>>>,
+}
+
+impl InProcessPlugin {
+    /// Starts the plugin with `config` and `parts` on the current tokio runtime.
+    pub fn spawn(config: PluginConfig, parts: PluginParts) -> Self {
+        let sockets = SocketPaths::new(&config.kubelet_root, &config.driver);
+        let (metrics, health) = (parts.metrics.clone(), parts.health.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(plugin::run(config, parts, async move {
+            let _ = stopped.await;
+        }));
+        Self { sockets, metrics, health, stop: Some(stop), task: Some(task) }
+    }
+
+    /// Waits (polling, at most `bound`) until the registration socket exists and the plugin says it is
+    /// serving; `false` when it did not within `bound` or stopped.
+    pub async fn wait_serving(&self, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        loop {
+            if self.sockets.registration.exists() && self.health.serving() {
+                return true;
+            }
+            if Instant::now() >= deadline || self.task.as_ref().is_none_or(JoinHandle::is_finished) {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Graceful shutdown (registration socket first, in-flight calls, slices withdrawn, DRA socket
+    /// removed); returns the plugin's result.
+    pub async fn stop(mut self) -> Result<(), PluginError> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.task.take() {
+            Some(t) => t.await.unwrap_or_else(|e| Err(PluginError::Task { which: "plugin", message: e.to_string() })),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for InProcessPlugin {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}

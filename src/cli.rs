@@ -21,6 +21,11 @@ pub enum Command {
         #[command(subcommand)]
         what: VerifyCommand,
     },
+    /// Audit, read or repair a tamper-evident attestation log.
+    Log {
+        #[command(subcommand)]
+        what: LogCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,5 +253,83 @@ pub enum Format {
     /// A table a person can scan: one line per check.
     Text,
     /// One JSON object: verdict, NVIDIA v3 claims, failures, checks, identity.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Prove the log's hash chain and name the first broken, reordered or missing line.
+    #[command(long_about = LOG_VERIFY_LONG_ABOUT)]
+    Verify(LogVerifyArgs),
+    /// Print the log's records, filtered, verifying the chain as it goes.
+    Show(LogShowArgs),
+    /// Move a torn last line (left by a crash mid-append) aside to FILE.torn so appends can resume.
+    Repair {
+        /// The log.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+const LOG_VERIFY_LONG_ABOUT: &str = "\
+Prove an attestation log's hash chain: every line well-formed, numbered in sequence and carrying the
+SHA-384 of the line before it, back to the header. On a break, names the first broken line and what
+happened (edited, deleted, swapped, inserted, replayed, torn) and exits 1.
+
+The chain alone cannot show that lines were cut from the end or that the last line changed: keep the head
+this command prints somewhere else and pass it back with --anchor, or sign checkpoints (the appender's
+operator key) and pass the public key with --checkpoint-key.
+
+Exit status: 0 chain intact; 1 chain broken; 2 unusable input.";
+
+/// `log verify` arguments.
+#[derive(Debug, Args)]
+pub struct LogVerifyArgs {
+    /// The log.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Public key (SPKI, PEM or DER) that signed the log's checkpoints; every checkpoint is then checked.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint_key: Option<PathBuf>,
+
+    /// A head recorded earlier (LINE:SHA384, as this command prints it): the log must still contain it.
+    #[arg(long, value_name = "LINE:SHA384")]
+    pub anchor: Option<String>,
+}
+
+/// `log show` arguments.
+#[derive(Debug, Args)]
+pub struct LogShowArgs {
+    /// The log.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Only records at or after this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<String>,
+
+    /// Only records at or before this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub until: Option<String>,
+
+    /// Only records naming this GPU (UUID or PCI address).
+    #[arg(long, value_name = "ID")]
+    pub gpu: Option<String>,
+
+    /// Only records with this verdict (affirming, warning, contraindicated).
+    #[arg(long, value_name = "VERDICT")]
+    pub verdict: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LogShowFormat::Table)]
+    pub format: LogShowFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogShowFormat {
+    /// One line per record.
+    Table,
+    /// The records as JSON Lines (without the chain fields' meaning changed).
     Json,
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod input;
+mod log_cmd;
 mod ocsp_plan;
 mod render;
 mod revocation;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Verify { what: VerifyCommand::Gpu(args) } => verify_gpu::run(&args),
         Command::Verify { what: VerifyCommand::Snp(args) } => verify_snp::run(&args),
         Command::Verify { what: VerifyCommand::Bundle(args) } => verify_bundle::run(&args),
+        Command::Log { what } => log_cmd::run(&what),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,12 +1,18 @@
 //! Pure verification of confidential-computing evidence for ccgpu.
 //!
-//! Everything here is a function of its inputs: evidence bytes, the verification time, trust anchors and a
-//! policy. The crate opens no files and sockets and never reads the clock, so a verdict can be reproduced
-//! exactly, and tests can pin time. Success returns typed proofs (a [`x509::ValidatedChain`], a
+//! Every verdict is a function of its inputs: evidence bytes, the verification time, trust anchors and a
+//! policy. The verifiers open no files or sockets and never read the clock, so a verdict can be
+//! reproduced exactly and tests can pin time; the one module that touches files is the attestation log's
+//! appender/reader ([`log::file`]). Success returns typed proofs (a [`x509::ValidatedChain`], a
 //! [`rim::VerifiedRim`]); an appraisal records every check's outcome, and a verdict is affirming only
 //! when every check passed.
 //!
-//! What it trusts: only the trust anchors it is handed ([`anchors`] ships NVIDIA's production roots).
+//! Modules: GPU evidence ([`spdm`], [`x509`], [`rim`], [`measurements`], [`ocsp`], [`gpu`], NVIDIA claims),
+//! AMD SEV-SNP ([`snp`]), composite bundles ([`bundle`]), results ([`appraisal`], [`ear_result`]), rules
+//! ([`policy`]), the tamper-evident [`log`], and the `sim` feature's simulated PKIs and negative corpora.
+//!
+//! What it trusts: only the trust anchors it is handed ([`anchors`] ships NVIDIA's production roots,
+//! [`snp`] AMD's).
 //! What it does not trust: every byte of evidence, which comes from the GPU through an untrusted host.
 
 pub mod anchors;

@@ -212,8 +212,11 @@ impl Agent {
             return self.fail_all(FailureReason::DriverNotBound, "no GPU bound to the nvidia driver".into());
         }
 
-        // 3. nvidia-persistenced.
-        if let Err(e) = self.deps.system.start_persistenced(self.config.uvm_persistence, bound) {
+        // 3. nvidia-persistenced (an init such as NVRC may have started it already: a second instance
+        // would fail on the daemon's PID-file lock).
+        if matches!(self.deps.system.persistenced_alive(), Ok(true)) {
+            tracing::info!("nvidia-persistenced is already running");
+        } else if let Err(e) = self.deps.system.start_persistenced(self.config.uvm_persistence, bound) {
             return self.fail_all(FailureReason::Persistenced, chain(&e));
         }
         self.persistenced_started.store(true, Ordering::SeqCst);
@@ -227,6 +230,14 @@ impl Agent {
             Err(e) => return self.fail_all(FailureReason::NvmlUnavailable, chain(&e)),
         };
         let _ = self.gpus.set(Arc::clone(&gpus));
+        // Nothing may have released the GPUs before they are verified (e.g. NVRC's `nvrc.smi.srs=1`).
+        if matches!(gpus.ready(), Ok(true)) {
+            tracing::error!("the CC ready state was set before verification; clearing it");
+            if let Err(e) = gpus.set_ready(false) {
+                return self
+                    .fail_all(FailureReason::ReadyState, format!("clearing a premature ready state: {}", chain(&e)));
+            }
+        }
         match gpus.gpus() {
             Ok(known) => {
                 for bdf in self.status.live() {

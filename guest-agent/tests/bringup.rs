@@ -363,9 +363,31 @@ fn a_ready_state_set_by_someone_else_is_cleared_after_a_failure() {
     guest.fleet.gpus.inject(GpuFault::WrongNonce(None));
     let agent = guest.agent();
     assert!(matches!(agent.bring_up(), Outcome::Failed(_)));
-    assert_eq!(guest.fleet.gpus.set_ready_calls(), vec![false]);
+    assert_eq!(guest.fleet.gpus.set_ready_calls(), vec![false], "cleared as soon as NVML was up");
     assert!(!guest.fleet.gpus.is_ready());
     assert!(!agent.status().snapshot().ready);
+}
+
+#[test]
+fn a_ready_state_set_before_verification_is_cleared_first() {
+    let guest = Guest::new(2);
+    guest.fleet.gpus.force_ready(true);
+    let agent = guest.agent();
+    assert_eq!(agent.bring_up(), Outcome::Ready);
+    assert_eq!(guest.fleet.gpus.set_ready_calls(), vec![false, true], "cleared before verification, set after");
+}
+
+#[test]
+fn a_persistenced_already_running_is_not_started_again() {
+    let guest = Guest::new(1);
+    // As if an init (NVRC) had started it: a second start would fail, and is not attempted.
+    let agent = guest.agent();
+    assert_eq!(agent.bring_up(), Outcome::Ready);
+    guest.fleet.system.inject(SysFault::PersistencedFails("Failed to lock PID file".into()));
+    let again = guest.agent();
+    assert_eq!(again.bring_up(), Outcome::Ready, "{:#?}", again.status().snapshot());
+    let starts = guest.fleet.system.calls().iter().filter(|c| matches!(c, SysCall::Persistenced { .. })).count();
+    assert_eq!(starts, 1);
 }
 
 #[test]

@@ -104,9 +104,14 @@ fn submod(
     a.status = status;
     a.trust_vector = trust_vector;
     a.policy_ids = vec![policy_id.to_owned()];
-    a.nonce = Nonce::try_from(nonce).ok();
+    a.nonce = nonce_of(nonce);
     a.verifier_claims = verifier_claims;
     a
+}
+
+/// The EAR nonce: the nonce's bytes (the `ear` crate encodes them as base64url), not its hex text.
+fn nonce_of(hex_nonce: &str) -> Option<Nonce> {
+    hex::decode(hex_nonce).ok().and_then(|bytes| Nonce::try_from(bytes.as_slice()).ok())
 }
 
 fn tier(verdict: Verdict, warnings: bool) -> TrustTier {
@@ -138,7 +143,7 @@ fn ear(submods: BTreeMap<String, Appraisal>, issued_at: i64, verifier_build: &st
         exp: None,
         vid: VerifierID { build: verifier_build.to_owned(), developer: "https://github.com/ccgpu/ccgpu".to_owned() },
         submods,
-        nonce: Nonce::try_from(nonce).ok(),
+        nonce: nonce_of(nonce),
         status: Some(worst),
         raw_evidence: None,
         topology: None,

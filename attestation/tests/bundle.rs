@@ -88,10 +88,10 @@ fn binding_failed(a: &CompositeAppraisal) -> bool {
 #[test]
 fn real_gpu_evidence_bound_into_a_simulated_snp_report_is_affirming() {
     let Some(w) = world() else { return };
-    let b = bound(&w, w.base.nonce, vec![gpu(w.base.report.clone(), &w)]);
+    let b = bound(w, w.base.nonce, vec![gpu(w.base.report.clone(), w)]);
     // Through the wire format and back.
     let b = EvidenceBundle::parse(&b.to_json()).expect("round trip");
-    let a = appraise(&w, &b);
+    let a = appraise(w, &b);
     assert_eq!(a.verdict, Verdict::Affirming, "{:?}", a.failures());
     assert!(a.cpu.as_ref().expect("cpu").checks.passed(Check::SnpReportData));
     // The same evidence under AMD's real roots: the simulated chain is refused.
@@ -120,51 +120,51 @@ fn every_swap_and_replay_breaks_the_binding() {
     // verifier under NVIDIA's roots, but what matters here is the CPU binding).
     let fwid = parsed.opaque().fwid.expect("fwid");
     let other_pki = DevicePki::generate("GH100", &fwid).expect("pki");
-    let mut other = gpu(ReportBuilder::from_report(&parsed).sign(&other_pki).expect("sign"), &w);
+    let mut other = gpu(ReportBuilder::from_report(&parsed).sign(&other_pki).expect("sign"), w);
     other.chain = other_pki.chain.clone();
-    let real = gpu(w.base.report.clone(), &w);
+    let real = gpu(w.base.report.clone(), w);
 
-    let two = bound(&w, w.base.nonce, vec![real.clone(), other.clone()]);
-    assert!(!binding_failed(&appraise(&w, &two)), "the untouched two-GPU bundle binds");
+    let two = bound(w, w.base.nonce, vec![real.clone(), other.clone()]);
+    assert!(!binding_failed(&appraise(w, &two)), "the untouched two-GPU bundle binds");
 
     let mut reordered = two.clone();
     reordered.gpus.reverse();
-    assert!(binding_failed(&appraise(&w, &reordered)), "reordered GPUs");
+    assert!(binding_failed(&appraise(w, &reordered)), "reordered GPUs");
 
     let mut dropped = two.clone();
     dropped.gpus.pop();
-    assert!(binding_failed(&appraise(&w, &dropped)), "a GPU dropped");
+    assert!(binding_failed(&appraise(w, &dropped)), "a GPU dropped");
 
-    let mut added = bound(&w, w.base.nonce, vec![real.clone()]);
+    let mut added = bound(w, w.base.nonce, vec![real.clone()]);
     added.gpus.push(other.clone());
-    assert!(binding_failed(&appraise(&w, &added)), "a GPU added");
+    assert!(binding_failed(&appraise(w, &added)), "a GPU added");
 
     // A GPU report taken from another VM's bundle (here: the other GPU's) in place of this VM's.
-    let mut swapped = bound(&w, w.base.nonce, vec![real.clone()]);
+    let mut swapped = bound(w, w.base.nonce, vec![real.clone()]);
     swapped.gpus[0] = other.clone();
-    assert!(binding_failed(&appraise(&w, &swapped)), "GPU evidence swapped between VMs");
+    assert!(binding_failed(&appraise(w, &swapped)), "GPU evidence swapped between VMs");
 
     // The CPU report of another VM (bound to other GPU evidence) with this VM's GPU.
-    let mut foreign_cpu = bound(&w, w.base.nonce, vec![real.clone()]);
-    foreign_cpu.cpu = bound(&w, w.base.nonce, vec![other.clone()]).cpu;
-    assert!(binding_failed(&appraise(&w, &foreign_cpu)), "CPU report from another VM");
+    let mut foreign_cpu = bound(w, w.base.nonce, vec![real.clone()]);
+    foreign_cpu.cpu = bound(w, w.base.nonce, vec![other.clone()]).cpu;
+    assert!(binding_failed(&appraise(w, &foreign_cpu)), "CPU report from another VM");
 
     // Replay under a fresh nonce: the GPU report carries the old nonce and the CPU report the old binding.
-    let mut replay = bound(&w, w.base.nonce, vec![real.clone()]);
+    let mut replay = bound(w, w.base.nonce, vec![real.clone()]);
     replay.nonce[0] ^= 1;
-    let a = appraise(&w, &replay);
+    let a = appraise(w, &replay);
     assert!(binding_failed(&a), "replayed with a new nonce");
     assert!(a.gpus[0].appraisal.checks.failures().contains(&Check::Nonce));
 
     // The same GPU twice.
-    let twice = bound(&w, w.base.nonce, vec![real.clone(), real.clone()]);
-    let a = appraise(&w, &twice);
+    let twice = bound(w, w.base.nonce, vec![real.clone(), real.clone()]);
+    let a = appraise(w, &twice);
     assert!(a.checks.failures().contains(&Check::BundleGpus), "{:?}", a.failures());
 
     // No CPU evidence at all: nothing binds the GPUs to a VM.
-    let mut no_cpu = bound(&w, w.base.nonce, vec![real]);
+    let mut no_cpu = bound(w, w.base.nonce, vec![real]);
     no_cpu.cpu = None;
-    let a = appraise(&w, &no_cpu);
+    let a = appraise(w, &no_cpu);
     assert_eq!(a.verdict, Verdict::Contraindicated);
     assert_eq!(a.failures(), vec!["bundle:bundle-cpu".to_owned()]);
 }
@@ -172,7 +172,7 @@ fn every_swap_and_replay_breaks_the_binding() {
 #[test]
 fn malformed_bundles_are_refused_precisely() {
     let Some(w) = world() else { return };
-    let good = bound(&w, w.base.nonce, vec![gpu(w.base.report.clone(), &w)]).to_json();
+    let good = bound(w, w.base.nonce, vec![gpu(w.base.report.clone(), w)]).to_json();
     let text = String::from_utf8(good.clone()).expect("utf8");
     for len in [0, 1, good.len() / 2, good.len() - 1] {
         assert!(matches!(EvidenceBundle::parse(&good[..len]), Err(BundleError::Json(_))), "prefix {len}");
@@ -199,8 +199,8 @@ fn malformed_bundles_are_refused_precisely() {
 #[test]
 fn composite_appraisal_renders_as_an_ear_and_signs_as_a_jwt() {
     let Some(w) = world() else { return };
-    let b = bound(&w, w.base.nonce, vec![gpu(w.base.report.clone(), &w)]);
-    let a = appraise(&w, &b);
+    let b = bound(w, w.base.nonce, vec![gpu(w.base.report.clone(), w)]);
+    let a = appraise(w, &b);
     let ear = a.to_ear(1_756_684_800, "ccgpu test");
     let json = serde_json::to_value(&ear).expect("json");
     assert_eq!(json["ear_status"], "affirming");
@@ -209,11 +209,17 @@ fn composite_appraisal_renders_as_an_ear_and_signs_as_a_jwt() {
     assert_eq!(submods["gpu-0"]["ear_status"], "affirming");
     assert_eq!(submods["gpu-0"]["ear_trustworthiness_vector"]["hardware"], 2);
     assert_eq!(submods["gpu-0"]["ear_verifier_claims"]["measres"], "success");
+    // eat_nonce carries the nonce's bytes (base64url), not its hex text.
+    use base64::Engine as _;
+    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(json["eat_nonce"].as_str().expect("nonce"))
+        .expect("b64url");
+    assert_eq!(nonce, w.base.nonce);
 
     // A contraindicated GPU drags the whole result down.
     let mut bad = b.clone();
     bad.gpus[0].driver_rim = None;
-    let ear = appraise(&w, &bad).to_ear(1_756_684_800, "ccgpu test");
+    let ear = appraise(w, &bad).to_ear(1_756_684_800, "ccgpu test");
     let json = serde_json::to_value(&ear).expect("json");
     assert_eq!(json["ear_status"], "contraindicated");
 

@@ -1,6 +1,8 @@
 //! OCSP on NVIDIA's real recorded responses (accepted inside their window, refused outside it with the
 //! reason) and on generated responses (revoked, held, unknown, mismatched, badly signed, stale).
 
+#![allow(clippy::unwrap_used)] // unwrap_err() is how a test takes the error it expects
+
 mod common;
 
 use base64::Engine as _;
@@ -174,9 +176,9 @@ fn generated_statuses_are_judged_by_policy() {
     let mut der = ocsp_response(&pki, 1, SimStatus::Good, t, t, Some(t + Duration::days(1)), true).expect("response");
     let pos = der.windows(2).position(|w| w == [0x80, 0x00]).expect("good status");
     der[pos + 1 + 20] ^= 1; // a byte of thisUpdate, inside tbsResponseData
-    match parse_response(&der) {
-        Ok(r) => assert!(check_certificate(&c1, &c2, &[r], &at).is_err()),
-        Err(_) => {} // or it no longer parses — also refused
+    // Either it no longer parses, or the signature fails: refused both ways.
+    if let Ok(r) = parse_response(&der) {
+        assert!(check_certificate(&c1, &c2, &[r], &at).is_err());
     }
 }
 

@@ -23,20 +23,20 @@ const SIG_END: &str = "</ds:Signature>";
 /// An unsigned RIM document for `chip` and `version` with the given golden values.
 pub fn rim_document(chip: &str, version: &str, golden: &[GoldenSpec]) -> String {
     let mut s = String::new();
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<SoftwareIdentity xmlns=\"http://standards.iso.org/iso/19770/-2/2015/schema.xsd\" \
          xmlns:ns0=\"http://standards.iso.org/iso/19770/-2/2015/schema.xsd\" \
          xmlns:ns2=\"http://www.w3.org/2001/04/xmlenc#sha384\" corpus=\"false\" name=\"{chip}\" patch=\"false\" \
-         supplemental=\"false\" tagId=\"{}\" version=\"1.0\" tagVersion=\"0\">\n",
+         supplemental=\"false\" tagId=\"{}\" version=\"1.0\" tagVersion=\"0\">",
         hex::encode(crate::crypto::sha384(format!("{chip}_{version}").as_bytes()))
     );
     s.push_str("    <ns0:Entity name=\"ccgpu simulation\" role=\"softwareCreator tagCreator\"/>\n");
-    let _ = write!(
+    let _ = writeln!(
         s,
         "    <ns0:Meta xmlns:ns1=\"https://trustedcomputinggroup.org/resource/tcg-reference-integrity-manifest-rim-information-model/\" \
          colloquialVersion=\"{version}\" edition=\"GPU\" product=\"{chip}\" revision=\"r1\" PayloadType=\"direct\" \
-         ns1:FirmwareManufacturer=\"ccgpu simulation\" ns1:FirmwareManufacturerId=\"5703\"/>\n"
+         ns1:FirmwareManufacturer=\"ccgpu simulation\" ns1:FirmwareManufacturerId=\"5703\"/>"
     );
     s.push_str("    <ns0:Payload>\n");
     for g in golden {

@@ -30,6 +30,7 @@ pub fn h100() -> Option<RealEvidence> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn appraise_with(
     report: &[u8],
     chain: &CertChain,

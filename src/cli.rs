@@ -26,6 +26,10 @@ pub enum Command {
         #[command(subcommand)]
         what: LogCommand,
     },
+    /// Run the whole pipeline on this machine: the real plugin, agent and verifier around simulated hardware.
+    #[cfg(feature = "demo")]
+    #[command(long_about = crate::demo::LONG_ABOUT, after_long_help = crate::demo::EXAMPLES)]
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]

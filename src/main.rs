@@ -5,6 +5,8 @@
 //! printed once, on stderr.
 
 mod cli;
+#[cfg(feature = "demo")]
+mod demo;
 mod input;
 mod log_cmd;
 mod ocsp_plan;
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
         Command::Verify { what: VerifyCommand::Snp(args) } => verify_snp::run(&args),
         Command::Verify { what: VerifyCommand::Bundle(args) } => verify_bundle::run(&args),
         Command::Log { what } => log_cmd::run(&what),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

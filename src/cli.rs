@@ -36,13 +36,13 @@ pub enum Command {
 pub enum VerifyCommand {
     /// Verify an NVIDIA GPU's confidential-computing evidence (SPDM report, certificate chain, RIMs).
     #[command(long_about = GPU_LONG_ABOUT, after_long_help = GPU_EXAMPLES)]
-    Gpu(GpuArgs),
+    Gpu(Box<GpuArgs>),
     /// Verify an AMD SEV-SNP attestation report (VCEK or VLEK, AMD's roots built in).
     #[command(long_about = SNP_LONG_ABOUT, after_long_help = SNP_EXAMPLES)]
-    Snp(SnpArgs),
+    Snp(Box<SnpArgs>),
     /// Verify a composite evidence bundle (CPU report + GPUs, bound through REPORT_DATA).
     #[command(long_about = BUNDLE_LONG_ABOUT)]
-    Bundle(BundleArgs),
+    Bundle(Box<BundleArgs>),
 }
 
 const SNP_LONG_ABOUT: &str = "\

@@ -1,16 +1,18 @@
-//! A cache of expensive, time-independent verification results, keyed by digests of the exact bytes.
+//! A cache of expensive, time-independent verification results, keyed by the exact input bytes.
 //!
 //! Two things are cached: certificate links (this certificate's signature verifies under that issuer
 //! key) and RIM inspections (structure and XML signature of a document). Neither depends on the
 //! verification time or on trust anchors, so a cached entry can never change a verdict: validity periods,
-//! chain structure and anchors are re-checked on every verification. Keys are SHA-384 digests of the
-//! complete inputs, so a hit means byte-identical inputs. Both maps are bounded; when one fills up it is
-//! cleared (evidence from a fleet repeats a handful of chains and RIMs, so this stays hot).
+//! chain structure and anchors are re-checked on every verification. The keys are the complete inputs
+//! themselves (a link: the issuer's SubjectPublicKeyInfo and the whole child certificate; a RIM: the whole
+//! document), hashed with the process's randomly keyed SipHash and compared byte for byte on a hit, so a
+//! hit means byte-identical inputs — without paying a cryptographic digest of every input on every
+//! lookup. Both maps are bounded; when one fills up it is cleared (evidence from a fleet repeats a
+//! handful of chains and RIMs, so this stays hot).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::crypto;
 use crate::rim::{self, RimInspection};
 
 /// Most certificate links remembered.
@@ -21,8 +23,8 @@ const MAX_RIMS: usize = 512;
 /// Shared, thread-safe verification cache.
 #[derive(Debug, Default)]
 pub struct VerifierCache {
-    links: Mutex<HashSet<[u8; 48]>>,
-    rims: Mutex<HashMap<[u8; 48], Arc<RimInspection>>>,
+    links: Mutex<HashSet<Vec<u8>>>,
+    rims: Mutex<HashMap<Arc<[u8]>, Arc<RimInspection>>>,
 }
 
 impl VerifierCache {
@@ -32,20 +34,20 @@ impl VerifierCache {
     }
 
     /// Key of a certificate link: the issuer's SubjectPublicKeyInfo and the complete child certificate.
-    pub(crate) fn link_key(issuer_spki: &[u8], child_der: &[u8]) -> [u8; 48] {
+    pub(crate) fn link_key(issuer_spki: &[u8], child_der: &[u8]) -> Vec<u8> {
         let len = u32::try_from(issuer_spki.len()).unwrap_or(u32::MAX).to_be_bytes();
         let mut buf = Vec::with_capacity(4 + issuer_spki.len() + child_der.len());
         buf.extend_from_slice(&len);
         buf.extend_from_slice(issuer_spki);
         buf.extend_from_slice(child_der);
-        crypto::sha384(&buf)
+        buf
     }
 
-    pub(crate) fn link_verified(&self, key: &[u8; 48]) -> bool {
+    pub(crate) fn link_verified(&self, key: &[u8]) -> bool {
         self.links.lock().unwrap_or_else(PoisonError::into_inner).contains(key)
     }
 
-    pub(crate) fn remember_link(&self, key: [u8; 48]) {
+    pub(crate) fn remember_link(&self, key: Vec<u8>) {
         let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
         if links.len() >= MAX_LINKS {
             links.clear();
@@ -55,16 +57,15 @@ impl VerifierCache {
 
     /// The inspection of a RIM document, from the cache when the same bytes were inspected before.
     pub fn inspect_rim(&self, xml: &[u8]) -> Arc<RimInspection> {
-        let digest = crypto::sha384(xml);
-        if let Some(hit) = self.rims.lock().unwrap_or_else(PoisonError::into_inner).get(&digest) {
+        if let Some(hit) = self.rims.lock().unwrap_or_else(PoisonError::into_inner).get(xml) {
             return Arc::clone(hit);
         }
-        let inspection = Arc::new(rim::inspect_with_digest(xml, digest));
+        let inspection = Arc::new(rim::inspect(xml));
         let mut rims = self.rims.lock().unwrap_or_else(PoisonError::into_inner);
         if rims.len() >= MAX_RIMS {
             rims.clear();
         }
-        rims.insert(digest, Arc::clone(&inspection));
+        rims.insert(Arc::from(xml), Arc::clone(&inspection));
         inspection
     }
 

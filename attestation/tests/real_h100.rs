@@ -177,3 +177,44 @@ fn recorded_ocsp_at_a_single_instant_fails_with_the_stale_bound() {
         a.checks.get(Check::DriverRimOcsp)
     );
 }
+
+/// A cache hit never changes a verdict: validity is re-checked at every verification time, and a RIM that
+/// differs by one byte is a different entry.
+#[test]
+fn the_cache_never_changes_a_verdict() {
+    let Some(s) = sample() else { return };
+    let cache = ccgpu_attestation::cache::VerifierCache::new();
+    let anchors = Anchors::nvidia();
+    let policy = Policy::default();
+    let run = |driver: &[u8], at: OffsetDateTime| {
+        let evidence =
+            GpuEvidence { report: &s.report, chain: &s.chain, driver_rim: Some(driver), vbios_rim: Some(&s.vbios) };
+        let ctx = Appraise {
+            nonce: &s.nonce,
+            at,
+            anchors: &anchors,
+            policy: &policy,
+            revocation: Revocation::NotChecked,
+            cache: Some(&cache),
+        };
+        (appraise_gpu(&evidence, &ctx), appraise_gpu(&evidence, &Appraise { cache: None, ..ctx }))
+    };
+    for (driver, at) in [
+        (s.driver.clone(), datetime!(2025-09-01 0:00 UTC)),
+        (s.driver.clone(), datetime!(2026-11-23 0:00 UTC)),
+        (
+            {
+                let mut d = s.driver.clone();
+                let at = d.len() / 2;
+                d[at] ^= 1;
+                d
+            },
+            datetime!(2025-09-01 0:00 UTC),
+        ),
+        (s.driver.clone(), datetime!(2025-09-01 0:00 UTC)),
+    ] {
+        let (cached, fresh) = run(&driver, at);
+        assert_eq!(cached.checks, fresh.checks, "at {at}");
+    }
+    assert!(!cache.is_empty());
+}

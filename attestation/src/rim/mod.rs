@@ -111,11 +111,7 @@ pub struct RimInspection {
 
 /// Parses a RIM and checks its structure and signature (with the embedded signing key).
 pub fn inspect(xml: &[u8]) -> RimInspection {
-    inspect_with_digest(xml, crypto::sha384(xml))
-}
-
-/// [`inspect`] when the caller already has the document's SHA-384.
-pub(crate) fn inspect_with_digest(xml: &[u8], digest: [u8; 48]) -> RimInspection {
+    let digest = crypto::sha384(xml);
     match inspect_inner(xml) {
         Ok(mut inspection) => {
             inspection.digest = digest;

@@ -183,7 +183,7 @@ pub(crate) fn check_link(
         )));
     }
     let key = cache.map(|_| VerifierCache::link_key(spki.raw, cert.as_raw()));
-    if key.is_some_and(|k| cache.is_some_and(|c| c.link_verified(&k))) {
+    if key.as_ref().is_some_and(|k| cache.is_some_and(|c| c.link_verified(k))) {
         return Ok(());
     }
     UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA384, &spki.subject_public_key.data)

@@ -296,7 +296,7 @@ pub fn validate_cached(
         check_issuer(issuer, position).map_err(issuer_fail)?;
         let issuer_key = public_key(issuer).map_err(issuer_fail)?;
         let link = cache.map(|_| VerifierCache::link_key(issuer.public_key().raw, cert.as_raw()));
-        if !link.is_some_and(|k| cache.is_some_and(|c| c.link_verified(&k))) {
+        if !link.as_ref().is_some_and(|k| cache.is_some_and(|c| c.link_verified(k))) {
             let hash = ecdsa_hash(cert.signature_algorithm.algorithm.as_bytes())
                 .map_err(|source| fail(CertProblem::Signature { issuer: describe(issuer), source }))?;
             issuer_key

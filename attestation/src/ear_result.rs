@@ -172,10 +172,16 @@ impl CompositeAppraisal {
         let pid = policy_id(&self.policy_digest);
         let mut submods = BTreeMap::new();
         for (i, g) in self.gpus.iter().enumerate() {
-            submods.insert(format!("gpu-{i}"), gpu_submod(&g.appraisal, &pid));
+            let mut submod = gpu_submod(&g.appraisal, &pid);
+            // Which evidence this verdict is about: a relying party's verdict must be checkable against
+            // the evidence the attester sent, or a relay could swap in another VM's evidence.
+            submod.verifier_claims.insert("evidence_sha384".to_owned(), RawValue::String(g.evidence_digest.clone()));
+            submods.insert(format!("gpu-{i}"), submod);
         }
         if let Some(cpu) = &self.cpu {
-            submods.insert("cpu".to_owned(), cpu_submod(cpu, &pid, &self.nonce));
+            let mut submod = cpu_submod(cpu, &pid, &self.nonce);
+            submod.verifier_claims.insert("report_sha384".to_owned(), RawValue::String(cpu.report_digest.clone()));
+            submods.insert("cpu".to_owned(), submod);
         }
         let mut tv = TrustVector::new();
         tv.instance_identity.set(if self.checks.verdict() == Verdict::Affirming { AFFIRMING } else { CONTRAINDICATED });

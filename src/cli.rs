@@ -67,7 +67,8 @@ Verify a composite evidence bundle: the JSON document ccgpu-guest-agent produces
 SEV-SNP report and VCEK, and per GPU the SPDM report and certificate chain (optionally RIMs and recorded OCSP
 responses, so an air-gapped verifier has everything). Every GPU is verified as `verify gpu` does, with the
 bundle's nonce; the SNP report's REPORT_DATA must equal SHA-512 over a domain tag, the nonce and each GPU's
-evidence digest in order, so GPU evidence cannot be moved between VMs, dropped, added or reordered.
+evidence digest in order, so GPU evidence cannot be moved between VMs, dropped, added or reordered; and the
+bundle must carry the nonce you issued (--nonce), so it cannot be a replay.
 
 --format ear prints an IETF EAT Attestation Result (one submodule per GPU, `cpu`, `bundle`) as JSON, or as
 a signed JWT (ES384) with --ear-key.
@@ -112,6 +113,12 @@ pub struct BundleArgs {
     /// The bundle (JSON).
     #[arg(value_name = "FILE")]
     pub bundle: PathBuf,
+
+    /// The 32-byte nonce you issued for this evidence, as 64 hex digits; the bundle must carry it. Without
+    /// it a replayed bundle cannot be told from a fresh one, so the default policy refuses
+    /// (`bundle.require_nonce = false` leaves freshness to whoever checks `eat_nonce` in the result).
+    #[arg(long, value_name = "HEX")]
+    pub nonce: Option<String>,
 
     /// Verification time (RFC 3339). Default: now.
     #[arg(long, value_name = "RFC3339")]

@@ -6,8 +6,8 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Largest input file read (reports are ~4 KB, RIMs ~21 KB, chains ~5 KB).
-const MAX_INPUT: u64 = 4 * 1024 * 1024;
+/// Largest input file read: a bundle may be up to 8 MiB (reports are ~4 KB, RIMs ~21 KB, chains ~5 KB).
+const MAX_INPUT: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, Error)]
 pub enum InputError {

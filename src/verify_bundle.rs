@@ -16,6 +16,7 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<u8> {
     let bytes = input::read_file("bundle", &args.bundle)?;
     let bundle = EvidenceBundle::parse(&bytes).with_context(|| format!("bundle {}", args.bundle.display()))?;
     let at = input::verification_time(args.at.as_deref())?;
+    let nonce = args.nonce.as_deref().map(input::nonce).transpose()?;
     let policy = input::policy(args.policy.as_deref())?;
     if args.ear_key.is_some() && args.format != BundleFormat::Ear {
         bail!("--ear-key signs an EAR: use it with --format ear");
@@ -38,6 +39,7 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<u8> {
     }
     let extra = plan.responses(&queries)?;
     let ctx = BundleAppraise {
+        expected_nonce: nonce.as_ref(),
         at,
         anchors: &anchors,
         amd_roots: &roots,

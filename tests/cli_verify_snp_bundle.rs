@@ -99,7 +99,8 @@ fn bundle_verifies_with_recorded_ocsp_and_prints_an_ear() {
     let path = tmp.path().join("bundle.json");
     std::fs::write(&path, bundle.to_json()).expect("write");
     let p = path.display().to_string();
-    let times = ["--at", "2025-10-24T12:00:00Z", "--ocsp-at-device", "2025-08-21T12:00:00Z"];
+    let nonce_hex = hex::encode(nonce);
+    let times = ["--at", "2025-10-24T12:00:00Z", "--ocsp-at-device", "2025-08-21T12:00:00Z", "--nonce", &nonce_hex];
 
     let mut args = vec!["verify", "bundle", &p, "--format", "json"];
     args.extend(times);
@@ -124,6 +125,14 @@ fn bundle_verifies_with_recorded_ocsp_and_prints_an_ear() {
     assert_eq!(ear["submods"]["gpu-0"]["ear_status"], "affirming");
     assert_eq!(ear["submods"]["cpu"]["ear_status"], "contraindicated");
     assert_eq!(ear["ear_status"], "contraindicated");
+
+    // Without the issuer's nonce the bundle could be a replay: refused by the default policy.
+    let o = ccgpu(&["verify", "bundle", &p, "--at", "2025-10-24T12:00:00Z", "--ocsp", "off", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(v["failures"].as_array().expect("failures").iter().any(|f| f == "bundle:bundle-nonce"), "{v}");
+    let other = "11".repeat(32);
+    let o = ccgpu(&["verify", "bundle", &p, "--at", "2025-10-24T12:00:00Z", "--ocsp", "off", "--nonce", &other]);
+    assert!(out(&o).contains("FAIL     bundle-nonce"), "{}", out(&o));
 
     // Text output names every submodule; a truncated bundle is unusable input.
     let mut args = vec!["verify", "bundle", &p];

@@ -92,6 +92,8 @@ pub enum Check {
     BundleGpus,
     /// Bundle: it carries CPU TEE evidence binding the GPUs to the VM (or the policy waives it).
     BundleCpu,
+    /// Bundle: it carries the nonce the verifier expected (freshness).
+    BundleNonce,
 }
 
 impl Check {
@@ -139,6 +141,7 @@ impl Check {
             SnpHostData => "snp-host-data",
             BundleGpus => "bundle-gpus",
             BundleCpu => "bundle-cpu",
+            BundleNonce => "bundle-nonce",
         }
     }
 }

@@ -51,11 +51,15 @@ pub struct BundlePolicy {
     /// Refuse a bundle without CPU TEE evidence: only the CPU report binds the GPU reports to one VM.
     /// Default: true.
     pub require_cpu_evidence: bool,
+    /// Refuse to appraise a bundle without an expected nonce (`ccgpu verify bundle --nonce`): without it a
+    /// replayed bundle is indistinguishable from a fresh one. Set false only where the nonce's issuer
+    /// checks `eat_nonce` in the result itself. Default: true.
+    pub require_nonce: bool,
 }
 
 impl Default for BundlePolicy {
     fn default() -> Self {
-        Self { require_cpu_evidence: true }
+        Self { require_cpu_evidence: true, require_nonce: true }
     }
 }
 

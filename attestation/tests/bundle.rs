@@ -71,6 +71,7 @@ fn appraise(w: &World, b: &EvidenceBundle) -> CompositeAppraisal {
     appraise_bundle(
         b,
         &BundleAppraise {
+            expected_nonce: Some(&w.base.nonce),
             at: w.base.at,
             anchors: &anchors,
             amd_roots: &w.roots,
@@ -101,6 +102,7 @@ fn real_gpu_evidence_bound_into_a_simulated_snp_report_is_affirming() {
     let real_roots = appraise_bundle(
         &b,
         &BundleAppraise {
+            expected_nonce: Some(&w.base.nonce),
             at: w.base.at,
             anchors: &anchors,
             amd_roots: &amd,
@@ -155,6 +157,24 @@ fn every_swap_and_replay_breaks_the_binding() {
     let a = appraise(w, &replay);
     assert!(binding_failed(&a), "replayed with a new nonce");
     assert!(a.gpus[0].appraisal.checks.failures().contains(&Check::Nonce));
+
+    // A verbatim old bundle under a new challenge: refused as stale, and without any expected nonce the
+    // default policy refuses to call it fresh.
+    let old = bound(w, w.base.nonce, vec![real.clone()]);
+    let anchors = Anchors::nvidia();
+    let policy = Policy::default();
+    let ctx = |expected| BundleAppraise {
+        expected_nonce: expected,
+        at: w.base.at,
+        anchors: &anchors,
+        amd_roots: &w.roots,
+        policy: &policy,
+        revocation: BundleRevocation::NotChecked,
+        cache: None,
+    };
+    let fresh = [0x77; 32];
+    assert_eq!(appraise_bundle(&old, &ctx(Some(&fresh))).checks.failures(), vec![Check::BundleNonce]);
+    assert_eq!(appraise_bundle(&old, &ctx(None)).checks.failures(), vec![Check::BundleNonce]);
 
     // The same GPU twice.
     let twice = bound(w, w.base.nonce, vec![real.clone(), real.clone()]);

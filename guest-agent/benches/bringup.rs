@@ -174,6 +174,7 @@ fn bare_verification(pkis: &SimPkis, bundle: &EvidenceBundle, reps: usize) -> Ve
             let a = appraise_bundle(
                 bundle,
                 &BundleAppraise {
+                    expected_nonce: Some(&bundle.nonce),
                     at: time::OffsetDateTime::now_utc(),
                     anchors: &anchors,
                     amd_roots: &roots,

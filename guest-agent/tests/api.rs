@@ -144,6 +144,7 @@ fn status_watch_appraisal_and_evidence() {
     let verdict = appraise_bundle(
         &bundle,
         &BundleAppraise {
+            expected_nonce: Some(&bundle.nonce),
             at: time::OffsetDateTime::now_utc(),
             anchors: &anchors,
             amd_roots: &roots,

@@ -82,6 +82,7 @@ fn relying_party(guest: &Guest, behaviour: Rp, signing: &Key) -> String {
         let appraisal = appraise_bundle(
             &bundle,
             &BundleAppraise {
+                expected_nonce: Some(&bundle.nonce),
                 at: time::OffsetDateTime::now_utc(),
                 anchors: &anchors,
                 amd_roots: &roots,

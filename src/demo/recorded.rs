@@ -283,6 +283,7 @@ pub(super) async fn run_recorded(
     let appraisal = appraise_bundle(
         &bundle,
         &BundleAppraise {
+            expected_nonce: Some(&bundle.nonce),
             at,
             anchors: &anchors,
             amd_roots: &amd,

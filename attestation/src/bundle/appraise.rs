@@ -33,6 +33,10 @@ pub enum BundleRevocation<'a> {
 /// Everything a bundle appraisal depends on besides the bundle.
 #[derive(Debug, Clone, Copy)]
 pub struct BundleAppraise<'a> {
+    /// The nonce the verifier (or whoever it answers to) issued for this evidence. `None` only when the
+    /// nonce's issuer checks freshness itself (it receives `eat_nonce` in the result); the policy's
+    /// `bundle.require_nonce` decides whether that is acceptable.
+    pub expected_nonce: Option<&'a [u8; 32]>,
     /// Verification time.
     pub at: OffsetDateTime,
     /// NVIDIA anchors.
@@ -116,6 +120,23 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
             format!("GPU {i} repeats the evidence of GPU {j}: one GPU cannot be counted twice"),
         ),
         (n, None) => checks.pass(Check::BundleGpus, format!("{n} GPU(s), each with distinct evidence")),
+    }
+
+    match ctx.expected_nonce {
+        Some(n) if n == &bundle.nonce => checks.pass(Check::BundleNonce, "the bundle carries the expected nonce"),
+        Some(n) => checks.fail(
+            Check::BundleNonce,
+            format!(
+                "the bundle carries nonce {}, not the expected {}: stale or replayed",
+                hex::encode(bundle.nonce),
+                hex::encode(n)
+            ),
+        ),
+        None if ctx.policy.bundle.require_nonce => checks.fail(
+            Check::BundleNonce,
+            "no expected nonce was given, so this bundle could be a replay (policy bundle.require_nonce)",
+        ),
+        None => checks.skip(Check::BundleNonce, "freshness is left to the nonce's issuer (eat_nonce in the result)"),
     }
 
     let mut gpus = Vec::with_capacity(bundle.gpus.len());

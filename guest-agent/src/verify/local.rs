@@ -54,6 +54,8 @@ impl Verifier for LocalVerifier {
         let appraisal = appraise_bundle(
             bundle,
             &BundleAppraise {
+                // The agent assembled this bundle around the nonce it drew itself.
+                expected_nonce: Some(&bundle.nonce),
                 at: now,
                 anchors: &self.anchors,
                 amd_roots: &self.amd_roots,

@@ -183,6 +183,47 @@ fn generated_statuses_are_judged_by_policy() {
 }
 
 #[test]
+fn a_stale_good_response_cannot_mask_a_revocation() {
+    let pki = DevicePki::generate("GH100", &[7; 48]).expect("pki");
+    let t = datetime!(2026-01-10 12:00 UTC);
+    let c1 = cert(&pki.chain.ders()[1]);
+    let c2 = cert(&pki.chain.ders()[2]);
+    let good = parse_response(
+        &ocsp_response(&pki, 1, SimStatus::Good, t, t, Some(t + Duration::days(1)), true).expect("good"),
+    )
+    .expect("parse");
+    let old = t - Duration::days(20);
+    let revoked = parse_response(
+        &ocsp_response(&pki, 1, SimStatus::Revoked(old, Some(1)), old, old, Some(old + Duration::days(1)), true)
+            .expect("revoked"),
+    )
+    .expect("parse");
+    // Both orders: the (stale, but validly signed) revocation wins over the fresh good.
+    for set in [vec![good.clone(), revoked.clone()], vec![revoked, good.clone()]] {
+        assert!(matches!(
+            check_certificate(&c1, &c2, &set, &options(t + Duration::hours(1))),
+            Err(OcspError::Revoked { .. })
+        ));
+    }
+    // Two goods: the newest thisUpdate is the one reported.
+    let older = parse_response(
+        &ocsp_response(
+            &pki,
+            1,
+            SimStatus::Good,
+            t - Duration::hours(2),
+            t - Duration::hours(2),
+            Some(t + Duration::days(1)),
+            true,
+        )
+        .expect("good"),
+    )
+    .expect("parse");
+    let r = check_certificate(&c1, &c2, &[older, good], &options(t + Duration::hours(1))).expect("good");
+    assert_eq!(r.this_update, "2026-01-10T12:00:00Z");
+}
+
+#[test]
 fn malformed_responses_are_errors_not_panics() {
     let Some(rec) = recorded() else { return };
     let dir = ccgpu_test_support::testdata(&format!("{}/ocsp", common::H100)).expect("dir");

@@ -48,13 +48,18 @@ pub struct CertRevocation {
 /// Establishes the status of `cert` (issued by `issuer`) from `responses`: the first response whose single
 /// response names exactly this certificate, signed by the issuer or its delegated responder, fresh at
 /// `options.at`.
+///
+/// Every response naming the certificate is judged, so a stale `good` cannot mask a `revoked`: a validly
+/// signed revocation (permanent, so judged whatever its age) or a refused hold/unknown wins; otherwise the
+/// acceptable response with the newest thisUpdate is used; otherwise the reason the last one was unusable.
 pub fn check_certificate(
     cert: &X509Certificate<'_>,
     issuer: &X509Certificate<'_>,
     responses: &[OcspResponse],
     options: &OcspOptions,
 ) -> Result<CertRevocation, OcspError> {
-    let mut last_err = None;
+    let mut best: Option<(OffsetDateTime, CertRevocation)> = None;
+    let mut unusable = None;
     for response in responses {
         for single in &response.responses {
             let wanted = CertId::new(cert, issuer, single.cert_id.hash);
@@ -62,12 +67,21 @@ pub fn check_certificate(
                 continue;
             }
             match judge(response, single, issuer, options) {
-                Ok(r) => return Ok(r),
-                Err(e) => last_err = Some(e),
+                Ok(r) => {
+                    if best.as_ref().is_none_or(|(t, _)| single.this_update > *t) {
+                        best = Some((single.this_update, r));
+                    }
+                }
+                Err(e @ (OcspError::Revoked { .. } | OcspError::Held { .. } | OcspError::Unknown)) => return Err(e),
+                Err(e) => unusable = Some(e),
             }
         }
     }
-    Err(last_err.unwrap_or_else(|| OcspError::NoResponse { serial: hex::encode(cert.raw_serial()) }))
+    match (best, unusable) {
+        (Some((_, r)), _) => Ok(r),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(OcspError::NoResponse { serial: hex::encode(cert.raw_serial()) }),
+    }
 }
 
 fn judge(
@@ -77,6 +91,12 @@ fn judge(
     options: &OcspOptions,
 ) -> Result<CertRevocation, OcspError> {
     let responder = verify_signer(response, issuer, options.at)?;
+    if let CertStatus::Revoked { at: when, reason } = single.status {
+        if reason != Some(RevocationReason::CertificateHold) {
+            // Revocation is permanent: a correctly signed one counts however old it is.
+            return Err(OcspError::Revoked { at: rfc3339(when), reason });
+        }
+    }
     let at = options.at;
     let tol = options.tolerance;
     let stale = |reason: String| OcspError::Stale { at: rfc3339(at), reason };

@@ -75,10 +75,11 @@ pub enum OcspError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OcspRequirement {
-    /// Every certificate's status must be established (default).
-    #[default]
+    /// Every certificate's status must be established; `--ocsp off` is refused.
     Required,
-    /// Revocation may be skipped explicitly (`--ocsp off`), but when responses are given they must pass.
+    /// Revocation may be skipped explicitly (`--ocsp off`, recorded as not checked), but when responses are
+    /// given they must pass. The default of [`crate::policy::OcspPolicy`].
+    #[default]
     Optional,
 }
 

@@ -20,6 +20,10 @@ use time::OffsetDateTime;
 
 /// NVIDIA's OCSP responder, used when a certificate names none.
 pub const DEFAULT_OCSP_URL: &str = "http://ocsp.ndis.nvidia.com";
+/// Responder hosts a certificate's AIA may send us to. Evidence is untrusted until verified, and its AIA
+/// URLs are read before that: any other host named there is replaced by the default responder, so a
+/// crafted certificate cannot make the verifier send requests to arbitrary (e.g. internal) addresses.
+const ALLOWED_AIA_HOSTS: &[&str] = &["ocsp.ndis.nvidia.com"];
 /// Largest response accepted from a responder or a file.
 const MAX_RESPONSE: u64 = 64 * 1024;
 
@@ -104,7 +108,7 @@ pub fn fetch(queries: &[OcspQuery], online: &Online, now: OffsetDateTime) -> (Ve
             problems.push(format!("{}: OCSP time budget exhausted before asking", q.subject));
             continue;
         }
-        let url = q.url.clone().unwrap_or_else(|| online.default_url.clone());
+        let url = q.url.clone().filter(|u| allowed(u)).unwrap_or_else(|| online.default_url.clone());
         match post(&agent, &url, &request_der(&q.cert_id)) {
             Ok(der) => match parse_response(&der) {
                 Ok(r) => {
@@ -119,6 +123,16 @@ pub fn fetch(queries: &[OcspQuery], online: &Online, now: OffsetDateTime) -> (Ve
         }
     }
     (responses, problems)
+}
+
+/// True when `url` is plain HTTP to an allowed responder host (optionally with a port and path).
+fn allowed(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { authority });
+    ALLOWED_AIA_HOSTS.iter().any(|a| host.eq_ignore_ascii_case(a))
 }
 
 fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> anyhow::Result<Vec<u8>> {
@@ -158,4 +172,20 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("ccgpu").join("ocsp"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed;
+
+    #[test]
+    fn only_nvidia_responders_named_in_evidence_are_asked() {
+        assert!(allowed("http://ocsp.ndis.nvidia.com"));
+        assert!(allowed("http://OCSP.ndis.nvidia.com:80/"));
+        assert!(!allowed("https://ocsp.ndis.nvidia.com"), "https is not OCSP's transport here");
+        assert!(!allowed("http://169.254.169.254/latest/meta-data"));
+        assert!(!allowed("http://ocsp.ndis.nvidia.com.evil.example/"));
+        assert!(!allowed("http://evil.example/ocsp.ndis.nvidia.com"));
+        assert!(!allowed("http://ocsp.ndis.nvidia.com@evil.example/"));
+    }
 }

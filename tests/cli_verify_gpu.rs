@@ -365,14 +365,17 @@ fn online_ocsp_asks_once_per_certificate_and_caches_until_next_update() {
 
 #[test]
 fn the_example_policy_in_deploy_parses_and_is_the_default() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy.example.toml")).expect("example policy");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy.example.toml"))
+        .expect("example policy");
     let parsed = ccgpu_attestation::policy::Policy::parse(&text).expect("parses");
     assert_eq!(parsed, ccgpu_attestation::policy::Policy::default(), "the example documents the defaults");
     // Uncommenting the examples yields a valid, stricter policy.
     let uncommented: String = text
         .lines()
         .map(|l| match l.strip_prefix("# ") {
-            Some(rest) if rest.contains(" = ") || rest.starts_with('[') => rest.split("   #").next().unwrap_or(rest).to_owned(),
+            Some(rest) if rest.contains(" = ") || rest.starts_with('[') => {
+                rest.split("   #").next().unwrap_or(rest).to_owned()
+            }
             _ => l.to_owned(),
         })
         .collect::<Vec<_>>()

@@ -181,6 +181,27 @@ fn every_swap_and_replay_breaks_the_binding() {
     let a = appraise(w, &twice);
     assert!(a.checks.failures().contains(&Check::BundleGpus), "{:?}", a.failures());
 
+    // The same GPU twice with different reports (re-signed by its own key: every signed byte differs).
+    let mut again = real.clone();
+    again.report = ReportBuilder::from_report(&parsed).sign(&other_pki).expect("sign");
+    again.chain = other_pki.chain.clone();
+    let a = appraise(w, &bound(w, w.base.nonce, vec![other.clone(), again]));
+    assert!(a.checks.failures().contains(&Check::BundleGpus), "{:?}", a.failures());
+
+    // Mixed topology modes in one VM.
+    let mut mpt = ReportBuilder::from_report(&parsed);
+    mpt.opaque.push(ccgpu_attestation::spdm::OpaqueType::FeatureFlag, vec![1]);
+    let mut spt = ReportBuilder::from_report(&parsed);
+    spt.opaque.push(ccgpu_attestation::spdm::OpaqueType::FeatureFlag, vec![0]);
+    let second = DevicePki::generate("GH100", &fwid).expect("pki");
+    let mut g1 = gpu(mpt.sign(&other_pki).expect("sign"), w);
+    g1.chain = other_pki.chain.clone();
+    let mut g2 = gpu(spt.sign(&second).expect("sign"), w);
+    g2.chain = second.chain.clone();
+    let a = appraise(w, &bound(w, w.base.nonce, vec![g1, g2]));
+    let bundle_check = a.checks.get(Check::BundleGpus).expect("recorded");
+    assert!(bundle_check.text().contains("one VM, one mode"), "{bundle_check:?}");
+
     // No CPU evidence at all: nothing binds the GPUs to a VM.
     let mut no_cpu = bound(w, w.base.nonce, vec![real]);
     no_cpu.cpu = None;

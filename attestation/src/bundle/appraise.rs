@@ -12,6 +12,7 @@ use crate::gpu::{Appraise, GpuAppraisal, GpuEvidence, Revocation, appraise_gpu};
 use crate::ocsp::{OcspResponse, parse_response};
 use crate::policy::Policy;
 use crate::snp::{AmdRoots, SnpAppraisal, SnpAppraise, SnpEvidence, appraise_snp};
+use crate::spdm::{AttestationReport, FeatureFlag};
 use crate::x509::rfc3339;
 
 /// How revocation is handled for a bundle.
@@ -99,6 +100,37 @@ impl CompositeAppraisal {
     }
 }
 
+/// The first pair of GPUs presenting the same device: the same per-device certificate (chain position 1,
+/// NVIDIA's per-GPU "GSP BROM" certificate; the whole chain if there is none). Two reports from one GPU
+/// differ in every signed byte, so comparing evidence digests would not catch a GPU counted twice.
+fn repeated_device(bundle: &EvidenceBundle) -> Option<(usize, usize)> {
+    let ids: Vec<Vec<u8>> =
+        bundle.gpus.iter().map(|g| g.chain.ders().get(1).cloned().unwrap_or_else(|| g.chain.ders().concat())).collect();
+    ids.iter().enumerate().find_map(|(i, d)| ids[..i].iter().position(|e| e == d).map(|j| (j, i)))
+}
+
+/// The GPUs' topology mode (opaque feature flag: single-GPU passthrough, multi-GPU passthrough, protected
+/// PCIe) must be one mode for the whole VM, as NVIDIA's verifier requires; GPUs without the flag (older
+/// drivers) are not counted. Reports that do not parse are judged by their own appraisal.
+fn topology(bundle: &EvidenceBundle) -> Result<String, String> {
+    let modes: Vec<(usize, FeatureFlag)> = bundle
+        .gpus
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| AttestationReport::parse(&g.report).ok()?.opaque().feature_flag.map(|f| (i, f)))
+        .collect();
+    match modes.split_first() {
+        None => Ok(String::new()),
+        Some(((_, first), rest)) => match rest.iter().find(|(_, m)| m != first) {
+            None => Ok(format!(", all in {first:?} mode")),
+            Some((i, m)) => Err(format!(
+                "GPU {i} reports topology {m:?} but GPU {} reports {first:?}: one VM, one mode",
+                modes[0].0
+            )),
+        },
+    }
+}
+
 /// Appraises a bundle.
 pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> CompositeAppraisal {
     let local;
@@ -111,15 +143,14 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
     };
     let mut checks = Checks::default();
     let digests: Vec<[u8; 48]> = bundle.gpus.iter().map(|g| g.digest()).collect();
-    let repeated =
-        digests.iter().enumerate().find_map(|(i, d)| digests[..i].iter().position(|e| e == d).map(|j| (j, i)));
-    match (bundle.gpus.len(), repeated) {
-        (0, _) => checks.fail(Check::BundleGpus, "the bundle carries no GPU evidence"),
-        (_, Some((j, i))) => checks.fail(
+    match (bundle.gpus.len(), repeated_device(bundle), topology(bundle)) {
+        (0, _, _) => checks.fail(Check::BundleGpus, "the bundle carries no GPU evidence"),
+        (_, Some((j, i)), _) => checks.fail(
             Check::BundleGpus,
-            format!("GPU {i} repeats the evidence of GPU {j}: one GPU cannot be counted twice"),
+            format!("GPU {i} has the same device certificate as GPU {j}: one GPU cannot be counted twice"),
         ),
-        (n, None) => checks.pass(Check::BundleGpus, format!("{n} GPU(s), each with distinct evidence")),
+        (_, None, Err(mixed)) => checks.fail(Check::BundleGpus, mixed),
+        (n, None, Ok(mode)) => checks.pass(Check::BundleGpus, format!("{n} distinct GPU(s){mode}")),
     }
 
     match ctx.expected_nonce {

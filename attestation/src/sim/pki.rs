@@ -134,35 +134,58 @@ fn params(level: &Level, serial: u64) -> CertificateParams {
     p
 }
 
-/// Builds root-first `levels` into a chain (returned leaf first) with fresh P-384 keys.
-fn build(levels: Vec<Level>, leaf_key: Option<KeyPair>, anchor_name: &str) -> Result<Pki, SimError> {
-    let serial_base =
-        u64::from_be_bytes(crate::crypto::sha384(anchor_name.as_bytes())[..8].try_into().unwrap_or([1; 8])) >> 8;
-    let mut ders: Vec<Vec<u8>> = Vec::new();
-    let mut issuer: Option<Issuer<'static, KeyPair>> = None;
+/// One certificate made by [`grow`]: its DER, parameters and PKCS#8 key.
+type Made = (Vec<u8>, CertificateParams, Vec<u8>);
+
+/// Extends `issued` (root first) with `levels`, each signed by the previous one (the first self-signed
+/// when `issued` is empty), with fresh P-384 keys (`leaf_key` for the last level, if given).
+fn grow(
+    issued: &[Made],
+    levels: Vec<Level>,
+    leaf_key: Option<KeyPair>,
+    serial_base: u64,
+) -> Result<Vec<Made>, SimError> {
+    let mut out = issued.to_vec();
     let mut leaf_key = leaf_key;
     let levels_len = levels.len();
-    let mut keys = Vec::new();
     for (i, level) in levels.into_iter().enumerate() {
         let key = match (i + 1 == levels_len, leaf_key.take()) {
             (true, Some(k)) => k,
             _ => KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?,
         };
-        let p = params(&level, serial_base + i as u64 + 1);
-        let cert = match &issuer {
+        let p = params(&level, serial_base + out.len() as u64 + 1);
+        let cert = match out.last() {
             None => p.self_signed(&key)?,
-            Some(iss) => p.signed_by(&key, iss)?,
+            Some((_, issuer_params, issuer_key)) => {
+                p.signed_by(&key, &Issuer::new(issuer_params.clone(), KeyPair::try_from(issuer_key.as_slice())?))?
+            }
         };
-        ders.push(cert.der().to_vec());
-        keys.push((p.clone(), key.serialize_der()));
-        issuer = Some(Issuer::new(p, key));
+        out.push((cert.der().to_vec(), p, key.serialize_der()));
     }
-    let root = ders.first().cloned().ok_or_else(|| SimError::Chain("no levels".into()))?;
-    ders.reverse();
-    keys.reverse();
+    Ok(out)
+}
+
+/// A [`Pki`] from root-first certificates.
+fn assemble(made: Vec<Made>, anchor_name: &str) -> Result<Pki, SimError> {
+    let root = made.first().map(|m| m.0.clone()).ok_or_else(|| SimError::Chain("no levels".into()))?;
+    let mut ders = Vec::with_capacity(made.len());
+    let mut keys = Vec::with_capacity(made.len());
+    for (der, p, key) in made.into_iter().rev() {
+        ders.push(der);
+        keys.push((p, key));
+    }
     let chain = CertChain::from_der_list(ders).map_err(|e| SimError::Chain(e.to_string()))?;
     let anchor = TrustAnchor::from_der(anchor_name.to_owned(), root).map_err(SimError::Chain)?;
     Ok(Pki { chain, anchor, levels: keys })
+}
+
+fn serial_base(anchor_name: &str) -> u64 {
+    u64::from_be_bytes(crate::crypto::sha384(anchor_name.as_bytes())[..8].try_into().unwrap_or([1; 8])) >> 8
+}
+
+/// Builds root-first `levels` into a chain (returned leaf first) with fresh P-384 keys.
+fn build(levels: Vec<Level>, leaf_key: Option<KeyPair>, anchor_name: &str) -> Result<Pki, SimError> {
+    assemble(grow(&[], levels, leaf_key, serial_base(anchor_name))?, anchor_name)
 }
 
 /// A simulated GPU device PKI (5 certificates, like NVIDIA's).
@@ -173,16 +196,32 @@ impl DevicePki {
     /// A fresh device chain for `chip` (e.g. `GH100`) whose attestation certificate carries `fwid` in
     /// NVIDIA's Hopper FWID extension.
     pub fn generate(chip: &str, fwid: &[u8; 48]) -> Result<Pki, SimError> {
-        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?;
-        let fwid_ext = hopper_fwid_extension(&ec_spki(leaf_key.der_bytes()), fwid);
-        let levels = vec![
-            Level { cn: "Simulated Device Identity CA".into(), ca: Some(u8::MAX), extensions: vec![] },
+        Ok(Self::generate_fleet(chip, fwid, 1)?.remove(0))
+    }
+
+    /// `count` GPUs of one simulated vendor PKI, as real GPUs are: one root, identity and provisioner CA
+    /// shared, and per GPU its own device ("GSP BROM") certificate and attestation key. Every chain has
+    /// the same anchor.
+    pub fn generate_fleet(chip: &str, fwid: &[u8; 48], count: usize) -> Result<Vec<Pki>, SimError> {
+        const ANCHOR: &str = "Simulated Device Identity CA";
+        let top = vec![
+            Level { cn: ANCHOR.into(), ca: Some(u8::MAX), extensions: vec![] },
             Level { cn: format!("Simulated {chip} Identity"), ca: Some(u8::MAX), extensions: vec![] },
             Level { cn: format!("Simulated {chip} Provisioner ICA 1"), ca: Some(u8::MAX), extensions: vec![] },
-            Level { cn: format!("{chip} A01 GSP BROM"), ca: Some(u8::MAX), extensions: vec![] },
-            Level { cn: format!("{chip} A01 GSP FMC LF"), ca: None, extensions: vec![fwid_ext] },
         ];
-        build(levels, Some(leaf_key), "Simulated Device Identity CA")
+        let shared = grow(&[], top, None, serial_base(ANCHOR))?;
+        (0..count)
+            .map(|i| {
+                let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?;
+                let fwid_ext = hopper_fwid_extension(&ec_spki(leaf_key.der_bytes()), fwid);
+                let device = vec![
+                    Level { cn: format!("{chip} A01 GSP BROM"), ca: Some(u8::MAX), extensions: vec![] },
+                    Level { cn: format!("{chip} A01 GSP FMC LF"), ca: None, extensions: vec![fwid_ext] },
+                ];
+                // Distinct serials per GPU, as NVIDIA's per-device certificates have.
+                assemble(grow(&shared, device, Some(leaf_key), serial_base(ANCHOR) + 16 * (i as u64 + 1))?, ANCHOR)
+            })
+            .collect()
     }
 }
 

@@ -115,9 +115,13 @@ fn targets(target: Option<PciAddress>, gpu: PciAddress) -> bool {
     target.is_none_or(|t| t == gpu)
 }
 
-/// The PKIs and firmware every simulated GPU shares.
+/// Most simulated GPUs one model serves (each has its own device certificate and attestation key).
+pub const MAX_SIM_GPUS: usize = 16;
+
+/// The PKIs and firmware every simulated GPU shares: one vendor PKI (each GPU with its own device
+/// certificate and attestation key under it, as real GPUs have), one RIM PKI and one firmware.
 pub struct SimGpuModel {
-    device: Pki,
+    devices: Vec<Pki>,
     foreign: Pki,
     rim_pki: Pki,
     fwid: [u8; 48],
@@ -136,13 +140,13 @@ impl SimGpuModel {
     /// Fresh simulated device and RIM PKIs, firmware measurements and matching signed RIMs.
     pub fn generate() -> Result<Self, SimError> {
         let fwid = [0x5a; 48];
-        let device = DevicePki::generate(SIM_CHIP, &fwid)?;
+        let devices = DevicePki::generate_fleet(SIM_CHIP, &fwid, MAX_SIM_GPUS)?;
         let foreign = DevicePki::generate(SIM_CHIP, &fwid)?;
         let rim_pki = RimPki::generate()?;
         let measurements: Vec<Vec<u8>> =
             (0..BLOCKS).map(|i| ccgpu_attestation::crypto::sha384(&[b's', b'i', b'm', i]).to_vec()).collect();
         let mut model = Self {
-            device,
+            devices,
             foreign,
             rim_pki,
             fwid,
@@ -150,9 +154,9 @@ impl SimGpuModel {
             vbios_version: String::new(),
             rims: SimRims::default(),
         };
-        let sample = model.builder(&[0; 32]).sign(&model.device)?;
+        let sample = model.builder(&[0; 32]).sign(model.device(0))?;
         let parsed = AttestationReport::parse(&sample).map_err(|e| SimError::Chain(e.to_string()))?;
-        let ids = implied_rim_ids(&parsed, &model.device.chain)
+        let ids = implied_rim_ids(&parsed, &model.device(0).chain)
             .ok_or_else(|| SimError::Chain("the simulated report implies no RIM ids".into()))?;
         let vbios_version = parsed.opaque().vbios_version.map(|v| v.dotted_upper()).unwrap_or_default();
         model.vbios_version.clone_from(&vbios_version);
@@ -177,7 +181,13 @@ impl SimGpuModel {
 
     /// The anchors that trust this simulation's device and RIM roots (and nothing else).
     pub fn anchors(&self) -> Anchors {
-        Anchors { device: self.device.anchor.clone(), rim: self.rim_pki.anchor.clone() }
+        Anchors { device: self.device(0).anchor.clone(), rim: self.rim_pki.anchor.clone() }
+    }
+
+    /// The device identity of simulated GPU number `index` (GPUs beyond [`MAX_SIM_GPUS`] reuse the last one,
+    /// which the verifier refuses as one GPU counted twice).
+    fn device(&self, index: usize) -> &Pki {
+        &self.devices[index.min(self.devices.len() - 1)]
     }
 
     /// The RIM store.
@@ -280,6 +290,11 @@ impl SimGpus {
         }
     }
 
+    /// The GPU's position in this machine, which selects its device identity.
+    fn index(&self, gpu: PciAddress) -> usize {
+        self.gpus.iter().position(|(a, _)| *a == gpu).unwrap_or(0)
+    }
+
     fn known(&self, gpu: PciAddress) -> Result<&str, GpuError> {
         if self.has(|f| *f == GpuFault::Missing(gpu)) {
             return Err(GpuError::NotFound(gpu));
@@ -338,7 +353,7 @@ impl GpuManagement for SimGpus {
         let pki = if self.has(|f| matches!(f, GpuFault::ForeignKey(t) if targets(*t, gpu))) {
             &self.model.foreign
         } else {
-            &self.model.device
+            self.model.device(self.index(gpu))
         };
         b.sign(pki).map_err(|e| GpuError::Malformed {
             operation: "simulated report",
@@ -350,7 +365,7 @@ impl GpuManagement for SimGpus {
     fn certificate_chain(&self, gpu: PciAddress) -> Result<CertChain, GpuError> {
         self.known(gpu)?;
         self.nvml_fault(NvmlCall::Certificate, Some(gpu))?;
-        Ok(self.model.device.chain.clone())
+        Ok(self.model.device(self.index(gpu)).chain.clone())
     }
 
     fn ready(&self) -> Result<bool, GpuError> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 
 use ccgpu_attestation::appraisal::Verdict;
-use ccgpu_attestation::bundle::{BundleAppraise, BundleRevocation, EvidenceBundle, appraise_bundle};
+use ccgpu_attestation::bundle::EvidenceBundle;
 use ccgpu_attestation::policy::Policy;
 use ccgpu_guest_agent::api::{ApiLimits, ApiServer, unix_address};
 use ccgpu_guest_agent::bringup::{Agent, Outcome};
@@ -17,7 +17,7 @@ use ccgpu_guest_agent::proto::guest_agent_ttrpc::GuestAgentClient;
 use protobuf::Message as _;
 use ttrpc::Code;
 
-use common::Guest;
+use common::{Guest, appraise};
 
 struct Served {
     guest: Guest,
@@ -138,21 +138,7 @@ fn status_watch_appraisal_and_evidence() {
     assert_eq!(bundle.gpus.len(), 2);
     assert!(bundle.cpu.is_some() && bundle.gpus.iter().all(|g| g.driver_rim.is_some() && g.vbios_rim.is_some()));
     let fleet = &served.guest.fleet;
-    let policy = Policy::default();
-    let roots = fleet.pkis.snp.roots().expect("roots");
-    let anchors = fleet.pkis.gpu.anchors();
-    let verdict = appraise_bundle(
-        &bundle,
-        &BundleAppraise {
-            expected_nonce: Some(&bundle.nonce),
-            at: time::OffsetDateTime::now_utc(),
-            anchors: &anchors,
-            amd_roots: &roots,
-            policy: &policy,
-            revocation: BundleRevocation::NotChecked,
-            cache: None,
-        },
-    );
+    let verdict = appraise(&fleet.pkis, &bundle);
     assert_eq!(verdict.verdict, Verdict::Affirming, "{:?}", verdict.failures());
     // Evidence requests change nothing.
     let after = client.get_status(ctx(), &pb::GetStatusRequest::new()).expect("status");

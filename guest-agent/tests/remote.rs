@@ -1,7 +1,8 @@
 //! Remote mode against a relying party on the loopback interface: the agent POSTs the bundle and accepts
-//! only an ES384-signed EAR from the configured key, for its own nonce, affirming for every GPU and the
-//! CPU. Every other answer — contraindicated, signed by another key, unsigned, for another nonce, missing
-//! a GPU, an HTTP error, no answer — leaves every GPU locked.
+//! only an ES384-signed EAR from the configured key, for its own nonce, about its own evidence, affirming
+//! for every GPU and the CPU. Every other answer — contraindicated, signed by another key, unsigned, for
+//! another nonce, missing or adding a GPU, about another VM's evidence, an HTTP error, no answer — leaves
+//! every GPU locked.
 
 mod common;
 
@@ -11,16 +12,15 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use ccgpu_attestation::bundle::{BundleAppraise, BundleRevocation, EvidenceBundle, appraise_bundle};
+use ccgpu_attestation::bundle::EvidenceBundle;
 use ccgpu_attestation::log::LogVerdict;
-use ccgpu_attestation::policy::Policy;
-use ccgpu_guest_agent::bringup::Outcome;
+use ccgpu_guest_agent::bringup::{Agent, Outcome};
 use ccgpu_guest_agent::config::{Mode, RemoteConfig};
 use ccgpu_guest_agent::sim::GpuFault;
 use ccgpu_guest_agent::state::FailureReason;
 use ccgpu_guest_agent::verify::RemoteVerifier;
 
-use common::{Guest, assert_failed, failure_of};
+use common::{Guest, appraise, assert_failed, assert_ready, failure_of};
 
 /// What the relying party does with the bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,14 @@ enum Rp {
     DropsLastGpu,
     SaysAffirmingRegardless,
     HttpError,
+    /// Adds a `gpu-N` for a GPU the bundle does not have.
+    AddsAGpu,
+    /// Swaps the verdicts of `gpu-0` and `gpu-1`.
+    SwapsGpus,
+    /// Writes no claim naming the evidence it appraised.
+    NamesNoEvidence,
+    /// Names other CPU evidence (the `cpu` submodule only).
+    OtherCpuReport,
 }
 
 struct Key {
@@ -48,12 +56,13 @@ fn b64url(bytes: &[u8]) -> String {
     base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
 }
 
-/// Serves one request on a loopback port; returns the URL.
-fn relying_party(guest: &Guest, behaviour: Rp, signing: &Key) -> String {
+/// Serves one request on a loopback port; returns the URL. With `relay`, the request is answered with a
+/// verdict on *that* VM's evidence for the same nonce: what a host relaying between the guest and the
+/// relying party can obtain by asking another VM it runs (`GetEvidence`).
+fn relying_party(guest: &Guest, behaviour: Rp, signing: &Key, relay: Option<Arc<Agent>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let url = format!("http://{}/v1/attest", listener.local_addr().expect("address"));
-    let anchors = guest.fleet.pkis.gpu.anchors();
-    let roots = guest.fleet.pkis.snp.roots().expect("roots");
+    let pkis = guest.fleet.pkis.clone();
     let private = signing.private_pem.clone();
     let other = key().private_pem;
     thread::spawn(move || {
@@ -77,20 +86,12 @@ fn relying_party(guest: &Guest, behaviour: Rp, signing: &Key) -> String {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let bundle = EvidenceBundle::parse(&body).expect("the agent sends a valid bundle");
-        let policy = Policy::default();
-        let appraisal = appraise_bundle(
-            &bundle,
-            &BundleAppraise {
-                expected_nonce: Some(&bundle.nonce),
-                at: time::OffsetDateTime::now_utc(),
-                anchors: &anchors,
-                amd_roots: &roots,
-                policy: &policy,
-                revocation: BundleRevocation::NotChecked,
-                cache: None,
-            },
-        );
+        let sent = EvidenceBundle::parse(&body).expect("the agent sends a valid bundle");
+        let bundle = match &relay {
+            Some(w) => w.fresh_evidence(sent.nonce).expect("the other VM's evidence for the same nonce"),
+            None => sent,
+        };
+        let appraisal = appraise(&pkis, &bundle);
         let mut ear = appraisal.to_ear(time::OffsetDateTime::now_utc().unix_timestamp(), "test relying party");
         match behaviour {
             Rp::OtherNonce => ear.nonce = ear::Nonce::try_from([9u8; 32].as_slice()).ok(),
@@ -102,6 +103,29 @@ fn relying_party(guest: &Guest, behaviour: Rp, signing: &Key) -> String {
                 ear.status = Some(ear::TrustTier::Affirming);
                 for a in ear.submods.values_mut() {
                     a.status = ear::TrustTier::Affirming;
+                }
+            }
+            Rp::AddsAGpu => {
+                let mut extra = ear::Appraisal::new();
+                extra.status = ear::TrustTier::Affirming;
+                ear.submods.insert(format!("gpu-{}", bundle.gpus.len()), extra);
+            }
+            Rp::SwapsGpus => {
+                let a = ear.submods.remove("gpu-0").expect("gpu-0");
+                let b = ear.submods.remove("gpu-1").expect("gpu-1");
+                ear.submods.insert("gpu-0".into(), b);
+                ear.submods.insert("gpu-1".into(), a);
+            }
+            Rp::NamesNoEvidence => {
+                for a in ear.submods.values_mut() {
+                    for claim in ["evidence_sha384", "report_sha384", "expected_report_data"] {
+                        a.verifier_claims.remove(claim);
+                    }
+                }
+            }
+            Rp::OtherCpuReport => {
+                if let Some(cpu) = ear.submods.get_mut("cpu") {
+                    cpu.verifier_claims.insert("report_sha384".into(), ear::RawValue::String("ab".repeat(48)));
                 }
             }
             _ => {}
@@ -128,9 +152,13 @@ fn relying_party(guest: &Guest, behaviour: Rp, signing: &Key) -> String {
     url
 }
 
-fn run(guest: &mut Guest, behaviour: Rp) -> (Outcome, Arc<ccgpu_guest_agent::bringup::Agent>) {
+fn run(guest: &mut Guest, behaviour: Rp) -> (Outcome, Arc<Agent>) {
+    run_relayed(guest, behaviour, None)
+}
+
+fn run_relayed(guest: &mut Guest, behaviour: Rp, relay: Option<Arc<Agent>>) -> (Outcome, Arc<Agent>) {
     let trusted = key();
-    let url = relying_party(guest, behaviour, &trusted);
+    let url = relying_party(guest, behaviour, &trusted, relay);
     let remote = RemoteConfig { url, public_key_pem: trusted.public_pem.clone(), timeout: Duration::from_secs(60) };
     guest.config.mode = Mode::Remote;
     guest.config.remote = Some(remote.clone());
@@ -167,13 +195,41 @@ fn a_contraindicated_verdict_keeps_the_gpus_locked_and_names_the_checks() {
 
 #[test]
 fn only_a_valid_signed_verdict_for_this_bundle_counts() {
-    for behaviour in [Rp::SignsWithAnotherKey, Rp::Unsigned, Rp::OtherNonce, Rp::DropsLastGpu, Rp::HttpError] {
+    for behaviour in [
+        Rp::SignsWithAnotherKey,
+        Rp::Unsigned,
+        Rp::OtherNonce,
+        Rp::DropsLastGpu,
+        Rp::HttpError,
+        Rp::AddsAGpu,
+        Rp::SwapsGpus,
+        Rp::NamesNoEvidence,
+        Rp::OtherCpuReport,
+    ] {
         let mut guest = Guest::new(2);
         let (outcome, agent) = run(&mut guest, behaviour);
         let s = assert_failed(&guest, &agent, &outcome);
         for i in 0..2 {
             assert_eq!(failure_of(&s, i).0, FailureReason::RelyingParty, "{behaviour:?}");
         }
+    }
+}
+
+#[test]
+fn a_verdict_on_another_vms_evidence_for_our_nonce_is_refused() {
+    // The host runs VM W from the same image, with the same GPU model. It drops our bundle, asks W for
+    // evidence on our nonce (GetEvidence), and forwards W's bundle to the relying party, which affirms it
+    // honestly and signs an EAR carrying our nonce. Our GPUs were never appraised: nothing is released.
+    let other = Guest::new(2);
+    let w = other.agent();
+    assert_ready(&other, &w, &w.bring_up());
+    let mut guest = Guest::new(2);
+    let (outcome, agent) = run_relayed(&mut guest, Rp::Honest, Some(w));
+    let s = assert_failed(&guest, &agent, &outcome);
+    for i in 0..2 {
+        let (reason, detail, _) = failure_of(&s, i);
+        assert_eq!(reason, FailureReason::RelyingParty);
+        assert!(detail.contains("is about other evidence"), "{detail}");
     }
 }
 

@@ -7,22 +7,40 @@
 //! Attestation Result) as a compact JWS (`application/jwt`, at most 64 KiB), signed ES384 with the key
 //! whose public part is `[remote] public_key_pem` in the measured configuration — the format
 //! `ccgpu-attestation`'s `CompositeAppraisal::to_ear` produces: one submodule `gpu-N` per GPU in bundle
-//! order, `cpu` when the bundle has CPU evidence.
+//! order, `cpu` when the bundle has CPU evidence, `bundle` for the bundle-level checks.
 //!
 //! # What is accepted
 //!
 //! The verdict counts as affirming only if: the JWS verifies under that key with ES384 (no other
 //! algorithm, no unsigned token); the EAR profile is the EAR profile; its `eat_nonce` is our nonce (so it
-//! answers this bundle, now: the nonce came fresh from our CSPRNG); the overall status and the status of
-//! every expected submodule are `affirming` (a `warning` is not); and every expected submodule is present.
-//! Anything else — a transport error, another status code, a bad signature, a missing GPU — is no verdict,
-//! and no GPU is released. The transport is plain HTTP: the verdict's integrity comes from its signature
-//! and its freshness from our nonce, and the bundle carries no secrets.
+//! is fresh: the nonce came from our CSPRNG); it is about **the evidence we sent** (below); the overall
+//! status and the status of every expected submodule are `affirming` (a `warning` is not); and the
+//! submodules are exactly the expected ones — `gpu-0` … `gpu-(N-1)` for our N GPUs, `cpu` when we sent
+//! CPU evidence, `bundle` — none missing, none extra. Anything else — a transport error, another status
+//! code, a bad signature, a missing or extra GPU, a verdict about other evidence — is no verdict, and no
+//! GPU is released. The transport is plain HTTP: the verdict's integrity comes from its signature and its
+//! freshness from our nonce, and the bundle carries no secrets.
+//!
+//! # Which evidence the verdict is about
+//!
+//! The nonce alone does not tie the verdict to this VM: the host relays the bundle, and it can ask
+//! another VM it runs (same image, same GPUs) for evidence on our nonce (`GetEvidence`) and forward that
+//! instead; the relying party would affirm it, for our nonce. So the verdict must name the evidence it
+//! appraised, and every name must be what we compute from the bundle we sent (all hex SHA-384/SHA-512,
+//! in `ear_verifier_claims`, as `CompositeAppraisal::to_ear` writes them):
+//!
+//! | submodule | claim | must equal |
+//! |---|---|---|
+//! | `bundle` | `expected_report_data` | [`EvidenceBundle::expected_report_data`]: the nonce, the GPU count and every GPU's evidence digest |
+//! | `gpu-N` | `evidence_sha384` | [`GpuBundleEvidence::digest`] of our N-th GPU (report and certificate chain) |
+//! | `cpu` | `report_sha384` | SHA-384 of our SEV-SNP report bytes |
+//!
+//! A verdict without these claims is refused.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ccgpu_attestation::bundle::EvidenceBundle;
+use ccgpu_attestation::bundle::{EvidenceBundle, GpuBundleEvidence};
 use ear::{Ear, Nonce, TrustTier};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use thiserror::Error;
@@ -95,33 +113,62 @@ fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into()
 }
 
-/// The EAR in `token`, verified under `key` and checked against `bundle`.
+/// The EAR in `token`, verified under `key` and checked against `bundle`: our nonce, exactly the
+/// expected submodules, and each naming the evidence we sent.
 pub fn verify_ear(token: &str, key: &DecodingKey, bundle: &EvidenceBundle) -> Result<Ear, RemoteError> {
     let ear = Ear::from_jwt(token.trim(), Algorithm::ES384, key).map_err(|e| RemoteError::Signature(e.to_string()))?;
     if ear.profile != ear::EAR_PROFILE {
         return Err(RemoteError::Mismatch(format!("has profile {:?}, not {:?}", ear.profile, ear::EAR_PROFILE)));
     }
-    // ccgpu's EAR writer encodes the nonce's hex text as the EAR nonce; the raw bytes are accepted too.
-    let hex_form = Nonce::try_from(hex::encode(bundle.nonce).as_str()).ok();
-    let raw_form = Nonce::try_from(bundle.nonce.as_slice()).ok();
+    // `eat_nonce` carries the nonce's 32 raw bytes (the `ear` crate writes them base64url), as
+    // `CompositeAppraisal::to_ear` produces it. No other encoding is accepted.
+    let ours = Nonce::try_from(bundle.nonce.as_slice()).ok();
     match &ear.nonce {
-        Some(n) if Some(n) == hex_form.as_ref() || Some(n) == raw_form.as_ref() => {}
+        Some(n) if Some(n) == ours.as_ref() => {}
         Some(_) => return Err(RemoteError::Mismatch("carries another nonce".into())),
         None => return Err(RemoteError::Mismatch("carries no nonce".into())),
     }
-    for name in expected_submods(bundle) {
-        if !ear.submods.contains_key(&name) {
+    let expected = expected_evidence(bundle);
+    for name in ear.submods.keys() {
+        if !expected.iter().any(|(n, _, _)| n == name) {
+            return Err(RemoteError::Mismatch(format!("has submodule {name:?}, which is not in our bundle")));
+        }
+    }
+    for (name, claim, digest) in &expected {
+        let Some(submod) = ear.submods.get(name) else {
             return Err(RemoteError::Mismatch(format!("has no submodule {name:?}")));
+        };
+        match submod.verifier_claims.get(*claim) {
+            Some(ear::RawValue::String(s)) if s.eq_ignore_ascii_case(digest) => {}
+            Some(ear::RawValue::String(s)) => {
+                return Err(RemoteError::Mismatch(format!(
+                    "is about other evidence: {name} {claim} is {s}, our evidence has {digest}"
+                )));
+            }
+            Some(_) => return Err(RemoteError::Mismatch(format!("has a {name} {claim} that is not a string"))),
+            None => {
+                return Err(RemoteError::Mismatch(format!(
+                    "does not name the evidence it appraised ({name} has no {claim})"
+                )));
+            }
         }
     }
     Ok(ear)
 }
 
-fn expected_submods(bundle: &EvidenceBundle) -> Vec<String> {
-    let mut out: Vec<String> = (0..bundle.gpus.len()).map(|i| format!("gpu-{i}")).collect();
-    if bundle.cpu.is_some() {
-        out.push("cpu".into());
+/// Per expected submodule: its name, the claim that names its evidence, and that evidence's digest (hex)
+/// as we compute it from the bundle we sent.
+fn expected_evidence(bundle: &EvidenceBundle) -> Vec<(String, &'static str, String)> {
+    let mut out: Vec<(String, &'static str, String)> = bundle
+        .gpus
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (format!("gpu-{i}"), "evidence_sha384", hex::encode(GpuBundleEvidence::digest(g))))
+        .collect();
+    if let Some(cpu) = &bundle.cpu {
+        out.push(("cpu".into(), "report_sha384", hex::encode(ccgpu_attestation::crypto::sha384(&cpu.report))));
     }
+    out.push(("bundle".into(), "expected_report_data", hex::encode(bundle.expected_report_data())));
     out
 }
 

@@ -1,5 +1,6 @@
 //! Shared fixtures: the simulated PKIs (generated once per test binary), a simulated guest with a
-//! temporary attestation log, and readers of what an agent left behind.
+//! temporary attestation log, the appraisal a relying party would make, and readers of what an agent left
+//! behind. The benchmarks include this module too (`#[path]`).
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -7,6 +8,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use ccgpu_attestation::bundle::{
+    BundleAppraise, BundleRevocation, CompositeAppraisal, EvidenceBundle, appraise_bundle,
+};
 use ccgpu_attestation::log::{LogReader, LogRecord, LogVerdict};
 use ccgpu_attestation::policy::Policy;
 use ccgpu_guest_agent::audit::AuditLog;
@@ -22,6 +26,32 @@ pub fn pkis() -> SimPkis {
     PKIS.get_or_init(|| SimPkis::generate().expect("simulated PKIs")).clone()
 }
 
+/// An agent configuration writing its log to `log`, with wait bounds that end at once: the simulation
+/// never needs to wait, and a test must not.
+pub fn config(log: PathBuf) -> Config {
+    Config { log, waits: Waits { base: Duration::ZERO, per_gpu: Duration::ZERO }, ..Config::default() }
+}
+
+/// `bundle` appraised as a relying party would (or `ccgpu verify bundle`): for the nonce the bundle
+/// carries (in remote mode the agent chose it), now, under the default policy, against the simulation's
+/// roots, revocation not checked, no cache.
+pub fn appraise(pkis: &SimPkis, bundle: &EvidenceBundle) -> CompositeAppraisal {
+    let anchors = pkis.gpu.anchors();
+    let roots = pkis.snp.roots().expect("simulated AMD roots");
+    appraise_bundle(
+        bundle,
+        &BundleAppraise {
+            expected_nonce: Some(&bundle.nonce),
+            at: time::OffsetDateTime::now_utc(),
+            anchors: &anchors,
+            amd_roots: &roots,
+            policy: &Policy::default(),
+            revocation: BundleRevocation::NotChecked,
+            cache: None,
+        },
+    )
+}
+
 /// A simulated guest with `gpus` GPUs, its agent's configuration and a temporary log.
 pub struct Guest {
     pub fleet: SimFleet,
@@ -32,12 +62,7 @@ pub struct Guest {
 impl Guest {
     pub fn new(gpus: u8) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config {
-            log: dir.path().join("attestation.log"),
-            // Bounds that end at once: the simulation never needs to wait, and a test must not.
-            waits: Waits { base: Duration::ZERO, per_gpu: Duration::ZERO },
-            ..Config::default()
-        };
+        let config = config(dir.path().join("attestation.log"));
         Self { fleet: SimFleet::new(pkis(), gpus), config, dir }
     }
 

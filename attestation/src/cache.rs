@@ -15,16 +15,38 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::rim::{self, RimInspection};
 
-/// Most certificate links remembered.
-const MAX_LINKS: usize = 4096;
-/// Most RIM inspections remembered.
-const MAX_RIMS: usize = 512;
+/// Most bytes of certificate links remembered (a link is ~1.5 KB: 16 MiB is ~10,000 links).
+const MAX_LINK_BYTES: usize = 16 * 1024 * 1024;
+/// Most bytes of RIM documents remembered (NVIDIA's are ~21 KB: 64 MiB is ~3,000 RIMs).
+const MAX_RIM_BYTES: usize = 64 * 1024 * 1024;
 
 /// Shared, thread-safe verification cache.
 #[derive(Debug, Default)]
 pub struct VerifierCache {
-    links: Mutex<HashSet<Vec<u8>>>,
-    rims: Mutex<HashMap<Arc<[u8]>, Arc<RimInspection>>>,
+    links: Mutex<Bounded<HashSet<Vec<u8>>>>,
+    rims: Mutex<Bounded<HashMap<Arc<[u8]>, Arc<RimInspection>>>>,
+}
+
+/// A map with the total size of its keys, cleared when a new entry would take it over a byte budget.
+#[derive(Debug, Default)]
+struct Bounded<T> {
+    map: T,
+    bytes: usize,
+}
+
+impl<T: Default> Bounded<T> {
+    /// Makes room for `len` more bytes under `budget`; false when one entry alone exceeds it.
+    fn make_room(&mut self, len: usize, budget: usize) -> bool {
+        if len > budget {
+            return false;
+        }
+        if self.bytes + len > budget {
+            self.map = T::default();
+            self.bytes = 0;
+        }
+        self.bytes += len;
+        true
+    }
 }
 
 impl VerifierCache {
@@ -44,36 +66,38 @@ impl VerifierCache {
     }
 
     pub(crate) fn link_verified(&self, key: &[u8]) -> bool {
-        self.links.lock().unwrap_or_else(PoisonError::into_inner).contains(key)
+        self.links.lock().unwrap_or_else(PoisonError::into_inner).map.contains(key)
     }
 
-    pub(crate) fn remember_link(&self, key: Vec<u8>) {
+    /// Remembers links that verified. Callers pass only links of a path that validated to its anchor, so
+    /// crafted chains cannot fill the cache.
+    pub(crate) fn remember_links(&self, keys: impl IntoIterator<Item = Vec<u8>>) {
         let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
-        if links.len() >= MAX_LINKS {
-            links.clear();
+        for key in keys {
+            if !links.map.contains(&key) && links.make_room(key.len(), MAX_LINK_BYTES) {
+                links.map.insert(key);
+            }
         }
-        links.insert(key);
     }
 
     /// The inspection of a RIM document, from the cache when the same bytes were inspected before.
     pub fn inspect_rim(&self, xml: &[u8]) -> Arc<RimInspection> {
-        if let Some(hit) = self.rims.lock().unwrap_or_else(PoisonError::into_inner).get(xml) {
+        if let Some(hit) = self.rims.lock().unwrap_or_else(PoisonError::into_inner).map.get(xml) {
             return Arc::clone(hit);
         }
         let inspection = Arc::new(rim::inspect(xml));
         let mut rims = self.rims.lock().unwrap_or_else(PoisonError::into_inner);
-        if rims.len() >= MAX_RIMS {
-            rims.clear();
+        if rims.make_room(xml.len(), MAX_RIM_BYTES) {
+            rims.map.insert(Arc::from(xml), Arc::clone(&inspection));
         }
-        rims.insert(Arc::from(xml), Arc::clone(&inspection));
         inspection
     }
 
     /// Numbers of cached links and RIM inspections.
     pub fn len(&self) -> (usize, usize) {
         (
-            self.links.lock().unwrap_or_else(PoisonError::into_inner).len(),
-            self.rims.lock().unwrap_or_else(PoisonError::into_inner).len(),
+            self.links.lock().unwrap_or_else(PoisonError::into_inner).map.len(),
+            self.rims.lock().unwrap_or_else(PoisonError::into_inner).map.len(),
         )
     }
 

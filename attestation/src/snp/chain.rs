@@ -189,8 +189,9 @@ pub(crate) fn check_link(
     UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA384, &spki.subject_public_key.data)
         .verify(cert.tbs_certificate.as_ref(), &cert.signature_value.data)
         .map_err(|_| AmdCertError::Signature { issuer: describe(issuer) })?;
+    // The issuer here is the pinned ARK or an ASK/ASVK verified under it: every remembered link is anchored.
     if let (Some(cache), Some(key)) = (cache, key) {
-        cache.remember_link(key);
+        cache.remember_links([key]);
     }
     Ok(())
 }

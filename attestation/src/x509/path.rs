@@ -272,6 +272,7 @@ pub fn validate_cached(
     let mut valid_from = OffsetDateTime::UNIX_EPOCH;
     let mut valid_until = OffsetDateTime::from_unix_timestamp(253_402_300_799).unwrap_or(OffsetDateTime::UNIX_EPOCH); // 9999-12-31T23:59:59Z
 
+    let mut verified_links = Vec::new();
     for (position, cert) in path.iter().enumerate() {
         let issuer = path.get(position + 1).unwrap_or(&anchor_cert);
         let fail = |problem| ChainError::Cert { position, subject: subjects[position].clone(), problem };
@@ -302,13 +303,15 @@ pub fn validate_cached(
             issuer_key
                 .verify_der(hash, cert.tbs_certificate.as_ref(), &cert.signature_value.data)
                 .map_err(|source| fail(CertProblem::Signature { issuer: describe(issuer), source }))?;
-            if let (Some(cache), Some(key)) = (cache, link) {
-                cache.remember_link(key);
-            }
+            verified_links.extend(link);
         }
     }
     check_common(&anchor_cert, at, &at_str, &mut valid_from, &mut valid_until)
         .map_err(|problem| ChainError::Anchor { anchor: anchor.name().to_owned(), problem })?;
+    // Only links of a path that reached the anchor are remembered: crafted chains cannot fill the cache.
+    if let Some(cache) = cache {
+        cache.remember_links(verified_links);
+    }
 
     let leaf = &path[0];
     let leaf_key =

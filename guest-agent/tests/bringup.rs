@@ -493,3 +493,31 @@ fn a_failed_gpu_state_is_final_and_timed() {
     assert_eq!(r.devices.iter().filter(|d| d.kind == ccgpu_attestation::log::DeviceKind::Gpu).count(), 8);
     assert!(r.failed_checks.iter().any(|c| c.ends_with("agent:cc-off")), "{:?}", r.failed_checks);
 }
+
+#[test]
+fn a_guest_clock_rolled_back_before_the_build_is_raised_to_the_build_time() {
+    use ccgpu_guest_agent::verify::LocalVerifier;
+    use ccgpu_guest_agent::verify::clock::build_time_floor;
+    use time::format_description::well_known::Rfc3339;
+
+    // The host sets the guest clock to 2000, before the simulated PKI's certificates were valid (2023): a
+    // verifier judging at the guest clock would refuse them (or, with real certificates, accept ones that
+    // expired since). Judged at the build time instead, they verify.
+    let guest = Guest::new(1);
+    let verifier = guest
+        .fleet
+        .local_verifier(guest.config.policy.clone())
+        .expect("verifier")
+        .with_clock(|| time::macros::datetime!(2000-01-01 0:00 UTC));
+    assert_eq!(verifier.floor(), build_time_floor());
+    let verifier: std::sync::Arc<LocalVerifier> = std::sync::Arc::new(verifier);
+    let agent = guest.agent_with(verifier);
+    let outcome = agent.bring_up();
+    assert_ready(&guest, &agent, &outcome);
+    let floor = build_time_floor().format(&Rfc3339).expect("format");
+    let appraisal: serde_json::Value =
+        serde_json::from_slice(&agent.appraisal().expect("appraisal").json).expect("JSON");
+    assert_eq!(appraisal["verified_at"], floor.as_str(), "judged at the build time, not at the guest clock");
+    let verified_at = guest.records()[0].verified_at.as_ref().map(ToString::to_string);
+    assert_eq!(verified_at.as_deref(), Some(floor.as_str()));
+}

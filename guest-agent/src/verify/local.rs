@@ -4,8 +4,9 @@
 //!
 //! Revocation is not checked here (the guest has no route to NVIDIA's OCSP responders); the appraisal
 //! records it as not checked, and a policy with `ocsp.require = "required"` therefore fails closed — use
-//! remote mode for revocation. Certificate validity is judged at the guest's clock, which the host
-//! provides: a relying party (remote mode) judges at its own.
+//! remote mode for revocation. Certificate validity is judged at the guest's clock raised to the build
+//! time ([`super::clock`]): the host provides the clock and could roll it back to revive expired
+//! certificates, but not to before the agent was built. A relying party (remote mode) judges at its own.
 
 use ccgpu_attestation::anchors::Anchors;
 use ccgpu_attestation::appraisal::Verdict;
@@ -15,6 +16,7 @@ use ccgpu_attestation::policy::Policy;
 use ccgpu_attestation::snp::AmdRoots;
 use time::OffsetDateTime;
 
+use super::clock::{build_time_floor, judgement_time};
 use super::{Decision, GpuDecision, Verifier, VerifyError};
 use crate::audit;
 
@@ -25,6 +27,8 @@ pub struct LocalVerifier {
     amd_roots: AmdRoots,
     policy: Policy,
     cache: VerifierCache,
+    clock: fn() -> OffsetDateTime,
+    floor: OffsetDateTime,
 }
 
 impl LocalVerifier {
@@ -35,7 +39,25 @@ impl LocalVerifier {
 
     /// Explicit roots (the simulation's, in `--simulate` mode and tests).
     pub fn with_roots(anchors: Anchors, amd_roots: AmdRoots, policy: Policy) -> Self {
-        Self { anchors, amd_roots, policy, cache: VerifierCache::new() }
+        Self {
+            anchors,
+            amd_roots,
+            policy,
+            cache: VerifierCache::new(),
+            clock: OffsetDateTime::now_utc,
+            floor: build_time_floor(),
+        }
+    }
+
+    /// The same verifier reading the guest clock from `clock` (tests: a clock the host rolled back).
+    pub fn with_clock(mut self, clock: fn() -> OffsetDateTime) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The earliest time evidence is judged at: the build time.
+    pub fn floor(&self) -> OffsetDateTime {
+        self.floor
     }
 
     /// The policy.
@@ -50,13 +72,22 @@ impl Verifier for LocalVerifier {
     }
 
     fn appraise(&self, bundle: &EvidenceBundle) -> Result<Decision, VerifyError> {
-        let now = OffsetDateTime::now_utc();
+        let now = (self.clock)();
+        let at = judgement_time(now, self.floor);
+        if at == now {
+            tracing::info!(guest_clock = %now, build_time_floor = %self.floor, judged_at = %at, "judging evidence at the guest clock");
+        } else {
+            tracing::warn!(
+                guest_clock = %now, build_time_floor = %self.floor, judged_at = %at,
+                "the guest clock is before this agent's build time; judging evidence at the build time"
+            );
+        }
         let appraisal = appraise_bundle(
             bundle,
             &BundleAppraise {
                 // The agent assembled this bundle around the nonce it drew itself.
                 expected_nonce: Some(&bundle.nonce),
-                at: now,
+                at,
                 anchors: &self.anchors,
                 amd_roots: &self.amd_roots,
                 policy: &self.policy,

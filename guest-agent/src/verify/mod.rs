@@ -5,6 +5,7 @@
 //! is one switch for all GPUs). It also carries the attestation-log record of the appraisal and the
 //! appraisal itself as JSON for the API's `GetAppraisal`.
 
+pub mod clock;
 pub mod local;
 pub mod remote;
 

@@ -101,6 +101,9 @@ pub fn snp_text(a: &SnpAppraisal) -> String {
     let _ = writeln!(s, "time         {}", a.verified_at);
     let _ = writeln!(s);
     checks_table(&mut s, &a.checks, 2);
+    for w in ccgpu_attestation::ear_result::snp_warnings(a) {
+        let _ = writeln!(s, "  warning: {w}");
+    }
     let _ = writeln!(s);
     verdict_line(&mut s, a.verdict, &a.checks.failures().iter().map(|c| c.name().to_owned()).collect::<Vec<_>>());
     s
@@ -114,6 +117,9 @@ pub fn bundle_text(a: &CompositeAppraisal) -> String {
     if let Some(cpu) = &a.cpu {
         let _ = writeln!(s, "\ncpu      {}", cpu.verdict);
         checks_table(&mut s, &cpu.checks, 2);
+        for w in ccgpu_attestation::ear_result::snp_warnings(cpu) {
+            let _ = writeln!(s, "  warning: {w}");
+        }
     }
     for (i, g) in a.gpus.iter().enumerate() {
         let id = &g.appraisal.identity;

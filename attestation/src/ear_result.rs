@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use ::ear::{Appraisal, Ear, Extensions, Nonce, RawValue, TrustTier, TrustVector, VerifierID};
 
-use crate::appraisal::{Check, Checks, Verdict};
+use crate::appraisal::{Check, Checks, Outcome, Verdict};
 use crate::bundle::CompositeAppraisal;
 use crate::gpu::GpuAppraisal;
 use crate::snp::SnpAppraisal;
@@ -90,7 +90,22 @@ fn cpu_submod(a: &SnpAppraisal, policy_id: &str, nonce: &str) -> Appraisal {
     if let Some(m) = &a.identity.measurement {
         verifier_claims.insert("measurement".into(), RawValue::String(m.clone()));
     }
-    submod(tier(a.verdict, false), tv, policy_id, nonce, verifier_claims)
+    let warnings = snp_warnings(a);
+    if !warnings.is_empty() {
+        verifier_claims
+            .insert("warnings".into(), RawValue::Array(warnings.iter().map(|w| RawValue::String(w.clone())).collect()));
+    }
+    submod(tier(a.verdict, !warnings.is_empty()), tv, policy_id, nonce, verifier_claims)
+}
+
+/// What an affirming SEV-SNP appraisal accepted without pinning it: without a launch measurement in the
+/// policy, any (non-debug) guest image is accepted, so the result is at most `warning`.
+pub fn snp_warnings(a: &SnpAppraisal) -> Vec<String> {
+    let mut out = Vec::new();
+    if matches!(a.checks.get(Check::SnpMeasurement), Some(Outcome::Skipped { .. })) {
+        out.push("the policy pins no launch measurement (snp.measurements): any guest image was accepted".to_owned());
+    }
+    out
 }
 
 fn submod(

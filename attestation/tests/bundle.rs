@@ -244,10 +244,15 @@ fn composite_appraisal_renders_as_an_ear_and_signs_as_a_jwt() {
     let a = appraise(w, &b);
     let ear = a.to_ear(1_756_684_800, "ccgpu test");
     let json = serde_json::to_value(&ear).expect("json");
-    assert_eq!(json["ear_status"], "affirming");
+    // The CPU part is affirming but at most "warning" overall: the default policy pins no launch measurement.
+    assert_eq!(json["ear_status"], "warning");
     let submods = json["submods"].as_object().expect("submods");
     assert_eq!(submods.keys().collect::<Vec<_>>(), vec!["bundle", "cpu", "gpu-0"]);
     assert_eq!(submods["gpu-0"]["ear_status"], "affirming");
+    assert_eq!(submods["cpu"]["ear_status"], "warning");
+    assert!(
+        submods["cpu"]["ear_verifier_claims"]["warnings"][0].as_str().expect("warning").contains("snp.measurements")
+    );
     assert_eq!(submods["gpu-0"]["ear_trustworthiness_vector"]["hardware"], 2);
     assert_eq!(submods["gpu-0"]["ear_verifier_claims"]["measres"], "success");
     // eat_nonce carries the nonce's bytes (base64url), not its hex text.

@@ -128,6 +128,9 @@ pub enum CertProblem {
     /// Leaf key usage forbids signatures.
     #[error("signs evidence but its keyUsage lacks digitalSignature")]
     NoDigitalSignature,
+    /// The signing (leaf) certificate is a CA.
+    #[error("signs evidence but is a CA certificate (basicConstraints cA true); signers are end entities")]
+    LeafIsCa,
     /// Too many CAs below this one.
     #[error("pathLenConstraint {limit} allows fewer CAs below it than the {below} in this chain")]
     PathLen {
@@ -388,6 +391,11 @@ fn is_understood(ext_oid: &[u8]) -> bool {
 }
 
 fn check_leaf(cert: &X509Certificate<'_>) -> Result<(), CertProblem> {
+    // Evidence and RIMs are signed by end-entity keys; a CA certificate in the signer's place is refused.
+    let bc = cert.basic_constraints().map_err(|e| bad_ext("2.5.29.19", e))?;
+    if bc.is_some_and(|bc| bc.value.ca) {
+        return Err(CertProblem::LeafIsCa);
+    }
     let ku = cert.key_usage().map_err(|e| bad_ext("2.5.29.15", e))?;
     if ku.is_some_and(|ku| !ku.value.digital_signature()) {
         return Err(CertProblem::NoDigitalSignature);

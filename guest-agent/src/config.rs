@@ -3,12 +3,19 @@
 //!
 //! The kernel command line is measured with the kernel (SEV-SNP measured direct boot hashes it into the
 //! launch measurement), so a relying party that checks the measurement knows every parameter. The file is
-//! trusted in one of two ways, which the operator chooses: it sits on the measured (dm-verity) root file
-//! system, or its SHA-384 is pinned on the command line with `ccgpu.config_sha384=`, in which case any
-//! other content — an initdata document swapped by the host, say — is refused before anything is read
-//! from it. Nothing else configures the agent: no environment variable, no API call, nothing from the
-//! host. A `ccgpu.*` parameter this agent does not know, a key given twice, and a key given in both places
-//! with different values are errors, so a typo or a conflict can never silently leave a rule out.
+//! trusted in one of two ways, which the operator states on the command line:
+//!
+//! - **pinned**: `ccgpu.config_sha384=HEX`; any other content — an initdata document swapped by the host,
+//!   say — is refused before anything is read from it. The file may be anywhere.
+//! - **on the measured root file system**: `ccgpu.config_trust=rootfs`, and the file (symbolic links
+//!   resolved) lies under one of [`ROOTFS_CONFIG_DIRS`] (`/etc/ccgpu/`, `/usr/share/ccgpu/`), which belong
+//!   to the dm-verity-protected image. A file elsewhere is refused, whatever the parameter says.
+//!
+//! A file named with neither is refused ([`ConfigError::Unpinned`]): without them, the host could point
+//! `ccgpu.config` at a file it controls and replace the policy. Nothing else configures the agent: no
+//! environment variable, no API call, nothing from the host. A `ccgpu.*` parameter this agent does not
+//! know, a key given twice, and a key given in both places with different values are errors, so a typo or
+//! a conflict can never silently leave a rule out.
 //!
 //! # Kernel command line
 //!
@@ -16,6 +23,7 @@
 //! |---|---|---|
 //! | `ccgpu.config=PATH` | the configuration file (TOML) | none |
 //! | `ccgpu.config_sha384=HEX` | required SHA-384 of that file | not pinned |
+//! | `ccgpu.config_trust=rootfs` | trust an unpinned file because it is on the measured root file system | none |
 //! | `ccgpu.mode=local\|remote` | verify here, or ask the relying party of `[remote]` | `local` |
 //! | `ccgpu.on_failure=wait\|exit` | after a failed bring-up: keep serving the API, or exit with status 1 | `wait` |
 //! | `ccgpu.vsock_port=N` | vsock port of the ttrpc API (1024 is the Kata agent's and is refused) | `11024` |
@@ -27,6 +35,7 @@
 //! | `ccgpu.uvm_persistence=on\|off` | `--uvm-persistence-mode` for nvidia-persistenced | `on` |
 //! | `ccgpu.wait_base_s=N` | base of every bounded wait, seconds | `30` |
 //! | `ccgpu.wait_per_gpu_s=N` | added per GPU to every bounded wait, seconds | `30` |
+//! | `ccgpu.rescan_s=N` | after bring-up, look for NVIDIA devices added or removed every N seconds (1–300) | `10` |
 //!
 //! Booleans accept `on/off`, `true/false`, `yes/no`, `1/0`.
 //!
@@ -34,7 +43,7 @@
 //!
 //! TOML with the same keys as the command line without the `ccgpu.` prefix (`mode`, `on_failure`,
 //! `vsock_port`, `expect_gpus`, `sev_guest`, `snp_vmpl`, `log`, `rim_dir`, `uvm_persistence`, `wait_base_s`,
-//! `wait_per_gpu_s`), plus:
+//! `wait_per_gpu_s`, `rescan_s`), plus:
 //!
 //! ```toml
 //! [policy]              # the appraisal policy (ccgpu-attestation's Policy: [policy.gpu], [policy.ocsp], …)
@@ -70,6 +79,13 @@ const MAX_CMDLINE: u64 = 64 * 1024;
 pub const KATA_AGENT_VSOCK_PORT: u32 = 1024;
 /// Default vsock port of the ttrpc API.
 pub const DEFAULT_VSOCK_PORT: u32 = 11024;
+/// Directories of the measured root file system an unpinned configuration file may come from, with
+/// `ccgpu.config_trust=rootfs`.
+pub const ROOTFS_CONFIG_DIRS: [&str; 2] = ["/etc/ccgpu/", "/usr/share/ccgpu/"];
+/// Default interval of the device rescan after bring-up.
+pub const DEFAULT_RESCAN: Duration = Duration::from_secs(10);
+/// Longest rescan interval accepted: a hot-plugged device is noticed within this bound.
+pub const MAX_RESCAN_S: u64 = 300;
 
 /// A configuration that cannot be used. Each names the parameter or file involved.
 #[derive(Debug, Error)]
@@ -124,9 +140,29 @@ pub enum ConfigError {
         /// What the file hashes to.
         found: String,
     },
-    /// `ccgpu.config_sha384` without `ccgpu.config`.
-    #[error("ccgpu.config_sha384 is set but ccgpu.config is not")]
-    PinWithoutFile,
+    /// `ccgpu.config_sha384` or `ccgpu.config_trust` without `ccgpu.config`.
+    #[error("ccgpu.{0} is set but ccgpu.config is not")]
+    PinWithoutFile(&'static str),
+    /// A configuration file that is neither pinned by digest nor declared on the measured root file system.
+    #[error(
+        "{0} is not pinned: set ccgpu.config_sha384=<its SHA-384>, or ccgpu.config_trust=rootfs with the file \
+         under one of {dirs}",
+        dirs = ROOTFS_CONFIG_DIRS.join(", ")
+    )]
+    Unpinned(PathBuf),
+    /// `ccgpu.config_trust=rootfs` for a file outside the measured root file system's directories.
+    #[error(
+        "{path} (resolved: {resolved}) is not under one of {dirs}, so ccgpu.config_trust=rootfs does not apply",
+        path = path.display(),
+        resolved = resolved.display(),
+        dirs = ROOTFS_CONFIG_DIRS.join(", ")
+    )]
+    NotOnRootfs {
+        /// The file as named.
+        path: PathBuf,
+        /// The file with symbolic links resolved.
+        resolved: PathBuf,
+    },
     /// The file is not valid TOML of the expected shape.
     #[error("{path}: {reason}")]
     File {
@@ -270,6 +306,8 @@ pub struct Config {
     pub uvm_persistence: bool,
     /// Wait bounds.
     pub waits: Waits,
+    /// Interval of the device rescan after bring-up.
+    pub rescan: Duration,
     /// The appraisal policy.
     pub policy: Policy,
     /// The relying party (remote mode).
@@ -293,6 +331,7 @@ impl Default for Config {
             rim_dir: None,
             uvm_persistence: true,
             waits: Waits::default(),
+            rescan: DEFAULT_RESCAN,
             policy: Policy::default(),
             remote: None,
             config_digest: None,
@@ -302,7 +341,7 @@ impl Default for Config {
 }
 
 /// The keys that may appear on the command line (after `ccgpu.`) and in the file.
-const SHARED_KEYS: [&str; 11] = [
+const SHARED_KEYS: [&str; 12] = [
     "mode",
     "on_failure",
     "vsock_port",
@@ -314,9 +353,10 @@ const SHARED_KEYS: [&str; 11] = [
     "uvm_persistence",
     "wait_base_s",
     "wait_per_gpu_s",
+    "rescan_s",
 ];
 /// Keys only the command line carries.
-const CMDLINE_ONLY: [&str; 2] = ["config", "config_sha384"];
+const CMDLINE_ONLY: [&str; 3] = ["config", "config_sha384", "config_trust"];
 
 /// The file's shape.
 #[derive(Debug, Default, Deserialize)]
@@ -333,6 +373,7 @@ struct FileConfig {
     uvm_persistence: Option<bool>,
     wait_base_s: Option<u64>,
     wait_per_gpu_s: Option<u64>,
+    rescan_s: Option<u64>,
     policy: Option<toml::Value>,
     remote: Option<FileRemote>,
 }
@@ -365,6 +406,7 @@ impl FileConfig {
         put("uvm_persistence", self.uvm_persistence.map(|v| if v { "on".into() } else { "off".into() }));
         put("wait_base_s", self.wait_base_s.map(|v| v.to_string()));
         put("wait_per_gpu_s", self.wait_per_gpu_s.map(|v| v.to_string()));
+        put("rescan_s", self.rescan_s.map(|v| v.to_string()));
         out
     }
 }
@@ -455,6 +497,17 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ConfigError> {
     Ok(bytes)
 }
 
+/// `path`, with every symbolic link and `..` resolved, must lie under one of `dirs` (compared as given:
+/// a directory that is itself a link elsewhere does not count).
+fn check_on_rootfs(path: &Path, dirs: &[&Path]) -> Result<(), ConfigError> {
+    let resolved = fs::canonicalize(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    if dirs.iter().any(|d| resolved.starts_with(d)) {
+        Ok(())
+    } else {
+        Err(ConfigError::NotOnRootfs { path: path.to_owned(), resolved })
+    }
+}
+
 impl Config {
     /// Reads the kernel command line at `cmdline` (normally `/proc/cmdline`) and the file it names.
     pub fn load(cmdline: &Path) -> Result<Self, ConfigError> {
@@ -464,16 +517,35 @@ impl Config {
 
     /// The configuration from command-line text (the file it names is read).
     pub fn from_cmdline(text: &str) -> Result<Self, ConfigError> {
+        let dirs: Vec<&Path> = ROOTFS_CONFIG_DIRS.iter().map(Path::new).collect();
+        Self::from_cmdline_with_rootfs(text, &dirs)
+    }
+
+    /// [`Config::from_cmdline`], with `rootfs_dirs` as the measured root file system's configuration
+    /// directories (tests; the agent always uses [`ROOTFS_CONFIG_DIRS`]).
+    pub fn from_cmdline_with_rootfs(text: &str, rootfs_dirs: &[&Path]) -> Result<Self, ConfigError> {
         let mut params = cmdline_params(text)?;
         let pin = params.remove("config_sha384");
+        let trust = params.remove("config_trust");
         let file = match params.remove("config") {
-            None if pin.is_some() => return Err(ConfigError::PinWithoutFile),
+            None if pin.is_some() => return Err(ConfigError::PinWithoutFile("config_sha384")),
+            None if trust.is_some() => return Err(ConfigError::PinWithoutFile("config_trust")),
             None => None,
             Some(path) => Some(parse_path("ccgpu.config", &path)?),
+        };
+        let on_rootfs = match trust.as_deref() {
+            None => false,
+            Some("rootfs") => true,
+            Some(other) => return Err(invalid("ccgpu.config_trust", other, "expected rootfs")),
         };
         let mut config = Config::default();
         let mut file_config = FileConfig::default();
         if let Some(path) = &file {
+            if on_rootfs {
+                check_on_rootfs(path, rootfs_dirs)?;
+            } else if pin.is_none() {
+                return Err(ConfigError::Unpinned(path.clone()));
+            }
             let bytes = read_bounded(path, MAX_CONFIG_FILE)?;
             let digest = hex::encode(ccgpu_attestation::crypto::sha384(&bytes));
             if let Some(pinned) = &pin
@@ -529,6 +601,13 @@ impl Config {
                 "uvm_persistence" => config.uvm_persistence = parse_bool(k, v)?,
                 "wait_base_s" => config.waits.base = Duration::from_secs(parse_num(k, v)?),
                 "wait_per_gpu_s" => config.waits.per_gpu = Duration::from_secs(parse_num(k, v)?),
+                "rescan_s" => {
+                    let secs: u64 = parse_num(k, v)?;
+                    if !(1..=MAX_RESCAN_S).contains(&secs) {
+                        return Err(invalid(k, v, format!("expected 1 to {MAX_RESCAN_S} seconds")));
+                    }
+                    config.rescan = Duration::from_secs(secs);
+                }
                 _ => return Err(ConfigError::UnknownParameter(format!("ccgpu.{k}"))),
             }
         }
@@ -607,7 +686,10 @@ mod tests {
         assert!(matches!(Config::from_cmdline("ccgpu.mode=lenient"), Err(ConfigError::Invalid { .. })));
         assert!(matches!(Config::from_cmdline("ccgpu.log=relative"), Err(ConfigError::Invalid { .. })));
         assert!(matches!(Config::from_cmdline("ccgpu.mode=remote"), Err(ConfigError::RemoteMissing)));
-        assert!(matches!(Config::from_cmdline("ccgpu.config_sha384=00"), Err(ConfigError::PinWithoutFile)));
+        assert!(matches!(Config::from_cmdline("ccgpu.config_sha384=00"), Err(ConfigError::PinWithoutFile(_))));
+        assert!(matches!(Config::from_cmdline("ccgpu.config_trust=rootfs"), Err(ConfigError::PinWithoutFile(_))));
+        assert!(matches!(Config::from_cmdline("ccgpu.rescan_s=0"), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(Config::from_cmdline("ccgpu.rescan_s=301"), Err(ConfigError::Invalid { .. })));
     }
 
     #[test]
@@ -629,18 +711,93 @@ mod tests {
 
         let wrong = format!("ccgpu.config={} ccgpu.config_sha384={}", path.display(), "0".repeat(96));
         assert!(matches!(Config::from_cmdline(&wrong), Err(ConfigError::DigestMismatch { .. })));
-        let conflict = format!("ccgpu.config={} ccgpu.expect_gpus=3", path.display());
+        let conflict = format!("ccgpu.config={} ccgpu.config_sha384={digest} ccgpu.expect_gpus=3", path.display());
         assert!(matches!(Config::from_cmdline(&conflict), Err(ConfigError::Conflict { .. })));
 
-        fs::write(&path, "[policy.gpu]\nallow_everything = true\n").expect("write");
-        assert!(matches!(
-            Config::from_cmdline(&format!("ccgpu.config={}", path.display())),
-            Err(ConfigError::Policy { .. })
-        ));
-        fs::write(&path, "skip_verification = true\n").expect("write");
-        assert!(matches!(
-            Config::from_cmdline(&format!("ccgpu.config={}", path.display())),
-            Err(ConfigError::File { .. })
-        ));
+        let pinned = |text: &str| {
+            fs::write(&path, text).expect("write");
+            let digest = hex::encode(ccgpu_attestation::crypto::sha384(text.as_bytes()));
+            Config::from_cmdline(&format!("ccgpu.config={} ccgpu.config_sha384={digest}", path.display()))
+        };
+        assert!(matches!(pinned("[policy.gpu]\nallow_everything = true\n"), Err(ConfigError::Policy { .. })));
+        assert!(matches!(pinned("skip_verification = true\n"), Err(ConfigError::File { .. })));
+    }
+
+    /// A directory standing for the measured root file system's `/etc/ccgpu/`, and one outside it.
+    fn rootfs() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = fs::canonicalize(dir.path()).expect("canonical");
+        let (etc, run) = (base.join("etc/ccgpu"), base.join("run/initdata"));
+        fs::create_dir_all(&etc).expect("etc");
+        fs::create_dir_all(&run).expect("run");
+        (dir, etc, run)
+    }
+
+    #[test]
+    fn an_unpinned_file_is_refused_unless_on_the_measured_rootfs() {
+        let (_dir, etc, run) = rootfs();
+        let text = "expect_gpus = 2\n";
+        let on_rootfs = etc.join("agent.toml");
+        let from_host = run.join("agent.toml");
+        fs::write(&on_rootfs, text).expect("write");
+        fs::write(&from_host, text).expect("write");
+        let load = |line: String| Config::from_cmdline_with_rootfs(&line, &[etc.as_path()]);
+
+        // Neither pinned nor declared: refused, wherever it is.
+        for path in [&on_rootfs, &from_host] {
+            let e = load(format!("ccgpu.config={}", path.display())).expect_err("unpinned");
+            assert!(matches!(e, ConfigError::Unpinned(_)), "{e}");
+            assert!(e.to_string().contains("ccgpu.config_sha384") && e.to_string().contains("/etc/ccgpu/"), "{e}");
+        }
+        // The production directories are the measured image's.
+        let e = Config::from_cmdline(&format!("ccgpu.config={} ccgpu.config_trust=rootfs", on_rootfs.display()))
+            .expect_err("not under /etc/ccgpu/");
+        assert!(matches!(e, ConfigError::NotOnRootfs { .. }), "{e}");
+
+        // Declared on the root file system, and there: read.
+        let c = load(format!("ccgpu.config={} ccgpu.config_trust=rootfs", on_rootfs.display())).expect("config");
+        assert_eq!(c.expect_gpus, Some(2));
+        assert_eq!(c.config_path.as_deref(), Some(on_rootfs.as_path()));
+
+        // Declared, but elsewhere: refused — directly, through `..`, or through a link from the rootfs dir.
+        let dotdot = etc.join("../../run/initdata/agent.toml");
+        let link = etc.join("link.toml");
+        std::os::unix::fs::symlink(&from_host, &link).expect("symlink");
+        for path in [&from_host, &dotdot, &link] {
+            let e = load(format!("ccgpu.config={} ccgpu.config_trust=rootfs", path.display())).expect_err("elsewhere");
+            assert!(matches!(e, ConfigError::NotOnRootfs { .. }), "{}: {e}", path.display());
+        }
+        // Another trust value is not a way around it.
+        let e = load(format!("ccgpu.config={} ccgpu.config_trust=initdata", from_host.display())).expect_err("value");
+        assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_pinned_file_is_read_from_anywhere_and_its_digest_decides() {
+        let (_dir, etc, run) = rootfs();
+        let from_host = run.join("agent.toml");
+        fs::write(&from_host, "expect_gpus = 4\n").expect("write");
+        let digest = hex::encode(ccgpu_attestation::crypto::sha384(b"expect_gpus = 4\n"));
+        let load = |line: String| Config::from_cmdline_with_rootfs(&line, &[etc.as_path()]);
+        let c = load(format!("ccgpu.config={} ccgpu.config_sha384={digest}", from_host.display())).expect("pinned");
+        assert_eq!(c.expect_gpus, Some(4));
+        fs::write(&from_host, "expect_gpus = 5\n").expect("the host swaps it");
+        let e =
+            load(format!("ccgpu.config={} ccgpu.config_sha384={digest}", from_host.display())).expect_err("swapped");
+        assert!(matches!(e, ConfigError::DigestMismatch { .. }), "{e}");
+        // Both stated: both must hold.
+        fs::write(&from_host, "expect_gpus = 4\n").expect("write");
+        let e = load(format!(
+            "ccgpu.config={} ccgpu.config_sha384={digest} ccgpu.config_trust=rootfs",
+            from_host.display()
+        ))
+        .expect_err("pinned, but not on the rootfs as declared");
+        assert!(matches!(e, ConfigError::NotOnRootfs { .. }), "{e}");
+    }
+
+    #[test]
+    fn the_rescan_interval_is_read() {
+        assert_eq!(Config::from_cmdline("").expect("config").rescan, DEFAULT_RESCAN);
+        assert_eq!(Config::from_cmdline("ccgpu.rescan_s=3").expect("config").rescan, Duration::from_secs(3));
     }
 }

@@ -35,7 +35,8 @@
 //! # What it trusts
 //!
 //! The kernel command line and the configuration file it names (pinned by digest on the command line, or
-//! on the measured root file system) — see [`config`]. The compiled-in NVIDIA and AMD roots; simulated
+//! declared with `ccgpu.config_trust=rootfs` and found under the measured root file system's
+//! `/etc/ccgpu/` or `/usr/share/ccgpu/`; any other file is refused) — see [`config`]. The compiled-in NVIDIA and AMD roots; simulated
 //! roots only in the explicit `--simulate` mode. Nothing from the host: the [`api`] served to it over
 //! ttrpc is read-only (no request can set ready, change the policy, skip a check or load a module), size-
 //! and rate-limited.

@@ -8,7 +8,15 @@
 //! Every wait is bounded by `base + per_gpu × GPUs` ([`crate::config::Waits`]). Timings are recorded
 //! per GPU relative to the agent's start ([`StatusBoard`]), and every step logs structured `tracing`
 //! events (`bdf`, `gpu_uuid`, `state`, `reason`, `at_us`).
+//!
+//! After bring-up, [`Agent::supervise`] keeps `nvidia-persistenced` running and rescans the PCI bus every
+//! `ccgpu.rescan_s` ([`Agent::check_devices`]): the ready state covers every GPU in the VM, so a device
+//! the host hot-plugs after ready would be released unverified. When the set of NVIDIA devices changes,
+//! the ready state is cleared, the added or removed device fails (`device-set-changed`), every other GPU
+//! is withdrawn, and a contraindicated record goes to the attestation log. Nothing is brought up again:
+//! the VM has to be restarted.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
@@ -22,7 +30,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, AuditLog};
 use crate::config::Config;
-use crate::discovery::discover;
+use crate::discovery::{Discovered, discover};
 use crate::evidence::{self, EvidenceError};
 use crate::gpu::{GpuBackend, GpuManagement, RimSource};
 use crate::state::{FailureReason, GpuState, Phase, StatusBoard};
@@ -106,6 +114,46 @@ pub enum Supervision {
     Down(String),
 }
 
+/// What one rescan of the PCI bus found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceCheck {
+    /// Bring-up has not finished (or never discovered anything): nothing to compare with.
+    NotStarted,
+    /// The same NVIDIA devices as last time.
+    Unchanged,
+    /// NVIDIA devices appeared or disappeared: the ready state was withdrawn.
+    Changed {
+        /// Addresses of devices that appeared (or changed identity), in order.
+        added: Vec<PciAddress>,
+        /// Addresses of devices that disappeared (or changed identity), in order.
+        removed: Vec<PciAddress>,
+    },
+    /// The bus could not be read; nothing was changed (the next rescan tries again).
+    Unreadable(String),
+}
+
+/// One NVIDIA device as the rescan compares it: address and identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct DeviceKey {
+    address: PciAddress,
+    device: u16,
+    class: u32,
+    /// A GPU (else an NVSwitch).
+    gpu: bool,
+}
+
+fn device_set(found: &Discovered) -> BTreeSet<DeviceKey> {
+    let key = |gpu: bool| {
+        move |d: &ccgpu_pci::PciDevice| DeviceKey { address: d.address, device: d.device, class: d.class.0, gpu }
+    };
+    found.gpus.iter().map(key(true)).chain(found.nvswitches.iter().map(key(false))).collect()
+}
+
+fn describe(keys: &[DeviceKey]) -> String {
+    let list: Vec<String> = keys.iter().map(|k| format!("{} (10de:{:04x})", k.address, k.device)).collect();
+    list.join(", ")
+}
+
 /// The agent: configuration, seams, and the shared status.
 #[derive(Debug)]
 pub struct Agent {
@@ -114,6 +162,7 @@ pub struct Agent {
     status: Arc<StatusBoard>,
     gpus: OnceLock<Arc<dyn GpuManagement>>,
     targets: OnceLock<Vec<(PciAddress, Option<String>)>>,
+    devices: Mutex<Option<BTreeSet<DeviceKey>>>,
     appraisal: Mutex<Option<StoredAppraisal>>,
     evidence_lock: Mutex<()>,
     persistenced_started: AtomicBool,
@@ -131,6 +180,7 @@ impl Agent {
             status,
             gpus: OnceLock::new(),
             targets: OnceLock::new(),
+            devices: Mutex::new(None),
             appraisal: Mutex::new(None),
             evidence_lock: Mutex::new(()),
             persistenced_started: AtomicBool::new(false),
@@ -175,6 +225,7 @@ impl Agent {
             Ok(f) => f,
             Err(e) => return Outcome::Failed(format!("PCI discovery: {}", chain(&e))),
         };
+        *self.devices.lock().unwrap_or_else(PoisonError::into_inner) = Some(device_set(&found));
         if found.gpus.is_empty() {
             tracing::info!("no NVIDIA GPU found");
             return Outcome::NoGpus;
@@ -531,16 +582,130 @@ impl Agent {
         }
     }
 
-    /// Supervises `nvidia-persistenced` every `interval` until `stop` is set.
-    pub fn supervise(&self, stop: &AtomicBool, interval: Duration) {
+    /// One rescan of the PCI bus after bring-up: when the set of NVIDIA devices differs from the last
+    /// one seen, the ready state is cleared, the devices that appeared or disappeared fail
+    /// (`device-set-changed`), every other GPU is withdrawn, and a contraindicated record is appended.
+    pub fn check_devices(&self) -> DeviceCheck {
+        if self.status.snapshot().phase == Phase::BringingUp {
+            return DeviceCheck::NotStarted;
+        }
+        let mut seen = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(before) = seen.as_ref() else { return DeviceCheck::NotStarted };
+        let now = match discover(self.deps.bus.as_ref()) {
+            Ok(found) => device_set(&found),
+            Err(e) => {
+                let e = chain(&e);
+                tracing::error!(error = %e, "device rescan: the PCI bus cannot be read");
+                return DeviceCheck::Unreadable(e);
+            }
+        };
+        if &now == before {
+            return DeviceCheck::Unchanged;
+        }
+        let added: Vec<DeviceKey> = now.difference(before).copied().collect();
+        let removed: Vec<DeviceKey> = before.difference(&now).copied().collect();
+        *seen = Some(now);
+        drop(seen);
+
+        let mut what = Vec::new();
+        if !added.is_empty() {
+            what.push(format!("appeared: {}", describe(&added)));
+        }
+        if !removed.is_empty() {
+            what.push(format!("disappeared: {}", describe(&removed)));
+        }
+        let reason = format!("the set of NVIDIA devices changed after bring-up ({})", what.join("; "));
+        tracing::error!(added = %describe(&added), removed = %describe(&removed), "{reason}; withdrawing the ready state");
+        let may_be_ready = self.clear_ready();
+        let replaced =
+            |bdf: PciAddress| added.iter().any(|k| k.address == bdf) && removed.iter().any(|k| k.address == bdf);
+        for k in &removed {
+            let detail =
+                if replaced(k.address) { "replaced after bring-up; not verified" } else { "removed after bring-up" };
+            self.status.withdraw(k.address, FailureReason::DeviceSetChanged, detail);
+        }
+        // A GPU that appeared gets a record of its own (failed); an NVSwitch is named in the reason.
+        for k in added.iter().filter(|k| k.gpu && !replaced(k.address)) {
+            self.status.appeared(
+                k.address,
+                FailureReason::DeviceSetChanged,
+                "hot-plugged after bring-up; not verified",
+            );
+        }
+        for bdf in self.status.snapshot().gpus.iter().filter(|g| g.state != GpuState::Failed).map(|g| g.bdf) {
+            self.status.withdraw(
+                bdf,
+                FailureReason::OtherGpuFailed,
+                format!("{reason}; the ready state is system-wide"),
+            );
+        }
+        self.status.fail_after_bringup(may_be_ready, reason);
+        let snapshot = self.status.snapshot();
+        let record = audit::failure_record(&snapshot.gpus, &snapshot.policy_digest, None, OffsetDateTime::now_utc());
+        match record.map_err(|e| chain(&e)).and_then(|r| self.deps.log.append(&r).map_err(|e| chain(&e))) {
+            Ok(()) => {
+                tracing::info!(log = %self.deps.log.path().display(), "device change recorded in the attestation log")
+            }
+            Err(e) => {
+                tracing::error!(log = %self.deps.log.path().display(), error = %e, "could not record the device change")
+            }
+        }
+        DeviceCheck::Changed {
+            added: added.iter().map(|k| k.address).collect(),
+            removed: removed.iter().map(|k| k.address).collect(),
+        }
+    }
+
+    /// Clears the ready state (and reads it back) after the device set changed. NVML is opened for it if
+    /// bring-up never did (no GPU then). Returns whether it may still be set.
+    fn clear_ready(&self) -> bool {
+        let gpus = match self.gpus.get() {
+            Some(g) => Arc::clone(g),
+            None => match self.deps.gpu_backend.open() {
+                Ok(g) => g,
+                Err(e) => {
+                    // Without NVML there is no driver, and without a driver no GPU accepts work.
+                    tracing::warn!(error = %chain(&e), "NVML unavailable: no ready state to clear");
+                    return false;
+                }
+            },
+        };
+        if let Err(e) = gpus.set_ready(false) {
+            tracing::error!(error = %chain(&e), "could not clear the CC ready state");
+            return true;
+        }
+        match gpus.ready() {
+            Ok(false) => false,
+            Ok(true) => {
+                tracing::error!("the CC ready state still reads as set after clearing it");
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %chain(&e), "the CC ready state cannot be read after clearing it");
+                true
+            }
+        }
+    }
+
+    /// Until `stop` is set: rescans the PCI bus every `ccgpu.rescan_s` ([`Agent::check_devices`]) and
+    /// checks `nvidia-persistenced` every `persistenced_interval`.
+    pub fn supervise(&self, stop: &AtomicBool, persistenced_interval: Duration) {
+        let tick = Duration::from_millis(100);
+        let start = Instant::now();
+        let mut next_rescan = start + self.config.rescan;
+        let mut next_persistenced = start + persistenced_interval;
         while !stop.load(Ordering::SeqCst) {
-            let until = Instant::now() + interval;
-            while !stop.load(Ordering::SeqCst) && Instant::now() < until {
-                thread::sleep(Duration::from_millis(100).min(interval));
+            let now = Instant::now();
+            if now >= next_rescan {
+                let _ = self.check_devices();
+                next_rescan = Instant::now() + self.config.rescan;
             }
-            if !stop.load(Ordering::SeqCst) {
+            if now >= next_persistenced {
                 let _ = self.check_persistenced();
+                next_persistenced = Instant::now() + persistenced_interval;
             }
+            let next = next_rescan.min(next_persistenced);
+            thread::sleep(next.saturating_duration_since(Instant::now()).min(tick));
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The per-GPU state machine and the agent's status board.
 //!
 //! A GPU only moves forward through [`GpuState`], one step at a time, or to `Failed` from any state but
-//! `Ready`; a failed GPU stays failed. [`StatusBoard`] holds every GPU's record with the time each state
+//! `Ready`; a failed GPU stays failed. A `Ready` GPU fails only when the ready state is withdrawn
+//! ([`StatusBoard::withdraw`]: the set of NVIDIA devices changed after bring-up), and a device that
+//! appears after bring-up enters as `Failed` ([`StatusBoard::appeared`]). [`StatusBoard`] holds every GPU's record with the time each state
 //! was reached (relative to agent start), bumps a generation counter on every change and wakes watchers,
 //! which is what the API's `WatchStatus` waits on. Illegal transitions are refused and logged, never
 //! applied: the state shown is always one the bring-up really reached.
@@ -107,6 +109,9 @@ pub enum FailureReason {
     ReadyState,
     /// Another GPU failed: the ready state is system-wide, so no GPU is released.
     OtherGpuFailed,
+    /// The device appeared (hot-plugged) or disappeared after bring-up: it was never verified, and the
+    /// ready state, which would cover it, is withdrawn.
+    DeviceSetChanged,
 }
 
 impl FailureReason {
@@ -132,6 +137,7 @@ impl FailureReason {
             Self::AttestationLog => "attestation-log",
             Self::ReadyState => "ready-state",
             Self::OtherGpuFailed => "other-gpu-failed",
+            Self::DeviceSetChanged => "device-set-changed",
         }
     }
 }
@@ -351,6 +357,59 @@ impl StatusBoard {
         if failed {
             tracing::error!(bdf = %bdf, reason = reason.name(), detail = %detail, at_us = micros(at), "GPU failed");
         }
+    }
+
+    /// Fails `bdf` even when it is `Ready`: the ready state was withdrawn. Returns whether it changed.
+    pub fn withdraw(&self, bdf: PciAddress, reason: FailureReason, detail: impl Into<String>) -> bool {
+        let detail = detail.into();
+        let at = self.start.elapsed();
+        let failed = self.update(|s| match s.gpus.iter_mut().find(|g| g.bdf == bdf) {
+            Some(g) if g.state != GpuState::Failed => {
+                g.failure = Some(Failure { at: g.state, reason, detail: detail.clone() });
+                g.state = GpuState::Failed;
+                g.timings.push((GpuState::Failed, at));
+                true
+            }
+            _ => false,
+        });
+        if failed {
+            tracing::error!(bdf = %bdf, reason = reason.name(), detail = %detail, at_us = micros(at), "GPU withdrawn");
+        }
+        failed
+    }
+
+    /// Registers a GPU that appeared after bring-up, failed at once (it is never brought up).
+    pub fn appeared(&self, bdf: PciAddress, reason: FailureReason, detail: impl Into<String>) {
+        let detail = detail.into();
+        let at = self.start.elapsed();
+        self.update(|s| {
+            if s.gpus.iter().any(|g| g.bdf == bdf) {
+                return;
+            }
+            s.gpus.push(GpuRecord {
+                bdf,
+                uuid: None,
+                state: GpuState::Failed,
+                failure: Some(Failure { at: GpuState::Discovered, reason, detail: detail.clone() }),
+                timings: vec![(GpuState::Discovered, at), (GpuState::Failed, at)],
+                verdict: None,
+                failed_checks: Vec::new(),
+                driver_version: None,
+                vbios_version: None,
+                cc: None,
+            });
+            s.gpus.sort_by_key(|g| g.bdf);
+        });
+        tracing::error!(bdf = %bdf, reason = reason.name(), detail = %detail, at_us = micros(at), "GPU appeared after bring-up");
+    }
+
+    /// After bring-up: the agent is failed now (the ready state withdrawn, or `ready` if that failed).
+    pub fn fail_after_bringup(&self, ready: bool, reason: String) {
+        self.update(|s| {
+            s.phase = Phase::Failed;
+            s.ready = ready;
+            s.reason = Some(reason);
+        });
     }
 
     /// Fails every GPU not yet failed.

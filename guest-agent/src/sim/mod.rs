@@ -9,5 +9,5 @@ mod system;
 
 pub use fleet::{SimFleet, SimPkis};
 pub use gpu::{GpuFault, NvmlCall, NvmlErrorKind, SIM_CHIP, SIM_DRIVER, SimGpuBackend, SimGpuModel, SimGpus, SimRims};
-pub use snp::{SimSnp, SimSnpPki, SnpFault};
+pub use snp::{SIM_LAUNCH_MEASUREMENT, SimSnp, SimSnpPki, SnpFault};
 pub use system::{SimSystem, SysCall, SysFault};

@@ -12,6 +12,9 @@ use ccgpu_attestation::snp::{AmdRoots, Product, Tcb, VekKind};
 use crate::tee::{CpuReport, CpuTee, TeeError};
 
 const CHIP_ID: [u8; 64] = [0x5a; 64];
+/// The launch measurement of the simulated guest image, for a relying party's policy to pin
+/// (`snp.measurements`): without a pinned measurement its verdict on the CPU is at most `warning`.
+pub const SIM_LAUNCH_MEASUREMENT: [u8; 48] = [0x6c; 48];
 const TCB: Tcb = Tcb { bootloader: 4, tee: 0, snp: 24, microcode: 217, fmc: None };
 
 /// The simulated AMD PKI and one VCEK (generating RSA-4096 keys takes about a second: share it).
@@ -86,6 +89,7 @@ impl CpuTee for SimSnp {
         }
         let mut b = SnpReportBuilder::new(Product::Milan, 3, &TCB, &CHIP_ID);
         b.set_report_data(&data);
+        b.set_measurement(&SIM_LAUNCH_MEASUREMENT);
         if self.has(SnpFault::DebugPolicy) {
             let p = b.policy() | (1 << 19);
             b.set_policy(p);

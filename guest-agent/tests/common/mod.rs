@@ -13,10 +13,11 @@ use ccgpu_attestation::bundle::{
 };
 use ccgpu_attestation::log::{LogReader, LogRecord, LogVerdict};
 use ccgpu_attestation::policy::Policy;
+use ccgpu_attestation::snp::Measurement;
 use ccgpu_guest_agent::audit::AuditLog;
 use ccgpu_guest_agent::bringup::{Agent, Outcome};
 use ccgpu_guest_agent::config::{Config, Waits};
-use ccgpu_guest_agent::sim::{SimFleet, SimPkis};
+use ccgpu_guest_agent::sim::{SIM_LAUNCH_MEASUREMENT, SimFleet, SimPkis};
 use ccgpu_guest_agent::state::{AgentStatus, FailureReason, GpuState, Phase};
 use ccgpu_guest_agent::verify::Verifier;
 
@@ -32,9 +33,17 @@ pub fn config(log: PathBuf) -> Config {
     Config { log, waits: Waits { base: Duration::ZERO, per_gpu: Duration::ZERO }, ..Config::default() }
 }
 
+/// The relying party's policy: the default, with the simulated guest image's launch measurement pinned
+/// (without it, the CPU verdict is at most `warning`).
+pub fn relying_party_policy() -> Policy {
+    let mut policy = Policy::default();
+    policy.snp.measurements = Some(vec![Measurement(SIM_LAUNCH_MEASUREMENT)]);
+    policy
+}
+
 /// `bundle` appraised as a relying party would (or `ccgpu verify bundle`): for the nonce the bundle
-/// carries (in remote mode the agent chose it), now, under the default policy, against the simulation's
-/// roots, revocation not checked, no cache.
+/// carries (in remote mode the agent chose it), now, under [`relying_party_policy`], against the
+/// simulation's roots, revocation not checked, no cache.
 pub fn appraise(pkis: &SimPkis, bundle: &EvidenceBundle) -> CompositeAppraisal {
     let anchors = pkis.gpu.anchors();
     let roots = pkis.snp.roots().expect("simulated AMD roots");
@@ -45,7 +54,7 @@ pub fn appraise(pkis: &SimPkis, bundle: &EvidenceBundle) -> CompositeAppraisal {
             at: time::OffsetDateTime::now_utc(),
             anchors: &anchors,
             amd_roots: &roots,
-            policy: &Policy::default(),
+            policy: &relying_party_policy(),
             revocation: BundleRevocation::NotChecked,
             cache: None,
         },

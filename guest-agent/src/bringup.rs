@@ -336,7 +336,10 @@ impl Agent {
                     return self.finish_failed(None, Some(&nonce));
                 }
             };
-        tracing::info!(gpus = bundle.gpus.len(), cpu_evidence = bundle.cpu.is_some(), nonce = %hex::encode(nonce), "evidence bundle assembled");
+        tracing::info!(
+            gpus = bundle.gpus.len(), cpu_evidence = bundle.cpu.is_some(), nonce = %hex::encode(nonce),
+            "evidence bundle assembled"
+        );
 
         // 6. Verification.
         let decision = match self.deps.verifier.appraise(&bundle) {
@@ -615,7 +618,9 @@ impl Agent {
             what.push(format!("disappeared: {}", describe(&removed)));
         }
         let reason = format!("the set of NVIDIA devices changed after bring-up ({})", what.join("; "));
-        tracing::error!(added = %describe(&added), removed = %describe(&removed), "{reason}; withdrawing the ready state");
+        tracing::error!(
+            added = %describe(&added), removed = %describe(&removed), "{reason}; withdrawing the ready state"
+        );
         let may_be_ready = self.clear_ready();
         let replaced =
             |bdf: PciAddress| added.iter().any(|k| k.address == bdf) && removed.iter().any(|k| k.address == bdf);

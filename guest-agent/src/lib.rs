@@ -36,8 +36,9 @@
 //!
 //! The kernel command line and the configuration file it names (pinned by digest on the command line, or
 //! declared with `ccgpu.config_trust=rootfs` and found under the measured root file system's
-//! `/etc/ccgpu/` or `/usr/share/ccgpu/`; any other file is refused) — see [`config`]. The compiled-in NVIDIA and AMD roots; simulated
-//! roots only in the explicit `--simulate` mode. Nothing from the host: the [`api`] served to it over
+//! `/etc/ccgpu/` or `/usr/share/ccgpu/`; any other file is refused) — see [`config`]. The compiled-in
+//! NVIDIA and AMD roots; simulated roots only in the explicit `--simulate` mode, which exists only in a
+//! build with the `sim` feature (not a default one). Nothing from the host: the [`api`] served to it over
 //! ttrpc is read-only (no request can set ready, change the policy, skip a check or load a module), size-
 //! and rate-limited.
 
@@ -80,5 +81,10 @@ pub mod proto {
     }
 }
 
-/// This agent's name and version, as written in logs and the status.
+/// This agent's name and version, as written in logs, log records and the status.
+#[cfg(not(feature = "sim"))]
 pub const AGENT_VERSION: &str = concat!("ccgpu-guest-agent ", env!("CARGO_PKG_VERSION"));
+/// This agent's name and version, as written in logs, log records and the status: `+sim` marks a build
+/// with the simulation compiled in (tests, demo), which has no place in an image.
+#[cfg(feature = "sim")]
+pub const AGENT_VERSION: &str = concat!("ccgpu-guest-agent ", env!("CARGO_PKG_VERSION"), "+sim");

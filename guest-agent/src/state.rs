@@ -3,10 +3,11 @@
 //! A GPU only moves forward through [`GpuState`], one step at a time, or to `Failed` from any state but
 //! `Ready`; a failed GPU stays failed. A `Ready` GPU fails only when the ready state is withdrawn
 //! ([`StatusBoard::withdraw`]: the set of NVIDIA devices changed after bring-up), and a device that
-//! appears after bring-up enters as `Failed` ([`StatusBoard::appeared`]). [`StatusBoard`] holds every GPU's record with the time each state
-//! was reached (relative to agent start), bumps a generation counter on every change and wakes watchers,
-//! which is what the API's `WatchStatus` waits on. Illegal transitions are refused and logged, never
-//! applied: the state shown is always one the bring-up really reached.
+//! appears after bring-up enters as `Failed` ([`StatusBoard::appeared`]). [`StatusBoard`] holds every
+//! GPU's record with the time each state was reached (relative to agent start), bumps a generation
+//! counter on every change and wakes watchers, which is what the API's `WatchStatus` waits on. Illegal
+//! transitions are refused and logged, never applied: the state shown is always one the bring-up really
+//! reached.
 
 use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -400,7 +401,9 @@ impl StatusBoard {
             });
             s.gpus.sort_by_key(|g| g.bdf);
         });
-        tracing::error!(bdf = %bdf, reason = reason.name(), detail = %detail, at_us = micros(at), "GPU appeared after bring-up");
+        tracing::error!(
+            bdf = %bdf, reason = reason.name(), detail = %detail, at_us = micros(at), "GPU appeared after bring-up"
+        );
     }
 
     /// After bring-up: the agent is failed now (the ready state withdrawn, or `ready` if that failed).

@@ -27,7 +27,9 @@ fn simulated_gpus_reach_ready() {
     assert!(summary["peak_rss_kib"].as_u64().is_some());
     let text = fs::read_to_string(&log).expect("log");
     assert_eq!(text.lines().count(), 2, "header and one record");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("\"state\":\"ready\""), "structured state logs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"state\":\"ready\""), "structured state logs");
+    assert!(stderr.contains("+sim\""), "a build with the simulation says so in its version: {stderr}");
 }
 
 #[test]

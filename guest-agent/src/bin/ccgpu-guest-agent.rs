@@ -1,8 +1,9 @@
 //! `ccgpu-guest-agent`: GPU bring-up inside the Kata confidential VM, gated on attestation.
 //!
 //! Configuration comes from the kernel command line (`--cmdline`, normally `/proc/cmdline`) and the file
-//! it names; the flags below only say where the OS is (paths) and whether to run the simulation. See the
-//! crate documentation and `docs/operator-guest-agent.md`.
+//! it names; the flags below only say where the OS is (paths) and, in a build with the `sim` feature
+//! (tests, demo; never the production agent), whether to run the simulation. See the crate documentation
+//! and `docs/operator-guest-agent.md`.
 //!
 //! Exit status: 0 ready (or no GPU), 1 bring-up failed (with `ccgpu.on_failure=exit` or `--once`),
 //! 2 configuration or start-up error.
@@ -43,8 +44,13 @@ struct Args {
     #[arg(long)]
     no_vsock: bool,
     /// Simulate this many GPUs, the system and a SEV-SNP device; trusts only the simulation's roots.
+    #[cfg(feature = "sim")]
     #[arg(long, value_name = "GPUS")]
     simulate: Option<u8>,
+    /// Not offered: this build has no simulation. Present (hidden) only to refuse it with a clear error.
+    #[cfg(not(feature = "sim"))]
+    #[arg(long, hide = true, value_name = "GPUS")]
+    simulate: Option<String>,
     /// Exit after bring-up and print a JSON summary (status 0 ready or no GPU, 1 failed).
     #[arg(long)]
     once: bool,
@@ -84,6 +90,24 @@ fn real_deps(args: &Args, config: &Config) -> anyhow::Result<Deps> {
     })
 }
 
+/// The seams, and when the agent counts as started: the simulated hardware (its PKIs: RSA-4096 key
+/// generation) exists before the agent starts.
+#[cfg(feature = "sim")]
+fn deps(args: &Args, config: &Config, start: Instant) -> anyhow::Result<(Deps, Instant)> {
+    match args.simulate {
+        Some(n) => Ok((sim_deps(n, config)?, Instant::now())),
+        None => Ok((real_deps(args, config)?, start)),
+    }
+}
+
+#[cfg(not(feature = "sim"))]
+fn deps(args: &Args, config: &Config, start: Instant) -> anyhow::Result<(Deps, Instant)> {
+    if args.simulate.is_some() {
+        anyhow::bail!("--simulate: this build has no simulation (it is built without the `sim` feature)");
+    }
+    Ok((real_deps(args, config)?, start))
+}
+
 #[cfg(feature = "sim")]
 fn sim_deps(gpus: u8, config: &Config) -> anyhow::Result<Deps> {
     use ccgpu_guest_agent::sim::{SimFleet, SimPkis};
@@ -94,11 +118,6 @@ fn sim_deps(gpus: u8, config: &Config) -> anyhow::Result<Deps> {
         _ => Arc::new(fleet.local_verifier(config.policy.clone()).context("simulated roots")?),
     };
     Ok(fleet.deps(verifier, Arc::new(AuditLog::new(&config.log))))
-}
-
-#[cfg(not(feature = "sim"))]
-fn sim_deps(_gpus: u8, _config: &Config) -> anyhow::Result<Deps> {
-    anyhow::bail!("this build has no simulation (feature `sim`)")
 }
 
 fn start_api(agent: &Arc<Agent>, args: &Args, config: &Config) -> Option<ApiServer> {
@@ -137,11 +156,7 @@ fn run(args: Args, start: Instant) -> anyhow::Result<ExitCode> {
         version = ccgpu_guest_agent::AGENT_VERSION, mode = config.mode.name(), policy = %config.policy.digest(),
         config_digest = config.config_digest.as_deref().unwrap_or(""), "starting"
     );
-    let (deps, start) = match args.simulate {
-        // The simulated hardware (its PKIs: RSA-4096 key generation) exists before the agent starts.
-        Some(n) => (sim_deps(n, &config)?, Instant::now()),
-        None => (real_deps(&args, &config)?, start),
-    };
+    let (deps, start) = deps(&args, &config, start)?;
     let on_failure = config.on_failure;
     let agent = Agent::new(config, deps, start);
     let api = start_api(&agent, &args, agent.config());

@@ -11,6 +11,9 @@
 // Statistics over a few dozen durations: the float conversions cannot lose anything that matters.
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,12 +21,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ccgpu_attestation::bundle::{BundleAppraise, BundleRevocation, EvidenceBundle, appraise_bundle};
+use ccgpu_attestation::bundle::EvidenceBundle;
 use ccgpu_attestation::policy::Policy;
 use ccgpu_attestation::x509::CertChain;
 use ccgpu_guest_agent::audit::AuditLog;
 use ccgpu_guest_agent::bringup::{Agent, Deps, Outcome};
-use ccgpu_guest_agent::config::{Config, Waits};
 use ccgpu_guest_agent::gpu::{CcSettings, GpuBackend, GpuError, GpuInfo, GpuManagement};
 use ccgpu_guest_agent::sim::{SimFleet, SimPkis};
 use ccgpu_guest_agent::system::{CommandError, SystemOps};
@@ -135,11 +137,7 @@ fn bring_up(pkis: &SimPkis, gpus: u8, reps: usize, log_dir: &Path) -> Run {
         let fleet = SimFleet::new(pkis.clone(), gpus);
         let meter = Arc::new(Meter::default());
         let log = log_dir.join(format!("{gpus}-{rep}.log"));
-        let config = Config {
-            log: log.clone(),
-            waits: Waits { base: Duration::ZERO, per_gpu: Duration::ZERO },
-            ..Config::default()
-        };
+        let config = common::config(log.clone());
         let verifier = Arc::new(fleet.local_verifier(Policy::default()).expect("verifier"));
         let sim = fleet.deps(verifier, Arc::new(AuditLog::new(&log)));
         let deps = Deps {
@@ -165,24 +163,11 @@ fn bring_up(pkis: &SimPkis, gpus: u8, reps: usize, log_dir: &Path) -> Run {
 }
 
 fn bare_verification(pkis: &SimPkis, bundle: &EvidenceBundle, reps: usize) -> Vec<Duration> {
-    let anchors = pkis.gpu.anchors();
-    let roots = pkis.snp.roots().expect("roots");
-    let policy = Policy::default();
+    let verifier = common::RelyingParty::new(pkis);
     (0..reps)
         .map(|_| {
             let t = Instant::now();
-            let a = appraise_bundle(
-                bundle,
-                &BundleAppraise {
-                    expected_nonce: Some(&bundle.nonce),
-                    at: time::OffsetDateTime::now_utc(),
-                    anchors: &anchors,
-                    amd_roots: &roots,
-                    policy: &policy,
-                    revocation: BundleRevocation::NotChecked,
-                    cache: None,
-                },
-            );
+            let a = verifier.appraise(bundle);
             let d = t.elapsed();
             assert_eq!(a.verdict, ccgpu_attestation::appraisal::Verdict::Affirming);
             d
@@ -222,7 +207,7 @@ fn binary(args: &[&str], dir: &Path, cmdline_extra: &str) -> (u64, Option<u64>) 
 }
 
 fn main() {
-    let pkis = SimPkis::generate().expect("simulated PKIs");
+    let pkis = common::pkis();
     let tmpfs = PathBuf::from("/dev/shm");
     let disk = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let tmp = tempfile::tempdir_in(if tmpfs.is_dir() { &tmpfs } else { &disk }).expect("tempdir");

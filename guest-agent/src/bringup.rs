@@ -31,6 +31,7 @@ use time::OffsetDateTime;
 use crate::audit::{self, AuditLog};
 use crate::config::Config;
 use crate::discovery::{Discovered, discover};
+use crate::errors::chain;
 use crate::evidence::{self, EvidenceError};
 use crate::gpu::{GpuBackend, GpuManagement, RimSource};
 use crate::state::{FailureReason, GpuState, Phase, StatusBoard};
@@ -509,7 +510,9 @@ impl Agent {
                 tracing::info!(log = %self.deps.log.path().display(), "failed bring-up recorded in the attestation log")
             }
             Err(e) => {
-                tracing::error!(log = %self.deps.log.path().display(), error = %e, "could not record the failed bring-up")
+                tracing::error!(
+                    log = %self.deps.log.path().display(), error = %e, "could not record the failed bring-up"
+                )
             }
         }
         let reasons: Vec<String> = snapshot
@@ -528,7 +531,9 @@ impl Agent {
             Ok(false) => return false,
             Ok(true) => tracing::error!("the CC ready state is set although bring-up failed; clearing it"),
             Err(e) => {
-                tracing::error!(error = %chain(&e), "the CC ready state cannot be read after a failed bring-up; clearing it")
+                tracing::error!(
+                    error = %chain(&e), "the CC ready state cannot be read after a failed bring-up; clearing it"
+                )
             }
         }
         match gpus.set_ready(false) {
@@ -713,16 +718,4 @@ impl Agent {
             thread::sleep(next.saturating_duration_since(Instant::now()).min(tick));
         }
     }
-}
-
-/// An error and its sources, `: `-separated (printed once, never repeated by the caller).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
 }

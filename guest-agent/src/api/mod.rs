@@ -22,7 +22,8 @@ use ttrpc::{Code, MethodHandler, Request, TtrpcContext};
 
 pub use limits::{ApiLimits, LogThrottle, TokenBucket, WatcherSlots};
 
-use crate::bringup::{Agent, EvidenceUnavailable, chain};
+use crate::bringup::{Agent, EvidenceUnavailable};
+use crate::errors::chain;
 use crate::proto::guest_agent as pb;
 use crate::proto::guest_agent_ttrpc::{GuestAgent, create_guest_agent};
 use crate::state::{AgentStatus, GpuState, Phase, micros};

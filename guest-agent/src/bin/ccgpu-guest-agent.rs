@@ -63,8 +63,7 @@ fn main() -> ExitCode {
     match run(args, start) {
         Ok(code) => code,
         Err(e) => {
-            let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
-            eprintln!("ccgpu-guest-agent: {}", causes.join(": "));
+            eprintln!("ccgpu-guest-agent: {}", ccgpu_guest_agent::errors::chain(e.as_ref()));
             ExitCode::from(2)
         }
     }

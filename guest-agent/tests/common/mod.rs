@@ -1,6 +1,6 @@
 //! Shared fixtures: the simulated PKIs (generated once per test binary), a simulated guest with a
-//! temporary attestation log, the appraisal a relying party would make, and readers of what an agent left
-//! behind. The benchmarks include this module too (`#[path]`).
+//! temporary attestation log, a relying party's appraisal, and readers of what an agent left behind. The
+//! benchmarks include this module too (`#[path]`).
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use ccgpu_attestation::anchors::Anchors;
 use ccgpu_attestation::bundle::{
     BundleAppraise, BundleRevocation, CompositeAppraisal, EvidenceBundle, appraise_bundle,
 };
 use ccgpu_attestation::log::{LogReader, LogRecord, LogVerdict};
 use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::snp::Measurement;
+use ccgpu_attestation::snp::{AmdRoots, Measurement};
 use ccgpu_guest_agent::audit::AuditLog;
 use ccgpu_guest_agent::bringup::{Agent, Outcome};
 use ccgpu_guest_agent::config::{Config, Waits};
@@ -41,24 +42,44 @@ pub fn relying_party_policy() -> Policy {
     policy
 }
 
-/// `bundle` appraised as a relying party would (or `ccgpu verify bundle`): for the nonce the bundle
-/// carries (in remote mode the agent chose it), now, under [`relying_party_policy`], against the
-/// simulation's roots, revocation not checked, no cache.
+/// A verifier outside the guest (a relying party, or `ccgpu verify bundle`): the simulation's roots and
+/// [`relying_party_policy`], prepared once.
+pub struct RelyingParty {
+    anchors: Anchors,
+    roots: AmdRoots,
+    policy: Policy,
+}
+
+impl RelyingParty {
+    pub fn new(pkis: &SimPkis) -> Self {
+        Self {
+            anchors: pkis.gpu.anchors(),
+            roots: pkis.snp.roots().expect("simulated AMD roots"),
+            policy: relying_party_policy(),
+        }
+    }
+
+    /// `bundle` appraised for the nonce it carries (in remote mode the agent chose it), now, revocation
+    /// not checked, no cache.
+    pub fn appraise(&self, bundle: &EvidenceBundle) -> CompositeAppraisal {
+        appraise_bundle(
+            bundle,
+            &BundleAppraise {
+                expected_nonce: Some(&bundle.nonce),
+                at: time::OffsetDateTime::now_utc(),
+                anchors: &self.anchors,
+                amd_roots: &self.roots,
+                policy: &self.policy,
+                revocation: BundleRevocation::NotChecked,
+                cache: None,
+            },
+        )
+    }
+}
+
+/// `bundle` appraised by a [`RelyingParty`] over `pkis`.
 pub fn appraise(pkis: &SimPkis, bundle: &EvidenceBundle) -> CompositeAppraisal {
-    let anchors = pkis.gpu.anchors();
-    let roots = pkis.snp.roots().expect("simulated AMD roots");
-    appraise_bundle(
-        bundle,
-        &BundleAppraise {
-            expected_nonce: Some(&bundle.nonce),
-            at: time::OffsetDateTime::now_utc(),
-            anchors: &anchors,
-            amd_roots: &roots,
-            policy: &relying_party_policy(),
-            revocation: BundleRevocation::NotChecked,
-            cache: None,
-        },
-    )
+    RelyingParty::new(pkis).appraise(bundle)
 }
 
 /// A simulated guest with `gpus` GPUs, its agent's configuration and a temporary log.

@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use ccgpu_attestation::bundle::EvidenceBundle;
 use ccgpu_attestation::log::LogVerdict;
+use ccgpu_attestation::policy::Policy;
 use ccgpu_guest_agent::bringup::{Agent, Outcome};
 use ccgpu_guest_agent::config::{Mode, RemoteConfig};
 use ccgpu_guest_agent::sim::GpuFault;
 use ccgpu_guest_agent::state::FailureReason;
 use ccgpu_guest_agent::verify::RemoteVerifier;
 
-use common::{Guest, appraise, assert_failed, assert_ready, failure_of};
+use common::{Guest, RelyingParty, assert_failed, assert_ready, failure_of};
 
 /// What the relying party does with the bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,10 @@ enum Rp {
     NamesNoEvidence,
     /// Names other CPU evidence (the `cpu` submodule only).
     OtherCpuReport,
+    /// Pins no launch measurement: its CPU verdict is `warning`.
+    UnpinnedImage,
+    /// Contraindicates the bundle-level checks (naming no failing check), every GPU affirming.
+    BundleContraindicated,
 }
 
 struct Key {
@@ -91,7 +96,10 @@ fn relying_party(guest: &Guest, behaviour: Rp, signing: &Key, relay: Option<Arc<
             Some(w) => w.fresh_evidence(sent.nonce).expect("the other VM's evidence for the same nonce"),
             None => sent,
         };
-        let appraisal = appraise(&pkis, &bundle);
+        let appraisal = match behaviour {
+            Rp::UnpinnedImage => RelyingParty::with_policy(&pkis, Policy::default()).appraise(&bundle),
+            _ => RelyingParty::new(&pkis).appraise(&bundle),
+        };
         let mut ear = appraisal.to_ear(time::OffsetDateTime::now_utc().unix_timestamp(), "test relying party");
         match behaviour {
             Rp::OtherNonce => ear.nonce = ear::Nonce::try_from([9u8; 32].as_slice()).ok(),
@@ -122,6 +130,12 @@ fn relying_party(guest: &Guest, behaviour: Rp, signing: &Key, relay: Option<Arc<
                         a.verifier_claims.remove(claim);
                     }
                 }
+            }
+            Rp::BundleContraindicated => {
+                if let Some(b) = ear.submods.get_mut("bundle") {
+                    b.status = ear::TrustTier::Contraindicated;
+                }
+                ear.status = Some(ear::TrustTier::Contraindicated);
             }
             Rp::OtherCpuReport => {
                 if let Some(cpu) = ear.submods.get_mut("cpu") {
@@ -191,6 +205,30 @@ fn a_contraindicated_verdict_keeps_the_gpus_locked_and_names_the_checks() {
     assert_eq!(reason, FailureReason::Verification);
     assert!(checks.contains(&"nonce".to_owned()), "{checks:?}");
     assert_eq!(failure_of(&s, 0).0, FailureReason::OtherGpuFailed);
+}
+
+#[test]
+fn a_cpu_or_bundle_verdict_short_of_affirming_keeps_every_gpu_locked() {
+    for (behaviour, check) in [
+        (Rp::UnpinnedImage, "cpu:relying-party-status-warning"),
+        (Rp::BundleContraindicated, "bundle:relying-party-status-contraindicated"),
+    ] {
+        let mut guest = Guest::new(2);
+        let (outcome, agent) = run(&mut guest, behaviour);
+        let s = assert_failed(&guest, &agent, &outcome);
+        for i in 0..2 {
+            let (reason, _, checks) = failure_of(&s, i);
+            assert_eq!(reason, FailureReason::Verification, "{behaviour:?}");
+            assert!(checks.iter().any(|c| c == check), "{behaviour:?}: {checks:?}");
+        }
+        if behaviour == Rp::UnpinnedImage {
+            let checks = failure_of(&s, 0).2;
+            assert!(
+                checks.iter().any(|c| c.starts_with("cpu:warning: ") && c.contains("launch measurement")),
+                "{checks:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -172,8 +172,8 @@ fn expected_evidence(bundle: &EvidenceBundle) -> Vec<(String, &'static str, Stri
     out
 }
 
-fn failures_claim(a: &ear::Appraisal) -> Vec<String> {
-    match a.verifier_claims.get("failures") {
+fn strings_claim(a: &ear::Appraisal, claim: &str) -> Vec<String> {
+    match a.verifier_claims.get(claim) {
         Some(ear::RawValue::Array(items)) => items
             .iter()
             .filter_map(|v| match v {
@@ -185,36 +185,59 @@ fn failures_claim(a: &ear::Appraisal) -> Vec<String> {
     }
 }
 
-/// The decision an EAR (already verified against `bundle`) implies.
+/// Why submodule `a` is not affirming: its failing checks, else its warnings, else its status.
+fn reasons(a: &ear::Appraisal) -> Vec<String> {
+    if a.status == TrustTier::Affirming {
+        return Vec::new();
+    }
+    let mut out = strings_claim(a, "failures");
+    if out.is_empty() {
+        out.push(format!("relying-party-status-{}", a.status.as_str()));
+        out.extend(strings_claim(a, "warnings").into_iter().map(|w| format!("warning: {w}")));
+    }
+    out
+}
+
+/// The decision an EAR (already verified against `bundle`) implies. CPU and bundle-level verdicts
+/// concern every GPU: they are what binds the GPUs to this VM.
 pub fn decide(ear: &Ear, bundle: &EvidenceBundle, url: &str) -> Result<Decision, VerifyError> {
-    let status_of = |name: &str| ear.submods.get(name).map(|a| a.status);
-    let cpu_ok = bundle.cpu.is_none() || status_of("cpu") == Some(TrustTier::Affirming);
+    let mut shared = Vec::new();
+    match ear.submods.get("cpu") {
+        Some(cpu) => shared.extend(reasons(cpu).into_iter().map(|f| format!("cpu:{f}"))),
+        None if bundle.cpu.is_some() => shared.push("cpu:missing".to_owned()),
+        None => {}
+    }
+    match ear.submods.get("bundle") {
+        Some(b) if b.status != TrustTier::Affirming => {
+            // Its failures list every submodule's; its own are the `bundle:` ones.
+            let own: Vec<String> =
+                strings_claim(b, "failures").into_iter().filter(|f| f.starts_with("bundle:")).collect();
+            if own.is_empty() {
+                shared.push(format!("bundle:relying-party-status-{}", b.status.as_str()));
+            }
+            shared.extend(own);
+        }
+        Some(_) => {}
+        None => shared.push("bundle:missing".to_owned()),
+    }
     let mut failures = Vec::new();
     let mut gpus = Vec::new();
     for i in 0..bundle.gpus.len() {
         let name = format!("gpu-{i}");
         let a = ear.submods.get(&name);
-        let mut failed = a.map(failures_claim).unwrap_or_default();
         let tier = a.map_or(TrustTier::None, |a| a.status);
-        if tier != TrustTier::Affirming && failed.is_empty() {
-            failed.push(format!("relying-party-status-{}", tier.as_str()));
-        }
+        let mut failed = a.map(reasons).unwrap_or_else(|| vec!["missing".to_owned()]);
         failures.extend(failed.iter().map(|f| format!("{name}:{f}")));
+        failed.extend(shared.iter().cloned());
         gpus.push(GpuDecision {
-            affirming: tier == TrustTier::Affirming && cpu_ok,
+            affirming: tier == TrustTier::Affirming && shared.is_empty(),
             verdict: tier.as_str().to_owned(),
             failed_checks: failed,
         });
     }
-    if let Some(cpu) = ear.submods.get("cpu") {
-        let mut failed = failures_claim(cpu);
-        if cpu.status != TrustTier::Affirming && failed.is_empty() {
-            failed.push(format!("relying-party-status-{}", cpu.status.as_str()));
-        }
-        failures.extend(failed.iter().map(|f| format!("cpu:{f}")));
-    }
+    failures.extend(shared.iter().cloned());
     let overall = ear.status.unwrap_or(TrustTier::None);
-    let affirming = overall == TrustTier::Affirming && cpu_ok && gpus.iter().all(|g| g.affirming);
+    let affirming = overall == TrustTier::Affirming && gpus.iter().all(|g| g.affirming);
     if !affirming && failures.is_empty() {
         failures.push(format!("relying-party-status-{}", overall.as_str()));
     }

@@ -52,11 +52,11 @@ pub struct RelyingParty {
 
 impl RelyingParty {
     pub fn new(pkis: &SimPkis) -> Self {
-        Self {
-            anchors: pkis.gpu.anchors(),
-            roots: pkis.snp.roots().expect("simulated AMD roots"),
-            policy: relying_party_policy(),
-        }
+        Self::with_policy(pkis, relying_party_policy())
+    }
+
+    pub fn with_policy(pkis: &SimPkis, policy: Policy) -> Self {
+        Self { anchors: pkis.gpu.anchors(), roots: pkis.snp.roots().expect("simulated AMD roots"), policy }
     }
 
     /// `bundle` appraised for the nonce it carries (in remote mode the agent chose it), now, revocation

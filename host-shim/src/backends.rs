@@ -1,21 +1,21 @@
 //! The set of side-effect implementations a node runs on: the real machine, or an explicit simulation.
 //!
 //! [`Backends::real`] is what a node runs in production: sysfs, VFIO ioctls, `/proc` scans and NVML, all
-//! under the configured roots. [`Backends::simulated`] is the kernel-like model of `ccgpu-pci` with
-//! simulated VFIO and usage; it is chosen only by a caller that asks for it (tests, benchmarks, the
-//! plugin's `--simulate` flag).
+//! under the configured roots. `Backends::simulated` (feature `sim`) is the kernel-like model of
+//! `ccgpu-pci` with simulated VFIO and usage; it is chosen only by a caller that asks for it (tests,
+//! benchmarks, the plugin's `--simulate` flag), and production builds do not contain it.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ccgpu_pci::{PciBus, SimBus, SysfsBus};
+use ccgpu_pci::{PciBus, SysfsBus};
 
-use crate::ccmode::{CcMode, CcModeSource, FixedCcMode, NvmlCcMode};
+use crate::ccmode::{CcModeSource, NvmlCcMode};
 use crate::config::NodePaths;
-use crate::usage::{DeviceUsage, ProcUsage, SimUsage};
-use crate::vfio::{KernelVfio, SimVfio, VfioAccess};
+use crate::usage::{DeviceUsage, ProcUsage};
+use crate::vfio::{KernelVfio, VfioAccess};
 
 /// Everything that touches the machine.
 #[derive(Debug, Clone)]
@@ -43,7 +43,14 @@ impl Backends {
 
     /// A simulated machine: `bus`, VFIO judged by the kernel's viability rule on it, `usage` for open
     /// handles, and one fixed CC mode for every GPU.
-    pub fn simulated(bus: Arc<SimBus>, usage: Arc<SimUsage>, cc_mode: Option<CcMode>) -> Self {
+    #[cfg(feature = "sim")]
+    pub fn simulated(
+        bus: Arc<ccgpu_pci::SimBus>,
+        usage: Arc<crate::usage::SimUsage>,
+        cc_mode: Option<crate::ccmode::CcMode>,
+    ) -> Self {
+        use crate::ccmode::FixedCcMode;
+        use crate::vfio::SimVfio;
         Self { vfio: Arc::new(SimVfio::new(bus.clone())), bus, usage, cc: Arc::new(FixedCcMode(cc_mode)) }
     }
 }

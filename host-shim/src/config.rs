@@ -202,16 +202,26 @@ impl FromStr for CdiKind {
     }
 }
 
-/// Time budgets. Everything one prepare or unprepare does is bounded by [`Budgets::total`], far below
-/// the kubelet's 45 s deadline per call, so a slow claim fails alone with its own error.
+/// Time budgets.
+///
+/// One deadline, [`Budgets::total`] from the moment the kubelet's call reaches us, bounds everything a
+/// claim's NodePrepareResources does: reading the claim from the API server, waiting for another call of
+/// the same claim, the node work and, if that fails, the rollback. The forward work stops
+/// [`Budgets::rollback`] before the end, so a rollback always has that much left. The default total (30 s)
+/// leaves the kubelet's 45 s per call room for the answer; NodeUnprepareResources has the same total.
+/// The other budgets bound single steps and are capped by what is left of the deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budgets {
-    /// The whole prepare or unprepare of one claim.
+    /// The whole prepare (or unprepare) of one claim, rollback included.
     pub total: Duration,
+    /// The part of `total` kept for rolling back a failed prepare.
+    pub rollback: Duration,
     /// Waiting for open `/dev/nvidiaN` handles on a GPU to go away.
     pub in_use: Duration,
     /// Waiting for one function to show up on its new driver after a probe.
     pub driver_switch: Duration,
+    /// One sysfs write (`driver_override`, `unbind`, `drivers_probe`), run on a helper thread.
+    pub sysfs_write: Duration,
     /// Poll interval of those waits.
     pub poll: Duration,
 }
@@ -219,9 +229,11 @@ pub struct Budgets {
 impl Default for Budgets {
     fn default() -> Self {
         Self {
-            total: Duration::from_secs(20),
+            total: Duration::from_secs(30),
+            rollback: Duration::from_secs(10),
             in_use: Duration::from_secs(5),
             driver_switch: Duration::from_secs(5),
+            sysfs_write: Duration::from_secs(10),
             poll: Duration::from_millis(20),
         }
     }
@@ -268,6 +280,16 @@ mod tests {
         for bad in ["", "10de", "10de:302", "10de:0302,", "zzzz:0302", "10de:0302:1"] {
             assert!(bad.parse::<DeviceMatch>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_default_claim_budget_fits_the_kubelets_call_with_room_for_the_rollback() {
+        let b = Budgets::default();
+        // The kubelet gives a call 45 s; the service answers at most 2 s after the claim's deadline.
+        assert!(b.total + Duration::from_secs(2) < Duration::from_secs(45));
+        // A rollback can wait out one driver switch; the forward work one handle wait and one switch.
+        assert!(b.driver_switch <= b.rollback && b.rollback < b.total);
+        assert!(b.in_use + b.driver_switch <= b.total - b.rollback);
     }
 
     #[test]

@@ -25,6 +25,12 @@ impl Deadline {
         Self { end: Instant::now() + budget }
     }
 
+    /// The same deadline moved `reserve` earlier: the forward work of a claim stops there, so that its
+    /// rollback keeps `reserve` of the claim's time.
+    pub fn before(self, reserve: Duration) -> Self {
+        Self { end: self.end.checked_sub(reserve).unwrap_or(self.end) }
+    }
+
     /// Time left (zero once passed).
     pub fn remaining(self) -> Duration {
         self.end.saturating_duration_since(Instant::now())
@@ -81,6 +87,15 @@ mod tests {
             });
         assert!(matches!(r, Ok(Err(TimedOut { .. }))));
         assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn a_reserve_ends_the_work_earlier_and_never_later() {
+        let claim = Deadline::after(Duration::from_secs(30));
+        let work = claim.before(Duration::from_secs(10));
+        assert!(work.remaining() <= Duration::from_secs(20));
+        assert!(claim.remaining() - work.remaining() >= Duration::from_secs(10) - Duration::from_millis(1));
+        assert!(claim.before(Duration::from_secs(60)).remaining().is_zero(), "a reserve larger than the budget");
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! `plugins_registry/<driver>-reg.sock` (so the kubelet only learns of us once the DRA socket answers) →
 //! publish ResourceSlices, then again every rediscovery interval and after every prepare/unprepare call.
 //!
-//! Shutdown (SIGTERM in the binary): stop registration and remove its socket (the kubelet's watcher sees
-//! the plugin go) → stop the DRA server gracefully, letting in-flight calls finish (bounded) → withdraw
+//! Shutdown (SIGTERM in the binary), all of it within one deadline (`shutdown_grace`, which must fit in the
+//! DaemonSet's `terminationGracePeriodSeconds`): stop registration and remove its socket (the kubelet's
+//! watcher sees the plugin go) → stop the DRA server gracefully, letting in-flight calls finish → withdraw
 //! the slices → remove the DRA socket.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +23,8 @@ use std::time::Duration;
 use ccgpu_pci::{PciAddress, PciDevice};
 use tokio::net::UnixListener;
 use tokio::sync::{Notify, watch};
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::Instant;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 
@@ -57,6 +60,12 @@ pub mod defaults {
     pub const MATCH: &str = "10de:0302,10de:0300,10de:0680";
     /// CDI kind.
     pub const CDI_KIND: &str = "ccgpu.dev/gpu";
+    /// Bound on each API server call.
+    pub const API_TIMEOUT: &str = "10s";
+    /// Rediscovery interval.
+    pub const REDISCOVER_INTERVAL: &str = "30s";
+    /// The one deadline of shutdown; the DaemonSet's `terminationGracePeriodSeconds` (60) must exceed it.
+    pub const SHUTDOWN_GRACE: &str = "50s";
 }
 
 /// Longest path a unix socket address can hold (`sun_path` minus the NUL).
@@ -75,7 +84,7 @@ pub struct PluginConfig {
     pub api_timeout: Duration,
     /// How often devices are rediscovered and the slices checked.
     pub rediscover_interval: Duration,
-    /// How long shutdown waits for in-flight calls and the slice withdrawal.
+    /// The one deadline of shutdown: in-flight calls and the slice withdrawal, together.
     pub shutdown_grace: Duration,
 }
 
@@ -254,7 +263,7 @@ pub async fn run(
         registration = %sockets.registration.display(), "kubelet plugin serving");
 
     let (stop_publish, stop_publish_rx) = watch::channel(false);
-    let mut publisher = tokio::spawn(publish_loop(config.clone(), parts.clone(), changed, stop_publish_rx));
+    let publisher = tokio::spawn(publish_loop(config.clone(), parts.clone(), changed, stop_publish_rx));
 
     tokio::pin!(shutdown);
     let mut failure = None;
@@ -273,39 +282,82 @@ pub async fn run(
     }
     tracing::info!("shutting down: registration first, then in-flight calls, then the slices");
     parts.health.set_serving(false);
-    let _ = stop_reg.send(true);
-    remove_socket(&sockets.registration);
-    if !reg_server.is_finished() {
-        let _ = tokio::time::timeout(config.shutdown_grace, &mut reg_server).await;
+    let stopped = shut_down(
+        config.shutdown_grace,
+        &sockets,
+        Phase { stop: stop_reg, task: reg_server },
+        Phase { stop: stop_dra, task: dra_server },
+        Phase { stop: stop_publish, task: publisher },
+    )
+    .await;
+    tracing::info!("kubelet plugin stopped");
+    match (failure, stopped) {
+        (Some(Err(e)), _) | (_, Err(e)) => Err(e),
+        _ => Ok(()),
     }
-    let _ = stop_dra.send(true);
-    if !dra_server.is_finished() {
-        match tokio::time::timeout(config.shutdown_grace, &mut dra_server).await {
-            Ok(r) => {
-                if let Err(e) = server_outcome("DRA", r) {
-                    failure.get_or_insert(Err(e));
-                }
-            }
+}
+
+type ServeResult = Result<(), tonic::transport::Error>;
+
+/// A task that shutdown stops: the signal to stop, and the task.
+#[derive(Debug)]
+struct Phase<T> {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<T>,
+}
+
+impl<T> Phase<T> {
+    /// Asks the task to stop and waits for it until `end`; aborts it if it is still running then
+    /// (`None`). A task that had finished before (its result taken already) gives `Some(None)`.
+    async fn stop_by(mut self, end: Instant) -> Option<Option<Result<T, JoinError>>> {
+        // The receiver may be gone with a task that ended on its own.
+        let _ = self.stop.send(true);
+        if self.task.is_finished() {
+            return Some(None);
+        }
+        match tokio::time::timeout_at(end, &mut self.task).await {
+            Ok(joined) => Some(Some(joined)),
             Err(_) => {
-                tracing::warn!(grace_ms = config.shutdown_grace.as_millis(), "in-flight calls did not finish in time");
-                dra_server.abort();
+                self.task.abort();
+                None
             }
         }
     }
-    let _ = stop_publish.send(true);
-    if tokio::time::timeout(config.shutdown_grace, &mut publisher).await.is_err() {
-        tracing::warn!("withdrawing the slices did not finish in time");
-        publisher.abort();
-    }
-    remove_socket(&sockets.dra);
-    tracing::info!("kubelet plugin stopped");
-    failure.unwrap_or(Ok(()))
 }
 
-fn server_outcome(
-    which: &'static str,
-    joined: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>,
+/// Stops the plugin, every phase within ONE deadline `grace` from now (what is left of it after the
+/// earlier phases, possibly nothing): registration stopped and its socket removed (the kubelet's watcher
+/// sees the plugin go) → the DRA server stopped, in-flight calls allowed to finish → the slices withdrawn
+/// → the DRA socket removed. A phase still running at the deadline is aborted.
+async fn shut_down(
+    grace: Duration,
+    sockets: &SocketPaths,
+    registration: Phase<ServeResult>,
+    dra: Phase<ServeResult>,
+    publisher: Phase<()>,
 ) -> Result<(), PluginError> {
+    let end = Instant::now() + grace;
+    remove_socket(&sockets.registration);
+    if registration.stop_by(end).await.is_none() {
+        tracing::warn!("the registration server did not stop in time");
+    }
+    let outcome = match dra.stop_by(end).await {
+        Some(Some(joined)) => server_outcome("DRA", joined),
+        // Ended before shutdown; the loop reported its outcome.
+        Some(None) => Ok(()),
+        None => {
+            tracing::warn!(grace_ms = grace.as_millis(), "in-flight calls did not finish in time");
+            Ok(())
+        }
+    };
+    if publisher.stop_by(end).await.is_none() {
+        tracing::warn!("withdrawing the slices did not finish in time");
+    }
+    remove_socket(&sockets.dra);
+    outcome
+}
+
+fn server_outcome(which: &'static str, joined: Result<ServeResult, JoinError>) -> Result<(), PluginError> {
     match joined {
         Ok(Ok(())) => Ok(()),
         Ok(Err(source)) => Err(PluginError::Serve { which, source }),
@@ -402,5 +454,58 @@ async fn round(
             tracing::warn!(error = %crate::dra::error_chain(&e), "publishing ResourceSlices failed; retrying next round");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::pending;
+
+    use super::*;
+
+    fn stuck<T: Send + 'static>() -> Phase<T> {
+        let (stop, _ignored) = watch::channel(false);
+        Phase { stop, task: tokio::spawn(pending::<T>()) }
+    }
+
+    fn obedient<T: Send + 'static>(outcome: T) -> Phase<T> {
+        let (stop, rx) = watch::channel(false);
+        Phase {
+            stop,
+            task: tokio::spawn(async move {
+                stopped(rx).await;
+                outcome
+            }),
+        }
+    }
+
+    fn sockets() -> (tempfile::TempDir, SocketPaths) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let sockets = SocketPaths::new(dir.path(), defaults::DRIVER_NAME);
+        (dir, sockets)
+    }
+
+    // Virtual time (the clock only moves when every task waits): the elapsed time is exact.
+    #[tokio::test(start_paused = true)]
+    async fn every_shutdown_phase_shares_one_deadline() {
+        let (_dir, sockets) = sockets();
+        let grace = Duration::from_secs(50);
+        let start = Instant::now();
+        let r = shut_down(grace, &sockets, stuck(), stuck(), stuck()).await;
+        assert!(r.is_ok());
+        assert_eq!(start.elapsed(), grace, "three stuck phases together take the grace period once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_phase_gets_what_the_earlier_ones_left() {
+        let (_dir, sockets) = sockets();
+        let start = Instant::now();
+        // Registration stops at once, the DRA server never does, the publisher would: it gets nothing left.
+        let r = shut_down(Duration::from_secs(10), &sockets, obedient(Ok(())), stuck(), obedient(())).await;
+        assert!(r.is_ok());
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        let r = shut_down(Duration::from_secs(10), &sockets, obedient(Ok(())), obedient(Ok(())), obedient(())).await;
+        assert!(r.is_ok());
+        assert_eq!(start.elapsed(), Duration::from_secs(10), "phases that stop at once take no time");
     }
 }

@@ -11,10 +11,11 @@
 //! which a node need not reach; revocation (OCSP) is not checked here either.
 //!
 //! Evidence comes through [`EvidenceSource`]: [`NvmlEvidence`] over `nvml-wrapper` (which loads
-//! `libnvidia-ml.so.1` at run time; a node without it just skips pre-flight), or [`SimEvidence`], which
-//! signs reports with a simulated device PKI — used only by `--simulate`, where the simulated root is
-//! passed explicitly as the trust anchor.
+//! `libnvidia-ml.so.1` at run time; a node without it just skips pre-flight), or `SimEvidence` (feature
+//! `sim`, not in production builds), which signs reports with a simulated device PKI — used only by
+//! `--simulate`, where the simulated root is passed explicitly as the trust anchor.
 
+#[cfg(feature = "sim")]
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -67,6 +68,7 @@ pub enum EvidenceError {
         message: String,
     },
     /// The simulation failed (a bug in the simulation).
+    #[cfg(feature = "sim")]
     #[error("simulated evidence for {address}: {message}")]
     Simulation {
         /// The GPU.
@@ -128,12 +130,14 @@ impl EvidenceSource for NvmlEvidence {
 
 /// Simulated GPUs' evidence: reports signed by a simulated device PKI (the real formats, so the real
 /// verifier runs on them). GPUs listed as tampered answer with a corrupted signature.
+#[cfg(feature = "sim")]
 pub struct SimEvidence {
     pki: ccgpu_attestation::sim::Pki,
     fwid: [u8; 48],
     tampered: BTreeSet<PciAddress>,
 }
 
+#[cfg(feature = "sim")]
 impl fmt::Debug for SimEvidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SimEvidence").field("tampered", &self.tampered).finish_non_exhaustive()
@@ -141,8 +145,10 @@ impl fmt::Debug for SimEvidence {
 }
 
 /// Chip family of the simulated GPUs.
+#[cfg(feature = "sim")]
 const SIM_CHIP: &str = "GH100";
 
+#[cfg(feature = "sim")]
 impl SimEvidence {
     /// A simulated device PKI; GPUs at `tampered` give evidence that fails.
     pub fn new(tampered: BTreeSet<PciAddress>) -> Result<Self, ccgpu_attestation::sim::SimError> {
@@ -158,6 +164,7 @@ impl SimEvidence {
     }
 }
 
+#[cfg(feature = "sim")]
 impl EvidenceSource for SimEvidence {
     fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Option<Evidence>, EvidenceError> {
         use ccgpu_attestation::sim::{OpaqueBuilder, ReportBuilder};
@@ -258,11 +265,13 @@ pub fn nvml() -> Arc<dyn PreflightCheck> {
 }
 
 /// Pre-flight for `--simulate`: simulated evidence, trusting only the simulation's own root.
+#[cfg(feature = "sim")]
 pub fn simulated() -> Result<Arc<dyn PreflightCheck>, ccgpu_attestation::sim::SimError> {
     simulated_with(BTreeSet::new())
 }
 
 /// [`simulated`] with GPUs whose evidence fails.
+#[cfg(feature = "sim")]
 pub fn simulated_with(
     tampered: BTreeSet<PciAddress>,
 ) -> Result<Arc<dyn PreflightCheck>, ccgpu_attestation::sim::SimError> {
@@ -271,18 +280,19 @@ pub fn simulated_with(
     Ok(Arc::new(Attestor::new(Arc::new(source), anchors)))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sim"))]
 mod tests {
     use super::*;
+    use crate::test_fixtures::h100;
 
     #[test]
     fn simulated_evidence_passes_and_tampered_fails() {
-        let good = PciAddress::new(0, 0x18, 0, 0).expect("valid");
-        let bad = PciAddress::new(0, 0x28, 0, 0).expect("valid");
-        let source = SimEvidence::new(BTreeSet::from([bad])).expect("pki");
+        let good = h100("0000:18:00.0", None);
+        let bad = h100("0000:28:00.0", None);
+        let source = SimEvidence::new(BTreeSet::from([bad.address])).expect("pki");
         let anchors = source.anchors();
         let nonce = [9u8; 32];
-        let ev = source.collect(&sim_device(good), &nonce).expect("collect").expect("some");
+        let ev = source.collect(&good, &nonce).expect("collect").expect("some");
         let appraisal = appraise_gpu(
             &GpuEvidence { report: &ev.report, chain: &ev.chain, driver_rim: None, vbios_rim: None },
             &Appraise {
@@ -298,23 +308,7 @@ mod tests {
             appraisal.checks.failures().into_iter().filter(|c| EVIDENCE_CHECKS.contains(c)).collect();
         assert!(failed.is_empty(), "{failed:?}");
         let attestor = Attestor::new(Arc::new(source), anchors);
-        assert_eq!(attestor.check(&sim_device(good)), Some(Preflight::Passed));
-        assert_eq!(attestor.check(&sim_device(bad)), Some(Preflight::Failed("report-signature".into())));
-    }
-
-    fn sim_device(address: PciAddress) -> PciDevice {
-        PciDevice {
-            address,
-            vendor: 0x10de,
-            device: 0x2330,
-            class: ccgpu_pci::ClassCode(0x030200),
-            driver: None,
-            iommu_group: None,
-            numa_node: None,
-            pcie_root: None,
-            vfio_cdev: None,
-            sriov: None,
-            physfn: None,
-        }
+        assert_eq!(attestor.check(&good), Some(Preflight::Passed));
+        assert_eq!(attestor.check(&bad), Some(Preflight::Failed("report-signature".into())));
     }
 }

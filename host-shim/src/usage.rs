@@ -8,13 +8,11 @@
 //! A process that exits while we look is skipped; any other unreadable `/proc` entry is an error, because
 //! "could not look" must not read as "not in use".
 
-use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
 
 use ccgpu_pci::{PciAddress, PciDevice};
 use serde::Serialize;
@@ -153,36 +151,49 @@ impl DeviceUsage for ProcUsage {
     }
 }
 
-/// Simulated holders, set by tests (and empty in `--simulate` mode).
-#[derive(Debug, Default)]
-pub struct SimUsage {
-    holders: Mutex<HashMap<PciAddress, (Vec<Holder>, u32)>>,
-}
+#[cfg(feature = "sim")]
+pub use sim::SimUsage;
 
-impl SimUsage {
-    /// `holders` keep `address` open for the next `polls` checks (`u32::MAX`: until cleared).
-    pub fn hold(&self, address: PciAddress, holders: Vec<Holder>, polls: u32) {
-        self.holders.lock().unwrap_or_else(PoisonError::into_inner).insert(address, (holders, polls));
+#[cfg(feature = "sim")]
+mod sim {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+
+    use ccgpu_pci::{PciAddress, PciDevice};
+
+    use super::{DeviceUsage, Holder, UsageError};
+
+    /// Simulated holders, set by tests (and empty in `--simulate` mode).
+    #[derive(Debug, Default)]
+    pub struct SimUsage {
+        holders: Mutex<HashMap<PciAddress, (Vec<Holder>, u32)>>,
     }
-}
 
-impl SimUsage {
-    /// Every simulated holder closes its handles.
-    pub fn release_all(&self) {
-        self.holders.lock().unwrap_or_else(PoisonError::into_inner).clear();
-    }
-}
-
-impl DeviceUsage for SimUsage {
-    fn holders(&self, device: &PciDevice) -> Result<Vec<Holder>, UsageError> {
-        let mut map = self.holders.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some((holders, polls)) = map.get_mut(&device.address) else { return Ok(Vec::new()) };
-        if *polls == 0 {
-            map.remove(&device.address);
-            return Ok(Vec::new());
+    impl SimUsage {
+        /// `holders` keep `address` open for the next `polls` checks (`u32::MAX`: until cleared).
+        pub fn hold(&self, address: PciAddress, holders: Vec<Holder>, polls: u32) {
+            self.holders.lock().unwrap_or_else(PoisonError::into_inner).insert(address, (holders, polls));
         }
-        *polls = polls.saturating_sub(1);
-        Ok(holders.clone())
+    }
+
+    impl SimUsage {
+        /// Every simulated holder closes its handles.
+        pub fn release_all(&self) {
+            self.holders.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
+    }
+
+    impl DeviceUsage for SimUsage {
+        fn holders(&self, device: &PciDevice) -> Result<Vec<Holder>, UsageError> {
+            let mut map = self.holders.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some((holders, polls)) = map.get_mut(&device.address) else { return Ok(Vec::new()) };
+            if *polls == 0 {
+                map.remove(&device.address);
+                return Ok(Vec::new());
+            }
+            *polls = polls.saturating_sub(1);
+            Ok(holders.clone())
+        }
     }
 }
 
@@ -190,24 +201,11 @@ impl DeviceUsage for SimUsage {
 mod tests {
     use std::os::unix::fs::symlink;
 
-    use ccgpu_pci::ClassCode;
-
     use super::*;
+    use crate::test_fixtures::h100;
 
     fn gpu(driver: &str) -> PciDevice {
-        PciDevice {
-            address: "0000:3b:00.0".parse().expect("valid"),
-            vendor: 0x10de,
-            device: 0x2330,
-            class: ClassCode(0x030200),
-            driver: Some(driver.parse().expect("valid")),
-            iommu_group: None,
-            numa_node: None,
-            pcie_root: None,
-            vfio_cdev: None,
-            sriov: None,
-            physfn: None,
-        }
+        h100("0000:3b:00.0", Some(driver))
     }
 
     /// A fake procfs where pid 42 holds `/dev/null` (1:3) open, standing in for `/dev/nvidia3`.

@@ -6,7 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
+use ccgpu_host_shim::Budgets;
+use ccgpu_host_shim::cli::parse_duration;
 use ccgpu_host_shim::plugin::defaults;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
@@ -131,6 +134,18 @@ fn the_daemonset_agrees_with_the_binary() {
         assert_eq!(volumes[volume], *path, "{volume} is mounted where it is on the host");
     }
     assert_eq!(volumes.len(), mounts.len(), "no unused volumes");
+
+    // Shutdown (one deadline for every phase) ends before the kubelet kills the pod, with time to exit;
+    // a claim call in flight at SIGTERM (its own budget) can finish within it.
+    let pod_grace = Duration::from_secs(u64::try_from(pod.termination_grace_period_seconds.unwrap()).unwrap());
+    let shutdown = env.get("CCGPU_SHUTDOWN_GRACE").copied().flatten().unwrap_or(defaults::SHUTDOWN_GRACE);
+    assert!(help.contains(&format!("[env: CCGPU_SHUTDOWN_GRACE=] [default: {}]", defaults::SHUTDOWN_GRACE)), "{help}");
+    let shutdown = parse_duration(shutdown).unwrap();
+    assert!(
+        shutdown + Duration::from_secs(5) <= pod_grace,
+        "shutdown grace {shutdown:?} must end well inside terminationGracePeriodSeconds {pod_grace:?}"
+    );
+    assert!(Budgets::default().total + Duration::from_secs(5) <= shutdown, "an in-flight claim finishes in time");
     let sc = c.security_context.as_ref().unwrap();
     assert_eq!(sc.privileged, Some(true));
     assert_eq!(sc.read_only_root_filesystem, Some(true));

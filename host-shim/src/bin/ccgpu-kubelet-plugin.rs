@@ -4,8 +4,9 @@
 //! Opens the node layer (node lock, crash recovery), serves the kubelet's DRA and registration gRPC
 //! services on unix sockets under the kubelet root, publishes this node's GPUs as ResourceSlices, and
 //! serves Prometheus metrics and `/healthz`. SIGTERM/SIGINT shut it down gracefully. Every flag has an
-//! environment variable; defaults match deploy/. `--simulate N` runs the same plugin against N simulated
-//! GPUs (no hardware touched), for trying it out — it says so loudly.
+//! environment variable; defaults match deploy/. Built with the `sim` feature, `--simulate N` runs the
+//! same plugin against N simulated GPUs (no hardware touched), for trying it out — it says so loudly; the
+//! production build (without `sim`) has no such flag and no simulation code.
 //!
 //! Exit codes: 0 clean shutdown, 1 failure, 2 usage error.
 
@@ -16,12 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ccgpu_host_shim::ccmode::CcMode;
+use ccgpu_host_shim::cli::{LogFormat, NodeArgs, parse_duration};
 use ccgpu_host_shim::metrics::{self, Health, Metrics};
 use ccgpu_host_shim::plugin::{self, PluginConfig, PluginParts, PreflightCheck, defaults};
-use ccgpu_host_shim::usage::SimUsage;
-use ccgpu_host_shim::{Backends, CdiKind, DeviceMatch, Node, NodeConfig, NodePaths, VfioNodes, read_boot_id};
-use ccgpu_pci::SimBus;
+use ccgpu_host_shim::{Backends, Node, NodeConfig, read_boot_id};
 use clap::{Parser, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -41,33 +40,8 @@ struct Cli {
     /// The kubelet's root directory (plugins/ and plugins_registry/ are under it).
     #[arg(long, env = "CCGPU_KUBELET_ROOT", default_value = defaults::KUBELET_ROOT)]
     kubelet_root: PathBuf,
-    /// CDI spec directory (read by the container runtime).
-    #[arg(long, env = "CCGPU_CDI_DIR", default_value = defaults::CDI_DIR)]
-    cdi_dir: PathBuf,
-    /// Checkpoint directory (must survive plugin restarts: a hostPath).
-    #[arg(long, env = "CCGPU_CHECKPOINT_DIR", default_value = defaults::CHECKPOINT_DIR)]
-    checkpoint_dir: PathBuf,
-    /// sysfs root.
-    #[arg(long, env = "CCGPU_SYSFS_ROOT", default_value = defaults::SYSFS_ROOT)]
-    sysfs_root: PathBuf,
-    /// Device-node root the VFIO nodes are opened under.
-    #[arg(long, env = "CCGPU_DEV_ROOT", default_value = defaults::DEV_ROOT)]
-    dev_root: PathBuf,
-    /// procfs root (boot id, open GPU handles).
-    #[arg(long, env = "CCGPU_PROC_ROOT", default_value = defaults::PROC_ROOT)]
-    proc_root: PathBuf,
-    /// Device-node root written into CDI specs (as the container runtime sees it).
-    #[arg(long, env = "CCGPU_CDI_DEV_ROOT", default_value = defaults::DEV_ROOT)]
-    cdi_dev_root: PathBuf,
-    /// Managed devices: VENDOR:CLASS pairs in hex.
-    #[arg(long = "match", env = "CCGPU_MATCH", default_value = defaults::MATCH)]
-    matching: DeviceMatch,
-    /// How prepared devices are handed over: iommufd (confidential guests) or legacy-group (non-CC only).
-    #[arg(long, env = "CCGPU_VFIO_NODES", value_enum, default_value_t = NodesArg::Iommufd)]
-    vfio_nodes: NodesArg,
-    /// CDI kind of our specs.
-    #[arg(long, env = "CCGPU_CDI_KIND", default_value = defaults::CDI_KIND)]
-    cdi_kind: CdiKind,
+    #[command(flatten)]
+    node: NodeArgs,
     /// Log format on stderr.
     #[arg(long, env = "CCGPU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -77,34 +51,25 @@ struct Cli {
     /// Kubeconfig file; without it the in-cluster service account (or $KUBECONFIG) is used.
     #[arg(long, env = "CCGPU_KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
-    /// Bound on each API server call (e.g. 10s, 500ms).
-    #[arg(long, env = "CCGPU_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    /// Bound on each API server call (e.g. 10s, 500ms); a Prepare's read of its claim is also bounded by
+    /// the claim's 30 s budget.
+    #[arg(long, env = "CCGPU_API_TIMEOUT", default_value = defaults::API_TIMEOUT, value_parser = parse_duration)]
     api_timeout: Duration,
     /// How often devices are rediscovered and the ResourceSlices checked.
-    #[arg(long, env = "CCGPU_REDISCOVER_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "CCGPU_REDISCOVER_INTERVAL", default_value = defaults::REDISCOVER_INTERVAL, value_parser = parse_duration)]
     rediscover_interval: Duration,
-    /// How long shutdown waits for in-flight calls and withdrawing the slices.
-    #[arg(long, env = "CCGPU_SHUTDOWN_GRACE", default_value = "50s", value_parser = parse_duration)]
+    /// One deadline for all of shutdown (in-flight calls, then withdrawing the slices); keep it below the
+    /// pod's terminationGracePeriodSeconds.
+    #[arg(long, env = "CCGPU_SHUTDOWN_GRACE", default_value = defaults::SHUTDOWN_GRACE, value_parser = parse_duration)]
     shutdown_grace: Duration,
     /// Pre-flight attestation of GPUs still on the NVIDIA host driver (needs NVML): auto or off.
     #[arg(long, env = "CCGPU_PREFLIGHT", value_enum, default_value_t = PreflightArg::Auto)]
     preflight: PreflightArg,
     /// SIMULATION: run against N simulated H100 GPUs instead of this machine's PCI bus. Nothing real is
     /// touched, but CDI specs and checkpoints are written to the configured directories.
+    #[cfg(feature = "sim")]
     #[arg(long, env = "CCGPU_SIMULATE", value_parser = clap::value_parser!(u8).range(1..=64))]
     simulate: Option<u8>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum NodesArg {
-    Iommufd,
-    LegacyGroup,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,28 +93,9 @@ fn parse_driver(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("{s:?} is not a duration like 10s, 500ms or 2m");
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?);
-    let n: u64 = digits.parse().map_err(|_| err())?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        _ => Err(err()),
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let subscriber = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-    );
-    match cli.log_format {
-        LogFormat::Text => subscriber.init(),
-        LogFormat::Json => subscriber.json().init(),
-    }
+    cli.log_format.init(false);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -181,49 +127,35 @@ async fn kube_client(cli: &Cli) -> anyhow::Result<kube::Client> {
     kube::Client::try_from(config).context("building the API client")
 }
 
+/// The machine the plugin runs on and its pre-flight check: this machine's, or (`--simulate`) a
+/// simulated one.
+fn machine(cli: &Cli, config: &NodeConfig) -> anyhow::Result<(Backends, Option<Arc<dyn PreflightCheck>>)> {
+    #[cfg(feature = "sim")]
+    if let Some(gpus) = cli.simulate {
+        use ccgpu_host_shim::ccmode::CcMode;
+        use ccgpu_host_shim::usage::SimUsage;
+        use ccgpu_pci::SimBus;
+        for _ in 0..3 {
+            tracing::warn!(gpus, "SIMULATION MODE: simulated GPUs on a simulated PCI bus; no real device is touched");
+        }
+        let bus = Arc::new(SimBus::hgx(gpus));
+        let preflight = match cli.preflight {
+            PreflightArg::Auto => Some(ccgpu_host_shim::preflight::simulated()?),
+            PreflightArg::Off => None,
+        };
+        return Ok((Backends::simulated(bus, Arc::new(SimUsage::default()), Some(CcMode::On)), preflight));
+    }
+    let preflight = match cli.preflight {
+        PreflightArg::Auto => Some(ccgpu_host_shim::preflight::nvml()),
+        PreflightArg::Off => None,
+    };
+    Ok((Backends::real(&config.paths), preflight))
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let paths = NodePaths {
-        sysfs: cli.sysfs_root.clone(),
-        dev: cli.dev_root.clone(),
-        proc: cli.proc_root.clone(),
-        cdi_dir: cli.cdi_dir.clone(),
-        checkpoint_dir: cli.checkpoint_dir.clone(),
-        cdi_dev_root: cli.cdi_dev_root.clone(),
-    };
-    let node_config = NodeConfig {
-        paths,
-        matching: cli.matching.clone(),
-        vfio_nodes: match cli.vfio_nodes {
-            NodesArg::Iommufd => VfioNodes::Iommufd,
-            NodesArg::LegacyGroup => VfioNodes::LegacyGroup,
-        },
-        cdi_kind: cli.cdi_kind.clone(),
-        ..NodeConfig::default()
-    };
+    let node_config = cli.node.node_config();
     let boot_id = read_boot_id(&node_config.paths.proc)?;
-    let (backends, preflight): (Backends, Option<Arc<dyn PreflightCheck>>) = match cli.simulate {
-        Some(gpus) => {
-            for _ in 0..3 {
-                tracing::warn!(
-                    gpus,
-                    "SIMULATION MODE: simulated GPUs on a simulated PCI bus; no real device is touched"
-                );
-            }
-            let bus = Arc::new(SimBus::hgx(gpus));
-            let preflight = match cli.preflight {
-                PreflightArg::Auto => Some(ccgpu_host_shim::preflight::simulated()?),
-                PreflightArg::Off => None,
-            };
-            (Backends::simulated(bus, Arc::new(SimUsage::default()), Some(CcMode::On)), preflight)
-        }
-        None => {
-            let preflight = match cli.preflight {
-                PreflightArg::Auto => Some(ccgpu_host_shim::preflight::nvml()),
-                PreflightArg::Off => None,
-            };
-            (Backends::real(&node_config.paths), preflight)
-        }
-    };
+    let (backends, preflight) = machine(&cli, &node_config)?;
     let client = kube_client(&cli).await?;
     let node = tokio::task::spawn_blocking(move || Node::open(node_config, backends, boot_id)).await??;
     let (node, report) = node;

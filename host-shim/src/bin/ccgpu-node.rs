@@ -6,62 +6,23 @@
 //! so it must not run beside a plugin on the same checkpoint directory (the lock refuses). Results go to
 //! stdout as JSON; logs go to stderr. Exit codes: 0 done, 1 the operation failed, 2 usage error.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ccgpu_host_shim::{
-    Backends, CdiKind, ClaimUid, DeviceMatch, DeviceName, Node, NodeConfig, NodePaths, VfioNodes, read_boot_id,
-};
-use clap::{Parser, Subcommand, ValueEnum};
+use ccgpu_host_shim::cli::{LogFormat, NodeArgs};
+use ccgpu_host_shim::{Backends, ClaimUid, DeviceName, Node, read_boot_id};
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "ccgpu-node", version, about = "ccgpu node layer: discover, prepare and release GPUs for VFIO")]
 struct Cli {
-    /// sysfs root.
-    #[arg(long, env = "CCGPU_SYSFS_ROOT", default_value = "/sys")]
-    sysfs_root: PathBuf,
-    /// Device-node root the VFIO nodes are opened under.
-    #[arg(long, env = "CCGPU_DEV_ROOT", default_value = "/dev")]
-    dev_root: PathBuf,
-    /// procfs root (boot id, open GPU handles).
-    #[arg(long, env = "CCGPU_PROC_ROOT", default_value = "/proc")]
-    proc_root: PathBuf,
-    /// CDI spec directory.
-    #[arg(long, env = "CCGPU_CDI_DIR", default_value = "/var/run/cdi")]
-    cdi_dir: PathBuf,
-    /// Checkpoint directory.
-    #[arg(long, env = "CCGPU_CHECKPOINT_DIR", default_value = "/var/lib/ccgpu")]
-    checkpoint_dir: PathBuf,
-    /// Device-node root written into CDI specs (as the container runtime sees it).
-    #[arg(long, env = "CCGPU_CDI_DEV_ROOT", default_value = "/dev")]
-    cdi_dev_root: PathBuf,
-    /// Managed devices: VENDOR:CLASS pairs in hex.
-    #[arg(long = "match", env = "CCGPU_MATCH", default_value = "10de:0302,10de:0300,10de:0680")]
-    matching: DeviceMatch,
-    /// How prepared devices are handed over: iommufd (confidential guests) or legacy-group (non-CC only).
-    #[arg(long, env = "CCGPU_VFIO_NODES", value_enum, default_value_t = NodesArg::Iommufd)]
-    vfio_nodes: NodesArg,
-    /// CDI kind of our specs.
-    #[arg(long, env = "CCGPU_CDI_KIND", default_value = "ccgpu.dev/gpu")]
-    cdi_kind: CdiKind,
+    #[command(flatten)]
+    node: NodeArgs,
     /// Log format on stderr.
     #[arg(long, env = "CCGPU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum NodesArg {
-    Iommufd,
-    LegacyGroup,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,17 +52,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        );
-    match cli.log_format {
-        LogFormat::Text => subscriber.init(),
-        LogFormat::Json => subscriber.json().init(),
-    }
+    cli.log_format.init(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -112,24 +63,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let paths = NodePaths {
-        sysfs: cli.sysfs_root,
-        dev: cli.dev_root,
-        proc: cli.proc_root,
-        cdi_dir: cli.cdi_dir,
-        checkpoint_dir: cli.checkpoint_dir,
-        cdi_dev_root: cli.cdi_dev_root,
-    };
-    let config = NodeConfig {
-        matching: cli.matching,
-        vfio_nodes: match cli.vfio_nodes {
-            NodesArg::Iommufd => VfioNodes::Iommufd,
-            NodesArg::LegacyGroup => VfioNodes::LegacyGroup,
-        },
-        cdi_kind: cli.cdi_kind,
-        ..NodeConfig::default()
-    };
-    let config = NodeConfig { paths, ..config };
+    let config = cli.node.node_config();
     let boot_id = read_boot_id(&config.paths.proc)?;
     let backends = Backends::real(&config.paths);
     let (node, report) = Node::open(config, backends, boot_id).context("opening the node layer")?;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use k8s_openapi::api::resource::v1::ResourceClaim;
 use kube::Api;
 
+use crate::deadline::Deadline;
+
 /// Reads claims, each read bounded by a timeout.
 #[derive(Clone)]
 pub struct ClaimReader {
@@ -32,7 +34,7 @@ pub enum ReadError {
         namespace: String,
         /// Name.
         name: String,
-        /// The bound.
+        /// The bound: the read timeout, or less when the claim's budget had less left.
         timeout: Duration,
     },
     /// The claim does not exist (any more).
@@ -62,14 +64,16 @@ impl ClaimReader {
         Self { client, timeout }
     }
 
-    /// The claim `namespace/name`.
-    pub async fn read(&self, namespace: &str, name: &str) -> Result<ResourceClaim, ReadError> {
+    /// The claim `namespace/name`, waiting for the API server at most the read timeout and never past
+    /// `deadline` (what the claim's budget leaves for it).
+    pub async fn read(&self, namespace: &str, name: &str, deadline: Deadline) -> Result<ResourceClaim, ReadError> {
         let api: Api<ResourceClaim> = Api::namespaced(self.client.clone(), namespace);
         let owned = || (namespace.to_owned(), name.to_owned());
-        match tokio::time::timeout(self.timeout, api.get(name)).await {
+        let bound = self.timeout.min(deadline.remaining());
+        match tokio::time::timeout(bound, api.get(name)).await {
             Err(_) => {
                 let (namespace, name) = owned();
-                Err(ReadError::Timeout { namespace, name, timeout: self.timeout })
+                Err(ReadError::Timeout { namespace, name, timeout: bound })
             }
             Ok(Err(kube::Error::Api(status))) if status.is_not_found() => {
                 let (namespace, name) = owned();

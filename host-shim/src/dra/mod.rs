@@ -8,4 +8,5 @@ pub mod config;
 pub mod proto;
 pub mod service;
 
-pub use service::{ClaimRef, DeviceAnswer, DraService, PrepareError, error_chain};
+pub use crate::error_chain;
+pub use service::{ClaimRef, DeviceAnswer, DraService, PrepareError};

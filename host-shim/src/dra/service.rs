@@ -3,17 +3,18 @@
 //!
 //! Prepare, per claim and independently of the other claims of the call: parse the uid → read the claim
 //! from the API server (bounded) → resolve our allocation ([`super::allocation`]) → check any CC mode our
-//! opaque config requires → prepare through the node layer (on a blocking thread, bounded by the node's
-//! budgets) → answer with the CDI ids. Claims run concurrently; one that fails answers with its own error
-//! (the whole cause chain) and the others still succeed. A claim already prepared gets the same answer.
+//! opaque config requires → prepare through the node layer (on a blocking thread) → answer with the CDI
+//! ids. One deadline per claim ([`crate::Budgets::total`], 30 s by default, far below the kubelet's 45 s)
+//! starts when the call arrives and bounds all of it, the rollback of a failed prepare included. Claims run
+//! concurrently; one that fails answers with its own error (the whole cause chain) and the others still
+//! succeed — a claim whose task panicked too. A claim already prepared gets the same answer.
 //!
 //! Unprepare needs only the uid: the node layer's checkpoint holds everything to undo. Unknown claims are
 //! already done.
 
-use std::collections::BTreeMap;
-use std::error::Error as StdError;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -23,9 +24,11 @@ use super::allocation::{self, AllocationError};
 use super::claims::{ClaimReader, ReadError};
 use super::proto::{v1, v1beta1};
 use crate::ccmode::CcMode;
+use crate::deadline::Deadline;
+use crate::error_chain;
 use crate::metrics::{Metrics, Operation};
 use crate::names::{ClaimUid, DeviceName, NameError};
-use crate::node::{ClaimError, Node};
+use crate::node::{ClaimError, ClaimFailure, Node};
 
 /// A claim as the kubelet names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,7 +79,17 @@ pub enum PrepareError {
     /// The node layer failed.
     #[error(transparent)]
     Node(#[from] ClaimError),
-    /// The worker thread died (a bug).
+    /// The node layer did not return within the claim's budget (a kernel call or the disk hangs).
+    #[error(
+        "the node layer did not finish within the claim's budget of {} ms (a kernel call has not returned); \
+         it goes on in the background and the kubelet's retry gets its outcome",
+        budget.as_millis()
+    )]
+    NodeTimeout {
+        /// The claim's budget.
+        budget: Duration,
+    },
+    /// A task or worker thread died (a bug).
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -95,23 +108,17 @@ impl PrepareError {
             PrepareError::Allocation(AllocationError::BadConfig { .. }) => "bad_config",
             PrepareError::Allocation(_) => "bad_allocation",
             PrepareError::CcMode { .. } => "cc_mode",
+            PrepareError::Node(e) if matches!(*e.failure, ClaimFailure::Busy { .. }) => "claim_busy",
             PrepareError::Node(_) => "node",
+            PrepareError::NodeTimeout { .. } => "node_timeout",
             PrepareError::Internal(_) => "internal",
         }
     }
 }
 
-/// An error and all its causes on one line, as the kubelet shows it in pod events.
-pub fn error_chain(e: &dyn StdError) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cur = c.source();
-    }
-    out
-}
+/// How long past a claim's deadline we still wait for the node layer to return (it checks the deadline
+/// between steps) before answering without it.
+const NODE_SLACK: Duration = Duration::from_secs(2);
 
 /// The DRA handler (cheap to clone; serve it as both API versions).
 #[derive(Clone, Debug)]
@@ -145,67 +152,54 @@ impl DraService {
 
     /// Prepares every claim, concurrently; one answer per distinct uid.
     pub async fn prepare(&self, claims: Vec<ClaimRef>) -> BTreeMap<String, Result<Vec<DeviceAnswer>, String>> {
-        let mut tasks = JoinSet::new();
-        let mut out = BTreeMap::new();
-        for claim in dedup(claims) {
+        let answers = for_each_claim(claims, |claim| {
             let inner = self.inner.clone();
-            tasks.spawn(async move {
-                let start = Instant::now();
-                let result = inner.prepare_one(&claim).await;
-                inner.metrics.observe(Operation::Prepare, start.elapsed());
-                let result = result.map_err(|e| {
-                    inner.metrics.error(Operation::Prepare, e.reason());
-                    let text = error_chain(&e);
-                    tracing::warn!(claim_uid = %claim.uid, namespace = %claim.namespace, claim = %claim.name,
-                        reason = e.reason(), error = %text, "NodePrepareResources failed for claim");
-                    text
-                });
-                (claim.uid, result)
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((uid, result)) => {
-                    out.insert(uid, result);
-                }
-                Err(e) => tracing::error!(error = %e, "prepare task died"),
-            }
-        }
-        self.inner.changed.notify_one();
-        out
+            async move { inner.timed(Operation::Prepare, inner.prepare_one(&claim)).await }
+        })
+        .await;
+        self.inner.answer(Operation::Prepare, answers)
     }
 
     /// Unprepares every claim, concurrently; one answer per distinct uid.
     pub async fn unprepare(&self, claims: Vec<ClaimRef>) -> BTreeMap<String, Result<(), String>> {
-        let mut tasks = JoinSet::new();
-        let mut out = BTreeMap::new();
-        for claim in dedup(claims) {
+        let answers = for_each_claim(claims, |claim| {
             let inner = self.inner.clone();
-            tasks.spawn(async move {
-                let start = Instant::now();
-                let result = inner.unprepare_one(&claim).await;
-                inner.metrics.observe(Operation::Unprepare, start.elapsed());
-                let result = result.map_err(|e| {
-                    inner.metrics.error(Operation::Unprepare, e.reason());
-                    let text = error_chain(&e);
-                    tracing::warn!(claim_uid = %claim.uid, namespace = %claim.namespace, claim = %claim.name,
-                        reason = e.reason(), error = %text, "NodeUnprepareResources failed for claim");
-                    text
-                });
-                (claim.uid, result)
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((uid, result)) => {
-                    out.insert(uid, result);
-                }
-                Err(e) => tracing::error!(error = %e, "unprepare task died"),
-            }
-        }
-        self.inner.changed.notify_one();
-        out
+            async move { inner.timed(Operation::Unprepare, inner.unprepare_one(&claim)).await }
+        })
+        .await;
+        self.inner.answer(Operation::Unprepare, answers)
     }
+}
+
+/// Runs `run` for every distinct claim on its own task and collects one result per claim, in no
+/// particular order. A task that panics answers for its claim with an internal error: the kubelet expects
+/// an entry for every claim it asked about.
+async fn for_each_claim<T, F, Fut>(claims: Vec<ClaimRef>, run: F) -> Vec<(ClaimRef, Result<T, PrepareError>)>
+where
+    T: Send + 'static,
+    F: Fn(ClaimRef) -> Fut,
+    Fut: Future<Output = Result<T, PrepareError>> + Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    let mut of_task = HashMap::new();
+    for claim in dedup(claims) {
+        let task = tasks.spawn(run(claim.clone()));
+        of_task.insert(task.id(), claim);
+    }
+    let mut out = Vec::with_capacity(of_task.len());
+    while let Some(joined) = tasks.join_next_with_id().await {
+        let (id, result) = match joined {
+            Ok((id, result)) => (id, result),
+            Err(e) => {
+                tracing::error!(error = %e, "a claim's task died");
+                (e.id(), Err(PrepareError::Internal(format!("the claim's task died: {e}"))))
+            }
+        };
+        if let Some(claim) = of_task.remove(&id) {
+            out.push((claim, result));
+        }
+    }
+    out
 }
 
 fn dedup(claims: Vec<ClaimRef>) -> Vec<ClaimRef> {
@@ -214,27 +208,82 @@ fn dedup(claims: Vec<ClaimRef>) -> Vec<ClaimRef> {
 }
 
 impl Inner {
+    /// `call`, with its latency recorded.
+    async fn timed<T>(&self, operation: Operation, call: impl Future<Output = T>) -> T {
+        let start = Instant::now();
+        let result = call.await;
+        self.metrics.observe(operation, start.elapsed());
+        result
+    }
+
+    /// The kubelet's answer: per claim, its result or its error chain (counted and logged); then a poke
+    /// for the publisher.
+    fn answer<T>(
+        &self,
+        operation: Operation,
+        results: Vec<(ClaimRef, Result<T, PrepareError>)>,
+    ) -> BTreeMap<String, Result<T, String>> {
+        let out = results
+            .into_iter()
+            .map(|(claim, result)| {
+                let result = result.map_err(|e| {
+                    self.metrics.error(operation, e.reason());
+                    let text = error_chain(&e);
+                    let call = match operation {
+                        Operation::Prepare => "NodePrepareResources",
+                        Operation::Unprepare => "NodeUnprepareResources",
+                    };
+                    tracing::warn!(claim_uid = %claim.uid, namespace = %claim.namespace, claim = %claim.name,
+                        call, reason = e.reason(), error = %text, "claim failed");
+                    text
+                });
+                (claim.uid, result)
+            })
+            .collect();
+        self.changed.notify_one();
+        out
+    }
+
+    /// Runs `work` on a blocking thread, waiting for it until the claim's deadline (plus a little for the
+    /// node layer to notice the deadline and return). The node layer bounds its own waits; this bounds
+    /// the rest (a kernel call or disk that does not return), so the kubelet always gets an answer.
+    async fn on_node<T: Send + 'static>(
+        &self,
+        deadline: Deadline,
+        work: impl FnOnce() -> Result<T, PrepareError> + Send + 'static,
+    ) -> Result<T, PrepareError> {
+        let task = tokio::task::spawn_blocking(work);
+        match tokio::time::timeout(deadline.remaining() + NODE_SLACK, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(PrepareError::Internal(format!("the node layer's thread died: {e}"))),
+            Err(_) => Err(PrepareError::NodeTimeout { budget: self.node.config().budgets.total }),
+        }
+    }
+
     async fn prepare_one(&self, claim: &ClaimRef) -> Result<Vec<DeviceAnswer>, PrepareError> {
+        // The claim's one deadline, from now: the API read, the node work and its rollback all fit in it.
+        let budgets = self.node.config().budgets;
+        let deadline = Deadline::after(budgets.total);
         let uid: ClaimUid = claim.uid.parse()?;
-        let object = self.claims.read(&claim.namespace, &claim.name).await?;
+        let object = self.claims.read(&claim.namespace, &claim.name, deadline.before(budgets.rollback)).await?;
         let devices = allocation::resolve(&object, &claim.uid, &self.driver, &self.pool)?;
         let node = self.node.clone();
         let names: Vec<DeviceName> = devices.iter().map(|d| d.name).collect();
         let required: Vec<(DeviceName, CcMode)> =
             devices.iter().filter_map(|d| d.required_cc_mode.map(|m| (d.name, m))).collect();
-        let prepared = tokio::task::spawn_blocking(move || {
-            for (device, required) in required {
-                let actual = node
-                    .cc_mode(device)
-                    .map_err(|failure| ClaimError { claim: uid.clone(), failure: Box::new(failure) })?;
-                if actual != Some(required) {
-                    return Err(PrepareError::CcMode { device, required, actual });
+        let prepared = self
+            .on_node(deadline, move || {
+                for (device, required) in required {
+                    let actual = node
+                        .cc_mode(device)
+                        .map_err(|failure| ClaimError { claim: uid.clone(), failure: Box::new(failure) })?;
+                    if actual != Some(required) {
+                        return Err(PrepareError::CcMode { device, required, actual });
+                    }
                 }
-            }
-            Ok(node.prepare(&uid, &names)?)
-        })
-        .await
-        .map_err(|e| PrepareError::Internal(e.to_string()))??;
+                Ok(node.prepare_within(&uid, &names, deadline)?)
+            })
+            .await?;
         Ok(devices
             .into_iter()
             .zip(prepared.devices)
@@ -248,12 +297,10 @@ impl Inner {
     }
 
     async fn unprepare_one(&self, claim: &ClaimRef) -> Result<(), PrepareError> {
+        let deadline = Deadline::after(self.node.config().budgets.total);
         let uid: ClaimUid = claim.uid.parse()?;
         let node = self.node.clone();
-        tokio::task::spawn_blocking(move || node.unprepare(&uid))
-            .await
-            .map_err(|e| PrepareError::Internal(e.to_string()))??;
-        Ok(())
+        self.on_node(deadline, move || Ok(node.unprepare_within(&uid, deadline)?)).await
     }
 }
 
@@ -336,3 +383,31 @@ fn to_device_v1beta1(d: DeviceAnswer) -> v1beta1::Device {
 
 serve_version!(v1, to_device_v1);
 serve_version!(v1beta1, to_device_v1beta1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(uid: &str) -> ClaimRef {
+        ClaimRef { namespace: "ns".into(), name: format!("name-{uid}"), uid: uid.into() }
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_task_panics_gets_an_internal_error_and_the_others_their_answers() {
+        let claims = vec![claim("a"), claim("boom"), claim("b"), claim("a")];
+        let mut answers = for_each_claim(claims, |c| async move {
+            if c.uid == "boom" {
+                panic!("injected panic for {}", c.name);
+            }
+            Ok(c.name)
+        })
+        .await;
+        answers.sort_by(|x, y| x.0.uid.cmp(&y.0.uid));
+        let uids: Vec<&str> = answers.iter().map(|(c, _)| c.uid.as_str()).collect();
+        assert_eq!(uids, ["a", "b", "boom"], "one answer per distinct claim, the panicked one included");
+        assert_eq!(answers[0].1.as_ref().ok().map(String::as_str), Some("name-a"));
+        let Err(e) = &answers[2].1 else { panic!("the panicked claim answers with an error") };
+        assert_eq!(e.reason(), "internal");
+        assert!(error_chain(e).contains("injected panic for name-boom"), "{}", error_chain(e));
+    }
+}

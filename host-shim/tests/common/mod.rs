@@ -32,8 +32,10 @@ pub struct World {
 pub fn fast_budgets() -> Budgets {
     Budgets {
         total: Duration::from_secs(5),
+        rollback: Duration::from_secs(2),
         in_use: Duration::from_millis(30),
         driver_switch: Duration::from_millis(10),
+        sysfs_write: Duration::from_secs(1),
         poll: Duration::from_millis(1),
     }
 }

@@ -43,8 +43,10 @@ pub fn node_config(dir: &Path) -> NodeConfig {
         paths: NodePaths { cdi_dir: dir.join("cdi"), checkpoint_dir: dir.join("checkpoint"), ..NodePaths::default() },
         budgets: Budgets {
             total: Duration::from_secs(5),
+            rollback: Duration::from_secs(2),
             in_use: Duration::from_millis(30),
             driver_switch: Duration::from_millis(50),
+            sysfs_write: Duration::from_secs(1),
             poll: Duration::from_millis(1),
         },
         ..NodeConfig::default()
@@ -79,8 +81,18 @@ impl Running {
         config: PluginConfig,
         preflight: Option<Arc<dyn PreflightCheck>>,
     ) -> Self {
+        Self::start_with(bus, client, config, preflight, node_config(dir)).await
+    }
+
+    /// [`Running::start`] with the node layer configured by `nc`.
+    pub async fn start_with(
+        bus: Arc<SimBus>,
+        client: kube::Client,
+        config: PluginConfig,
+        preflight: Option<Arc<dyn PreflightCheck>>,
+        nc: NodeConfig,
+    ) -> Self {
         let backends = Backends::simulated(bus, Arc::new(SimUsage::default()), Some(CcMode::On));
-        let nc = node_config(dir);
         let (node, _report) =
             tokio::task::spawn_blocking(move || Node::open(nc, backends, BOOT.into())).await.unwrap().unwrap();
         let metrics = Arc::new(Metrics::new());

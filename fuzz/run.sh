@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 
 secs=${1:-60}
 shift || true
-all=(spdm_report gpu_appraisal rim rim_mutate cert_chain fwid_extension ocsp_response)
+all=(spdm_report gpu_appraisal rim rim_mutate cert_chain fwid_extension ocsp_response snp_report bundle log_reader)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -70,6 +70,11 @@ seed() {
         { printf '\1'; ext_value "$sdk/sample_attestation_data/gpu/blackwellCertChain.txt" 060767810505040101; } >"$dir/seed-blackwell" ;;
     ocsp_response)
         for f in "$nv"/h100-550.90.07/ocsp/*.b64; do base64 -d "$f" >"$dir/seed-$i" && i=$((i + 1)); done ;;
+    snp_report)
+        printf '\0' >"$dir/seed-0"
+        { printf '\1'; cat "$data/snp/lunal/live-report-v5-genoa.bin" "$data/snp/lunal/live-vcek-genoa.der"; } >"$dir/seed-1" ;;
+    bundle)
+        [ -n "${CCGPU_BUNDLE_SEEDS:-}" ] && cp "$CCGPU_BUNDLE_SEEDS"/*.json "$dir/" 2>/dev/null || true ;;
     *) ;; # no seeds here: the target starts from what fuzz/corpus/<target> holds, or from nothing
     esac
 }

@@ -16,27 +16,9 @@ fn ccgpu(args: &[&str]) -> Output {
 }
 
 fn verify(dir: &std::path::Path, at: &str, extra: &[&str]) -> Output {
-    let nonce = std::fs::read_to_string(dir.join("nonce.hex")).expect("nonce");
-    let p = |rel: &str| dir.join(rel).display().to_string();
-    let mut args = vec![
-        "verify".to_owned(),
-        "gpu".into(),
-        "--report".into(),
-        p("attestation-report.hex"),
-        "--cert-chain".into(),
-        p("cert-chain.pem"),
-        "--rim-dir".into(),
-        p("rims"),
-        "--nonce".into(),
-        nonce.trim().to_owned(),
-        "--at".into(),
-        at.into(),
-        "--ocsp".into(),
-        "off".into(),
-    ];
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ccgpu(&args)
+    let mut args = vec!["--at", at, "--ocsp", "off"];
+    args.extend_from_slice(extra);
+    verify_args(dir, &args)
 }
 
 fn stdout(o: &Output) -> String {

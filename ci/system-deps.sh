@@ -10,6 +10,10 @@ need qemu-system-x86_64 qemu-system-x86
 dpkg -s busybox-static >/dev/null 2>&1 || packages+=(busybox-static)
 need cpio cpio
 need objcopy binutils
+# Building: the `ear` crate's `cmw` dependency has a build-dependency on reqwest (native-tls), which links
+# OpenSSL through pkg-config. The machine image has both; a leaner one would not.
+need pkg-config pkg-config
+dpkg -s libssl-dev >/dev/null 2>&1 || packages+=(libssl-dev)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "ci: installing ${packages[*]}" >&2
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

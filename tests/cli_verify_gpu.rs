@@ -77,105 +77,39 @@ fn unusable_input_exits_2_and_names_the_file() {
     let nonce = std::fs::read_to_string(dir.join("nonce.hex")).expect("nonce");
     let chain = dir.join("cert-chain.pem").display().to_string();
     let rims = dir.join("rims").display().to_string();
-    let missing = tmp.path().join("missing.hex").display().to_string();
+    let report = dir.join("attestation-report.hex").display().to_string();
+    // `verify gpu` with OCSP off and these inputs; asserts exit 2 and returns stderr.
+    let unusable = |report: &str, rims: &str, nonce: &str, extra: &[&str]| {
+        let mut args = vec!["verify", "gpu", "--report", report, "--cert-chain", &chain, "--rim-dir", rims];
+        args.extend(["--nonce", nonce, "--ocsp", "off"]);
+        args.extend_from_slice(extra);
+        let o = ccgpu(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        stderr(&o)
+    };
 
-    let o = ccgpu(&[
-        "verify",
-        "gpu",
-        "--report",
-        &missing,
-        "--cert-chain",
-        &chain,
-        "--rim-dir",
-        &rims,
-        "--nonce",
-        nonce.trim(),
-        "--ocsp",
-        "off",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains(&format!("cannot read report {missing}")), "{}", stderr(&o));
+    let missing = tmp.path().join("missing.hex").display().to_string();
+    let err = unusable(&missing, &rims, nonce.trim(), &[]);
+    assert!(err.contains(&format!("cannot read report {missing}")), "{err}");
 
     let garbage = tmp.path().join("garbage.bin");
     std::fs::write(&garbage, b"\x11\xe0\x01").expect("write");
-    let g = garbage.display().to_string();
-    let o = ccgpu(&[
-        "verify",
-        "gpu",
-        "--report",
-        &g,
-        "--cert-chain",
-        &chain,
-        "--rim-dir",
-        &rims,
-        "--nonce",
-        nonce.trim(),
-        "--ocsp",
-        "off",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
+    let err = unusable(&garbage.display().to_string(), &rims, nonce.trim(), &[]);
     assert!(
-        stderr(&o).contains("is not an NVIDIA SPDM attestation report: report truncated: request Param2 at byte 3"),
-        "{}",
-        stderr(&o)
+        err.contains("is not an NVIDIA SPDM attestation report: report truncated: request Param2 at byte 3"),
+        "{err}"
     );
 
-    let report = dir.join("attestation-report.hex").display().to_string();
-    let o = ccgpu(&[
-        "verify",
-        "gpu",
-        "--report",
-        &report,
-        "--cert-chain",
-        &chain,
-        "--rim-dir",
-        &rims,
-        "--nonce",
-        "abcd",
-        "--ocsp",
-        "off",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--nonce must be 64 hex digits"), "{}", stderr(&o));
+    let err = unusable(&report, &rims, "abcd", &[]);
+    assert!(err.contains("--nonce must be 64 hex digits"), "{err}");
 
-    let empty = tmp.path().display().to_string();
-    let o = ccgpu(&[
-        "verify",
-        "gpu",
-        "--report",
-        &report,
-        "--cert-chain",
-        &chain,
-        "--rim-dir",
-        &empty,
-        "--nonce",
-        nonce.trim(),
-        "--ocsp",
-        "off",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no driver RIM for this GPU in"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("NV_GPU_DRIVER_GH100_550.90.07.xml"), "{}", stderr(&o));
+    let err = unusable(&report, &tmp.path().display().to_string(), nonce.trim(), &[]);
+    assert!(err.contains("no driver RIM for this GPU in"), "{err}");
+    assert!(err.contains("NV_GPU_DRIVER_GH100_550.90.07.xml"), "{err}");
 
     // A flag error is a usage error too.
-    let o = ccgpu(&[
-        "verify",
-        "gpu",
-        "--report",
-        &report,
-        "--cert-chain",
-        &chain,
-        "--rim-dir",
-        &rims,
-        "--nonce",
-        nonce.trim(),
-        "--ocsp",
-        "off",
-        "--at",
-        "yesterday",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--at must be an RFC 3339 time"), "{}", stderr(&o));
+    let err = unusable(&report, &rims, nonce.trim(), &["--at", "yesterday"]);
+    assert!(err.contains("--at must be an RFC 3339 time"), "{err}");
 }
 
 #[test]

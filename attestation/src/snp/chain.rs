@@ -17,7 +17,7 @@ use crate::cache::VerifierCache;
 use crate::crypto::EcPublicKey;
 use crate::der::{DerError, DerReader, tag};
 use crate::oid;
-use crate::x509::{describe, rfc3339};
+use crate::x509::{CertProblem, check_validity, describe, rfc3339};
 
 /// rsaEncryption (1.2.840.113549.1.1.1).
 const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
@@ -39,22 +39,9 @@ pub enum AmdCertError {
     /// Not X.509 v3.
     #[error("is X.509 version {0}, not 3")]
     NotV3(u32),
-    /// notAfter before the verification time.
-    #[error("expired at {not_after}, before the verification time {at}")]
-    Expired {
-        /// notAfter (RFC 3339).
-        not_after: String,
-        /// Verification time.
-        at: String,
-    },
-    /// notBefore after the verification time.
-    #[error("is not valid before {not_before}, after the verification time {at}")]
-    NotYetValid {
-        /// notBefore (RFC 3339).
-        not_before: String,
-        /// Verification time.
-        at: String,
-    },
+    /// Outside its validity period at the verification time (the same check as for NVIDIA's chains).
+    #[error(transparent)]
+    Time(CertProblem),
     /// A signature algorithm outside AMD's profile.
     #[error("signature algorithm {0}")]
     Algorithm(String),
@@ -97,7 +84,7 @@ pub enum AmdCertError {
 impl AmdCertError {
     /// True when the problem is the validity period only.
     pub fn is_time(&self) -> bool {
-        matches!(self, Self::Expired { .. } | Self::NotYetValid { .. })
+        matches!(self, Self::Time(_))
     }
 }
 
@@ -119,14 +106,7 @@ pub(crate) fn check_profile(cert: &X509Certificate<'_>, role: Role, at: OffsetDa
         return Err(AmdCertError::NotV3(cert.version().0 + 1));
     }
     check_pss_sha384(cert)?;
-    let not_before = cert.validity().not_before.to_datetime();
-    let not_after = cert.validity().not_after.to_datetime();
-    if at > not_after {
-        return Err(AmdCertError::Expired { not_after: rfc3339(not_after), at: rfc3339(at) });
-    }
-    if at < not_before {
-        return Err(AmdCertError::NotYetValid { not_before: rfc3339(not_before), at: rfc3339(at) });
-    }
+    check_validity(cert, at, &rfc3339(at)).map_err(AmdCertError::Time)?;
     for ext in cert.extensions() {
         if ext.critical && !is_understood(ext.oid.as_bytes()) {
             return Err(AmdCertError::UnknownCriticalExtension(oid::dotted(ext.oid.as_bytes())));

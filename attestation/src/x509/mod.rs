@@ -13,4 +13,4 @@ pub use cert::{CertChain, ChainParseError, MAX_CHAIN_LEN};
 pub(crate) use cert::{describe, parse_one};
 pub use fwid::{FwidError, leaf_fwid};
 pub use path::{CertProblem, ChainError, ChainRule, TrustAnchor, ValidatedChain, validate, validate_cached};
-pub(crate) use path::{public_key as leaf_public_key, rfc3339};
+pub(crate) use path::{check_validity, public_key as leaf_public_key, rfc3339};

@@ -354,14 +354,7 @@ fn check_common(
     if cert.tbs_certificate.signature != cert.signature_algorithm {
         return Err(CertProblem::AlgorithmMismatch);
     }
-    let not_before = cert.validity().not_before.to_datetime();
-    let not_after = cert.validity().not_after.to_datetime();
-    if at > not_after {
-        return Err(CertProblem::Expired { not_after: rfc3339(not_after), at: at_str.to_owned() });
-    }
-    if at < not_before {
-        return Err(CertProblem::NotYetValid { not_before: rfc3339(not_before), at: at_str.to_owned() });
-    }
+    let (not_before, not_after) = check_validity(cert, at, at_str)?;
     *valid_from = (*valid_from).max(not_before);
     *valid_until = (*valid_until).min(not_after);
     for ext in cert.extensions() {
@@ -370,6 +363,24 @@ fn check_common(
         }
     }
     Ok(())
+}
+
+/// Checks `cert` is valid at `at` (`at_str` is `at` in RFC 3339, for the message); returns its notBefore and
+/// notAfter. Shared by every chain profile (NVIDIA's and AMD's).
+pub(crate) fn check_validity(
+    cert: &X509Certificate<'_>,
+    at: OffsetDateTime,
+    at_str: &str,
+) -> Result<(OffsetDateTime, OffsetDateTime), CertProblem> {
+    let not_before = cert.validity().not_before.to_datetime();
+    let not_after = cert.validity().not_after.to_datetime();
+    if at > not_after {
+        return Err(CertProblem::Expired { not_after: rfc3339(not_after), at: at_str.to_owned() });
+    }
+    if at < not_before {
+        return Err(CertProblem::NotYetValid { not_before: rfc3339(not_before), at: at_str.to_owned() });
+    }
+    Ok((not_before, not_after))
 }
 
 /// Extensions we either enforce or that carry no constraint we would have to enforce.

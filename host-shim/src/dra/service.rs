@@ -304,6 +304,13 @@ impl Inner {
     }
 }
 
+/// One version's `Claim` messages as the handler's claim references.
+macro_rules! claim_refs {
+    ($claims:expr) => {
+        $claims.into_iter().map(|c| ClaimRef { namespace: c.namespace, name: c.name, uid: c.uid }).collect()
+    };
+}
+
 /// The two API versions' messages are identical on the wire; this maps one version's types onto the
 /// shared handler.
 macro_rules! serve_version {
@@ -314,12 +321,7 @@ macro_rules! serve_version {
                 &self,
                 request: Request<$v::NodePrepareResourcesRequest>,
             ) -> Result<Response<$v::NodePrepareResourcesResponse>, Status> {
-                let claims = request
-                    .into_inner()
-                    .claims
-                    .into_iter()
-                    .map(|c| ClaimRef { namespace: c.namespace, name: c.name, uid: c.uid })
-                    .collect();
+                let claims = claim_refs!(request.into_inner().claims);
                 let claims = self
                     .prepare(claims)
                     .await
@@ -342,12 +344,7 @@ macro_rules! serve_version {
                 &self,
                 request: Request<$v::NodeUnprepareResourcesRequest>,
             ) -> Result<Response<$v::NodeUnprepareResourcesResponse>, Status> {
-                let claims = request
-                    .into_inner()
-                    .claims
-                    .into_iter()
-                    .map(|c| ClaimRef { namespace: c.namespace, name: c.name, uid: c.uid })
-                    .collect();
+                let claims = claim_refs!(request.into_inner().claims);
                 let claims = self
                     .unprepare(claims)
                     .await

@@ -4,6 +4,7 @@ use anyhow::{Context as _, bail};
 use ccgpu_attestation::anchors::Anchors;
 use ccgpu_attestation::appraisal::Verdict;
 use ccgpu_attestation::bundle::{BundleAppraise, EvidenceBundle, appraise_bundle};
+use ccgpu_attestation::cache::VerifierCache;
 use ccgpu_attestation::gpu::{GpuEvidence, revocation_queries};
 use ccgpu_attestation::snp::AmdRoots;
 
@@ -27,6 +28,7 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<u8> {
     let carries_ocsp = bundle.gpus.iter().any(|g| !g.ocsp.is_empty());
     let default = if carries_ocsp { OcspSource::Bundled } else { OcspSource::Online };
     let plan = OcspPlan::new(&args.ocsp, default, args.at.as_deref(), at)?;
+    let cache = VerifierCache::new();
     let mut queries = Vec::new();
     for g in &bundle.gpus {
         let evidence = GpuEvidence {
@@ -35,7 +37,7 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<u8> {
             driver_rim: g.driver_rim.as_deref(),
             vbios_rim: g.vbios_rim.as_deref(),
         };
-        queries.extend(revocation_queries(&evidence, &anchors));
+        queries.extend(revocation_queries(&evidence, &anchors, &cache));
     }
     let extra = plan.responses(&queries)?;
     let ctx = BundleAppraise {
@@ -45,7 +47,7 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<u8> {
         amd_roots: &roots,
         policy: &policy,
         revocation: plan.bundle_revocation(&extra),
-        cache: None,
+        cache: Some(&cache),
     };
     let appraisal = appraise_bundle(&bundle, &ctx);
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use ccgpu_attestation::anchors::Anchors;
 use ccgpu_attestation::appraisal::Verdict;
+use ccgpu_attestation::cache::VerifierCache;
 use ccgpu_attestation::gpu::{Appraise, GpuEvidence, appraise_gpu, implied_rim_ids, revocation_queries};
 use ccgpu_attestation::rim::rim_file_candidates;
 use ccgpu_attestation::spdm::AttestationReport;
@@ -37,9 +38,10 @@ pub fn run(args: &GpuArgs) -> anyhow::Result<u8> {
     let evidence =
         GpuEvidence { report: &report_bytes, chain: &chain, driver_rim: Some(&driver), vbios_rim: Some(&vbios) };
     let ocsp = OcspPlan::new(&args.ocsp, OcspSource::Online, args.at.as_deref(), at)?;
-    let responses = ocsp.responses(&revocation_queries(&evidence, &anchors))?;
+    let cache = VerifierCache::new();
+    let responses = ocsp.responses(&revocation_queries(&evidence, &anchors, &cache))?;
     let revocation = ocsp.revocation(&responses);
-    let ctx = Appraise { nonce: &nonce, at, anchors: &anchors, policy: &policy, revocation, cache: None };
+    let ctx = Appraise { nonce: &nonce, at, anchors: &anchors, policy: &policy, revocation, cache: Some(&cache) };
     let appraisal = appraise_gpu(&evidence, &ctx);
 
     match args.format {

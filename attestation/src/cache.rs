@@ -24,8 +24,11 @@ const MAX_RIM_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct VerifierCache {
     links: Mutex<Bounded<HashSet<Vec<u8>>>>,
-    rims: Mutex<Bounded<HashMap<Arc<[u8]>, Arc<RimInspection>>>>,
+    rims: Mutex<Bounded<RimMap>>,
 }
+
+/// RIM inspections by the exact document bytes.
+type RimMap = HashMap<Arc<[u8]>, Arc<RimInspection>>;
 
 /// A map with the total size of its keys, cleared when a new entry would take it over a byte budget.
 #[derive(Debug, Default)]

@@ -176,13 +176,14 @@ pub fn implied_rim_ids(report: &AttestationReport, chain: &CertChain) -> Option<
 
 /// Every certificate whose revocation status an appraisal of `evidence` needs — device chain positions
 /// 1..n-2, each RIM signing chain's positions 0..n-2 — without duplicates (the RIM chains share their
-/// upper certificates). For fetching responses at the edge before appraising.
-pub fn revocation_queries(evidence: &GpuEvidence<'_>, anchors: &Anchors) -> Vec<OcspQuery> {
+/// upper certificates). For fetching responses at the edge before appraising; pass the cache the
+/// appraisal will use, so each RIM is inspected once.
+pub fn revocation_queries(evidence: &GpuEvidence<'_>, anchors: &Anchors, cache: &VerifierCache) -> Vec<OcspQuery> {
     let mut out: Vec<OcspQuery> =
         ocsp::queries(evidence.chain, &anchors.device, 1..=evidence.chain.len().saturating_sub(2));
     for xml in [evidence.driver_rim, evidence.vbios_rim].into_iter().flatten() {
-        let v = rim::inspect(xml).appraise(&anchors.rim, OffsetDateTime::UNIX_EPOCH, None);
-        if let Some(chain) = &v.signing_chain {
+        let inspection = cache.inspect_rim(xml);
+        if let Some(chain) = inspection.signing_chain() {
             for q in ocsp::queries(chain, &anchors.rim, rim_ocsp_positions(chain, &anchors.rim)) {
                 if !out.iter().any(|o| o.cert_id == q.cert_id) {
                     out.push(q);

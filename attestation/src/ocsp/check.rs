@@ -91,12 +91,13 @@ fn judge(
     options: &OcspOptions,
 ) -> Result<CertRevocation, OcspError> {
     let responder = verify_signer(response, issuer, options.at)?;
-    if let CertStatus::Revoked { at: when, reason } = single.status {
-        if reason != Some(RevocationReason::CertificateHold) {
-            // Revocation is permanent: a correctly signed one counts however old it is.
-            return Err(OcspError::Revoked { at: rfc3339(when), reason });
-        }
+    // Revocation is permanent: a correctly signed one counts however old it is.
+    if let CertStatus::Revoked { at: when, reason } = single.status
+        && reason != Some(RevocationReason::CertificateHold)
+    {
+        return Err(OcspError::Revoked { at: rfc3339(when), reason });
     }
+
     let at = options.at;
     let tol = options.tolerance;
     let stale = |reason: String| OcspError::Stale { at: rfc3339(at), reason };

@@ -124,6 +124,11 @@ pub fn inspect(xml: &[u8]) -> RimInspection {
 }
 
 impl RimInspection {
+    /// The embedded signing chain as given (not yet validated), when it could be read.
+    pub fn signing_chain(&self) -> Option<&CertChain> {
+        self.chain.as_ref().ok()
+    }
+
     /// Validates the signing chain to `anchor` at `at` and, when everything holds, yields the verified RIM.
     pub fn appraise(&self, anchor: &TrustAnchor, at: OffsetDateTime, cache: Option<&VerifierCache>) -> RimVerification {
         let chain = match &self.chain {
@@ -147,7 +152,7 @@ impl RimInspection {
             signature: self.signature.clone(),
             chain,
             verified,
-            signing_chain: self.chain.as_ref().ok().cloned(),
+            signing_chain: self.signing_chain().cloned(),
         }
     }
 }

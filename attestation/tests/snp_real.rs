@@ -80,7 +80,7 @@ fn identities_of_the_real_reports() {
     ];
     for (name, product, version, kind, masked, reported) in expect {
         let real = find(&reals, name);
-        let a = appraise(&real.report, &real.vek, None, Some(&real.report_data()), real.at, &real.policy, &roots, None);
+        let a = real.appraise(&roots);
         let id = &a.identity;
         assert_eq!(id.product, Some(product), "{name}");
         assert_eq!(id.report_version, Some(version), "{name}");
@@ -99,7 +99,7 @@ fn identities_of_the_real_reports() {
         assert_eq!(skipped(&a), expected_skips, "{name}");
     }
     let vlek = find(&reals, "trustee-milan-v3-vlek");
-    let a = appraise(&vlek.report, &vlek.vek, None, Some(&vlek.report_data()), vlek.at, &vlek.policy, &roots, None);
+    let a = vlek.appraise(&roots);
     assert_eq!(a.identity.csp_id.as_deref(), Some("CN=cc-us-east-2.amazonaws.com"));
     assert_eq!(a.identity.vmpl, Some(1));
     assert!(a.checks.get(Check::SnpChipId).expect("recorded").text().contains("VLEK"));
@@ -113,16 +113,7 @@ fn tcb(bootloader: u8, tee: u8, snp: u8, microcode: u8) -> Tcb {
 fn the_real_debug_guest_is_refused_by_the_default_policy() {
     let Some(reals) = real_reports() else { return };
     let real = find(&reals, "go-sev-guest-milan-v2-debug");
-    let a = appraise(
-        &real.report,
-        &real.vek,
-        None,
-        Some(&real.report_data()),
-        real.at,
-        &SnpPolicy::default(),
-        &AmdRoots::amd(),
-        None,
-    );
+    let a = RealSnp { policy: SnpPolicy::default(), ..real.clone() }.appraise(&AmdRoots::amd());
     assert_eq!(a.verdict, Verdict::Contraindicated);
     assert_eq!(failed(&a), vec![Check::SnpGuestPolicy], "{}", explain(&a));
     assert!(a.checks.get(Check::SnpGuestPolicy).expect("recorded").text().contains("debugging (POLICY bit 19)"));
@@ -134,16 +125,7 @@ fn another_chips_vcek_is_refused() {
     let Some(reals) = real_reports() else { return };
     let real = find(&reals, "automata-milan-v2");
     let mismatched = ccgpu_test_support::require_testdata_bytes!("snp/automata/risc0-data-sev-vcek.MISMATCHED.pem");
-    let a = appraise(
-        &real.report,
-        &mismatched,
-        None,
-        Some(&real.report_data()),
-        real.at,
-        &real.policy,
-        &AmdRoots::amd(),
-        None,
-    );
+    let a = RealSnp { vek: mismatched, ..real.clone() }.appraise(&AmdRoots::amd());
     // A genuine AMD VCEK of another chip at the same TCB: its chain and TCB are fine; it did not sign this
     // report, and its hwID is not this CHIP_ID.
     assert_eq!(failed(&a), vec![Check::SnpReportSignature, Check::SnpChipId], "{}", explain(&a));
@@ -151,16 +133,7 @@ fn another_chips_vcek_is_refused() {
     // And likewise between two other real Milan chips at the same TCB.
     let virtee = find(&reals, "virtee-milan-v2");
     let trustee = find(&reals, "trustee-milan-v2");
-    let a = appraise(
-        &trustee.report,
-        &virtee.vek,
-        None,
-        Some(&trustee.report_data()),
-        trustee.at,
-        &trustee.policy,
-        &AmdRoots::amd(),
-        None,
-    );
+    let a = RealSnp { vek: virtee.vek.clone(), ..trustee.clone() }.appraise(&AmdRoots::amd());
     assert_eq!(failed(&a), vec![Check::SnpReportSignature, Check::SnpChipId], "{}", explain(&a));
 }
 
@@ -170,16 +143,7 @@ fn trustees_invalid_vceks_are_refused() {
     let real = find(&reals, "trustee-milan-v2");
     for file in ["test-vcek-invalid-legacy.der", "test-vcek-invalid-new.der"] {
         let vek = ccgpu_test_support::require_testdata_bytes!(&format!("snp/trustee/{file}"));
-        let a = appraise(
-            &real.report,
-            &vek,
-            None,
-            Some(&real.report_data()),
-            real.at,
-            &real.policy,
-            &AmdRoots::amd(),
-            None,
-        );
+        let a = RealSnp { vek, ..real.clone() }.appraise(&AmdRoots::amd());
         // Edited certificates (other keys, dates, TCB and hwID): the ASK's signature no longer verifies,
         // the key did not sign the report, and the TCB and hwID they state are not the report's.
         assert_eq!(
@@ -201,20 +165,11 @@ fn every_real_chain_is_refused_outside_its_validity() {
         let after = cert.validity().not_after.to_datetime() + Duration::seconds(1);
         let before = cert.validity().not_before.to_datetime() - Duration::seconds(1);
         for at in [after, before] {
-            let a = appraise(&real.report, &real.vek, None, Some(&real.report_data()), at, &real.policy, &roots, None);
+            let a = RealSnp { at, ..real.clone() }.appraise(&roots);
             assert_eq!(failed(&a), vec![Check::SnpVek], "{} at {at}: {}", real.name, explain(&a));
         }
         // Before AMD issued any root, the whole chain is not yet valid.
-        let a = appraise(
-            &real.report,
-            &real.vek,
-            None,
-            Some(&real.report_data()),
-            datetime!(2019-01-01 0:00 UTC),
-            &real.policy,
-            &roots,
-            None,
-        );
+        let a = RealSnp { at: datetime!(2019-01-01 0:00 UTC), ..real.clone() }.appraise(&roots);
         assert_eq!(failed(&a), vec![Check::SnpArk, Check::SnpAsk, Check::SnpVek], "{}", real.name);
     }
 }
@@ -224,8 +179,7 @@ fn a_vlek_report_is_refused_when_the_policy_requires_vmpl_0() {
     let Some(reals) = real_reports() else { return };
     let real = find(&reals, "trustee-milan-v3-vlek");
     let policy = SnpPolicy { vmpl: Some(0), ..SnpPolicy::default() };
-    let a =
-        appraise(&real.report, &real.vek, None, Some(&real.report_data()), real.at, &policy, &AmdRoots::amd(), None);
+    let a = RealSnp { policy, ..real.clone() }.appraise(&AmdRoots::amd());
     assert_eq!(failed(&a), vec![Check::SnpVmpl], "{}", explain(&a));
 }
 
@@ -235,8 +189,7 @@ fn a_genoa_report_needs_genoa_roots() {
     let real = find(&reals, "lunal-genoa-v5");
     let amd = AmdRoots::amd();
     let milan_only = AmdRoots::new(vec![amd.product(Product::Milan).cloned().expect("milan")]).expect("roots");
-    let a =
-        appraise(&real.report, &real.vek, None, Some(&real.report_data()), real.at, &real.policy, &milan_only, None);
+    let a = real.appraise(&milan_only);
     assert_eq!(failed(&a), vec![Check::SnpAsk], "{}", explain(&a));
     assert_eq!(a.checks.get(Check::SnpArk).map(|o| o.blocks()), Some(true));
 }
@@ -247,16 +200,13 @@ fn the_two_lunal_captures_are_one_chip_with_two_reports() {
     let roots = AmdRoots::amd();
     let ids: Vec<_> = ["lunal-genoa-v5", "lunal-genoa-v5-json"]
         .into_iter()
-        .map(|name| {
-            let r = find(&reals, name);
-            appraise(&r.report, &r.vek, None, Some(&r.report_data()), r.at, &r.policy, &roots, None).identity
-        })
+        .map(|name| find(&reals, name).appraise(&roots).identity)
         .collect();
     assert_eq!(ids[0].chip_id, ids[1].chip_id);
     assert_ne!(ids[0].report_data, ids[1].report_data);
     // Each report verifies under the other capture's VCEK too: the same chip key at the same TCB.
     let (a, b) = (find(&reals, "lunal-genoa-v5"), find(&reals, "lunal-genoa-v5-json"));
-    let x = appraise(&a.report, &b.vek, None, Some(&a.report_data()), a.at, &a.policy, &roots, None);
+    let x = RealSnp { vek: b.vek.clone(), ..a.clone() }.appraise(&roots);
     assert_eq!(x.verdict, Verdict::Affirming, "{}", explain(&x));
 }
 
@@ -276,7 +226,7 @@ fn the_sev_crate_agrees_except_on_bytes_it_does_not_hash() {
     let Some(reals) = real_reports() else { return };
     let roots = AmdRoots::amd();
     for real in &reals {
-        let a = appraise(&real.report, &real.vek, None, Some(&real.report_data()), real.at, &real.policy, &roots, None);
+        let a = real.appraise(&roots);
         let product = a.identity.product.expect("product");
         let p = roots.product(product).expect("roots");
         let intermediate = match a.identity.signing_key.expect("kind") {

@@ -30,6 +30,12 @@ impl RealSnp {
     pub fn report_data(&self) -> [u8; 64] {
         self.report[0x50..0x90].try_into().expect("64 bytes")
     }
+
+    /// Appraises the report as found (no ASK/ARK bundle, no cache) under `roots`; a test that varies one
+    /// input does so with struct update: `RealSnp { vek: other, ..real.clone() }.appraise(&roots)`.
+    pub fn appraise(&self, roots: &AmdRoots) -> SnpAppraisal {
+        appraise(&self.report, &self.vek, None, Some(&self.report_data()), self.at, &self.policy, roots, None)
+    }
 }
 
 fn hex_text(bytes: &[u8]) -> Vec<u8> {

@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", render::error_chain(e.as_ref()));
+            eprintln!("error: {}", ccgpu_attestation::error_chain(e.as_ref()));
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -8,21 +8,6 @@ use ccgpu_attestation::bundle::CompositeAppraisal;
 use ccgpu_attestation::gpu::GpuAppraisal;
 use ccgpu_attestation::snp::SnpAppraisal;
 
-/// `outer: inner: innermost`, each cause once.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 /// The text table for `verify gpu`.
 pub fn gpu_text(a: &GpuAppraisal, driver_rim: &Path, vbios_rim: &Path) -> String {
     let id = &a.identity;

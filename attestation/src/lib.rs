@@ -25,6 +25,7 @@ pub mod crypto;
 mod der;
 mod der_write;
 pub mod ear_result;
+mod error_chain;
 pub mod gpu;
 pub mod log;
 pub mod measurements;
@@ -39,4 +40,5 @@ pub mod snp;
 pub mod spdm;
 pub mod x509;
 
+pub use error_chain::error_chain;
 pub use reader::Truncated;

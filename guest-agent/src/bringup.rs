@@ -31,13 +31,13 @@ use time::OffsetDateTime;
 use crate::audit::{self, AuditLog};
 use crate::config::Config;
 use crate::discovery::{Discovered, discover};
-use crate::errors::chain;
 use crate::evidence::{self, EvidenceError};
 use crate::gpu::{GpuBackend, GpuManagement, RimSource};
 use crate::state::{FailureReason, GpuState, Phase, StatusBoard};
 use crate::system::SystemOps;
 use crate::tee::{CpuTee, TeeError};
 use crate::verify::{Decision, Verifier};
+use ccgpu_attestation::error_chain as chain;
 
 /// Restarts of `nvidia-persistenced` the supervisor attempts before giving up.
 pub const MAX_PERSISTENCED_RESTARTS: u32 = 3;

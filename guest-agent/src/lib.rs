@@ -47,7 +47,6 @@ pub mod audit;
 pub mod bringup;
 pub mod config;
 pub mod discovery;
-pub mod errors;
 pub mod evidence;
 pub mod gpu;
 pub mod state;

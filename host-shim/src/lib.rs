@@ -57,15 +57,5 @@ pub use config::{Budgets, CdiKind, DeviceMatch, NodeConfig, NodePaths, VfioNodes
 pub use names::{ClaimUid, DeviceKind, DeviceName};
 pub use node::{ClaimError, ClaimFailure, Node, PreparedClaim, RecoveryReport};
 
-/// An error and all its causes on one line (`outer: cause: root cause`), as the kubelet shows it in pod
-/// events and as logs print it.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cur = c.source();
-    }
-    out
-}
+/// An error and all its causes on one line, as the kubelet shows it in pod events and as logs print it.
+pub use ccgpu_attestation::error_chain;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ccgpu_host_shim::checkpoint::Phase;
 use ccgpu_host_shim::deadline::Deadline;
 use ccgpu_host_shim::sysfs_write::Write;
-use ccgpu_host_shim::{Backends, ClaimFailure, Node};
+use ccgpu_host_shim::{Backends, ClaimFailure, Node, error_chain};
 use ccgpu_pci::sim::{SimFault, SimOp};
 use ccgpu_pci::{DriverName, IommuGroup, PciAddress, PciBus, PciDevice, PciError, SimBus};
 use common::{BOOT, World, hgx_gpu, uid};
@@ -116,16 +116,6 @@ fn open_on(w: &World, bus: Arc<HangingBus>) -> Node {
     Node::open(w.config.clone(), backends, BOOT.into()).unwrap().0
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        out += &format!(": {c}");
-        cur = c.source();
-    }
-    out
-}
-
 #[test]
 fn an_unbind_that_never_returns_fails_the_claim_and_keeps_it_for_the_next_attempt() {
     let mut w = World::hgx(1);
@@ -139,7 +129,7 @@ fn an_unbind_that_never_returns_fails_the_claim_and_keeps_it_for_the_next_attemp
     // The unbind blocks in the "kernel": the claim fails with the write's timeout, and undoing it cannot
     // touch the function while that write is pending, so the record stays.
     let e = node.prepare(&uid("x"), &[gpu]).unwrap_err();
-    let text = chain(&e);
+    let text = error_chain(&e);
     let ClaimFailure::RollbackFailed { cause, .. } = &*e.failure else { panic!("{text}") };
     assert!(matches!(**cause, ClaimFailure::Bind(_)), "{text}");
     assert!(text.contains("unbind of 0000:18:00.0: did not return within"), "{text}");
@@ -150,9 +140,9 @@ fn an_unbind_that_never_returns_fails_the_claim_and_keeps_it_for_the_next_attemp
     assert_eq!(records[0].phase, Phase::PrepareStarted, "recorded for recovery");
     // Its group stays reserved: no other claim gets the GPU meanwhile.
     let other = node.prepare(&uid("y"), &[gpu]).unwrap_err();
-    assert!(matches!(*other.failure, ClaimFailure::GroupHeld { .. }), "{}", chain(&other));
+    assert!(matches!(*other.failure, ClaimFailure::GroupHeld { .. }), "{}", error_chain(&other));
     // Unprepare meanwhile fails the same way, quickly, without piling up another blocked write.
-    assert!(chain(&node.unprepare(&uid("x")).unwrap_err()).contains("has not returned yet"));
+    assert!(error_chain(&node.unprepare(&uid("x")).unwrap_err()).contains("has not returned yet"));
 
     // The kernel lets go; the next call for the claim finishes the job.
     bus.release();
@@ -176,7 +166,7 @@ fn a_hung_write_is_finished_by_recovery_after_a_restart() {
     let bus = HangingBus::new(w.bus.clone(), gpu.address(), SimOp::Probe);
     let node = open_on(&w, bus.clone());
     let e = node.prepare(&uid("x"), &[gpu]).unwrap_err();
-    assert!(chain(&e).contains("drivers_probe of 0000:18:00.0: did not return within"), "{}", chain(&e));
+    assert!(error_chain(&e).contains("drivers_probe of 0000:18:00.0: did not return within"), "{}", error_chain(&e));
     // The process goes away with the write still in the kernel; when the kernel returns, a new process
     // rolls the claim back.
     drop(node);
@@ -200,7 +190,7 @@ fn a_wait_that_uses_up_the_forward_budget_leaves_the_rollback_its_reserve() {
     w.bus.inject(SimFault::ProbeFails { address: gpu.address(), times: 1 });
     let (node, _) = w.open();
     let e = node.prepare(&uid("x"), &[gpu]).unwrap_err();
-    let text = chain(&e);
+    let text = error_chain(&e);
     assert!(text.contains("is still unbound"), "{text}");
     assert!(text.contains("(expected vfio-pci)"), "{text}");
     // The rollback ran, with its own share of the deadline, and succeeded: the GPU is back.
@@ -218,7 +208,7 @@ fn a_claim_whose_budget_is_spent_before_the_node_work_touches_nothing() {
     // Less than the rollback's reserve is left (the API read took the rest): no forward work starts.
     let spent = Deadline::after(w.config.budgets.rollback / 2);
     let e = node.prepare_within(&uid("x"), &[gpu], spent).unwrap_err();
-    assert!(matches!(*e.failure, ClaimFailure::BudgetSpent), "{}", chain(&e));
+    assert!(matches!(*e.failure, ClaimFailure::BudgetSpent), "{}", error_chain(&e));
     assert!(w.bus.writes().is_empty() && node.claims().unwrap().is_empty());
     // A claim already prepared is answered from its checkpoint whatever is left.
     let done = node.prepare(&uid("x"), &[gpu]).unwrap();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 
 use ccgpu_host_shim::usage::Holder;
-use ccgpu_host_shim::{ClaimFailure, DeviceKind, DeviceName, Node, VfioNodes};
+use ccgpu_host_shim::{ClaimFailure, DeviceKind, DeviceName, Node, VfioNodes, error_chain};
 use ccgpu_pci::sim::{SimFault, SimFunction, SimOp};
 use ccgpu_pci::{DriverName, PciAddress, PciBus, SimBus};
 use common::{BOOT, World, hgx_gpu, uid};
@@ -24,17 +24,6 @@ fn name(s: &str) -> DriverName {
 
 fn failure(e: ccgpu_host_shim::ClaimError) -> ClaimFailure {
     *e.failure
-}
-
-/// The error and all its causes, as an operator sees them.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        out += &format!(": {c}");
-        cur = c.source();
-    }
-    out
 }
 
 #[test]
@@ -120,10 +109,12 @@ fn kernel_faults_fail_the_claim_alone_and_roll_back() {
         w.bus.inject(fault.clone());
         let e = failure(node.prepare(&uid("c1"), &[hgx_gpu(0)]).unwrap_err());
         match &fault {
-            SimFault::UnbindBusy { .. } => assert!(chain(&e).contains("unbind of 0000:18:00.1"), "{}", chain(&e)),
+            SimFault::UnbindBusy { .. } => {
+                assert!(error_chain(&e).contains("unbind of 0000:18:00.1"), "{}", error_chain(&e))
+            }
             SimFault::ProbeFails { .. } => assert!(matches!(e, ClaimFailure::Bind(_)), "{e}"),
             SimFault::WriteFails { .. } => {
-                assert!(chain(&e).contains("driver_override of 0000:18:00.0"), "{}", chain(&e));
+                assert!(error_chain(&e).contains("driver_override of 0000:18:00.0"), "{}", error_chain(&e));
             }
             SimFault::FunctionAppears { .. } => assert!(matches!(e, ClaimFailure::GroupChanged { .. }), "{e}"),
         }
@@ -156,7 +147,7 @@ fn foreign_devices_and_bad_requests_are_refused_before_any_write() {
     w.bus.add_function(SimFunction::new(addr("0000:19:00.0"), 0x144d, 0xa80a, 0x010802).group(10));
     let (node, _) = w.open();
     let e = failure(node.prepare(&uid("c1"), &[hgx_gpu(0)]).unwrap_err());
-    let text = chain(&e);
+    let text = error_chain(&e);
     assert!(text.contains("0000:19:00.0") && text.contains("refusing"), "{text}");
     let missing = DeviceName::new(DeviceKind::Gpu, addr("0000:99:00.0"));
     assert!(matches!(failure(node.prepare(&uid("c1"), &[missing]).unwrap_err()), ClaimFailure::UnknownDevice(_)));

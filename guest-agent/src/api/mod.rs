@@ -23,10 +23,10 @@ use ttrpc::{Code, MethodHandler, Request, TtrpcContext};
 pub use limits::{ApiLimits, LogThrottle, TokenBucket, WatcherSlots};
 
 use crate::bringup::{Agent, EvidenceUnavailable};
-use crate::errors::chain;
 use crate::proto::guest_agent as pb;
 use crate::proto::guest_agent_ttrpc::{GuestAgent, create_guest_agent};
 use crate::state::{AgentStatus, GpuState, Phase, micros};
+use ccgpu_attestation::error_chain as chain;
 
 /// The service name on the wire.
 pub const SERVICE: &str = "ccgpu.guest.v1.GuestAgent";

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     match run(args, start) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ccgpu-guest-agent: {}", ccgpu_guest_agent::errors::chain(e.as_ref()));
+            eprintln!("ccgpu-guest-agent: {}", ccgpu_attestation::error_chain(e.as_ref()));
             ExitCode::from(2)
         }
     }

@@ -344,28 +344,26 @@ impl StatusBoard {
 
     /// Fails `bdf` (unless already failed or ready).
     pub fn fail(&self, bdf: PciAddress, reason: FailureReason, detail: impl Into<String>) {
-        let detail = detail.into();
-        let at = self.start.elapsed();
-        let failed = self.update(|s| match s.gpus.iter_mut().find(|g| g.bdf == bdf) {
-            Some(g) if !matches!(g.state, GpuState::Failed | GpuState::Ready) => {
-                g.failure = Some(Failure { at: g.state, reason, detail: detail.clone() });
-                g.state = GpuState::Failed;
-                g.timings.push((GpuState::Failed, at));
-                true
-            }
-            _ => false,
-        });
-        if failed {
-            tracing::error!(bdf = %bdf, reason = reason.name(), detail = %detail, at_us = micros(at), "GPU failed");
-        }
+        self.to_failed(bdf, reason, detail.into(), |state| state != GpuState::Ready, "GPU failed");
     }
 
     /// Fails `bdf` even when it is `Ready`: the ready state was withdrawn. Returns whether it changed.
     pub fn withdraw(&self, bdf: PciAddress, reason: FailureReason, detail: impl Into<String>) -> bool {
-        let detail = detail.into();
+        self.to_failed(bdf, reason, detail.into(), |_| true, "GPU withdrawn")
+    }
+
+    /// Moves `bdf` to `Failed` when it is not failed yet and `from(state)` allows it; logs `event`.
+    fn to_failed(
+        &self,
+        bdf: PciAddress,
+        reason: FailureReason,
+        detail: String,
+        from: impl Fn(GpuState) -> bool,
+        event: &str,
+    ) -> bool {
         let at = self.start.elapsed();
         let failed = self.update(|s| match s.gpus.iter_mut().find(|g| g.bdf == bdf) {
-            Some(g) if g.state != GpuState::Failed => {
+            Some(g) if g.state != GpuState::Failed && from(g.state) => {
                 g.failure = Some(Failure { at: g.state, reason, detail: detail.clone() });
                 g.state = GpuState::Failed;
                 g.timings.push((GpuState::Failed, at));
@@ -374,7 +372,7 @@ impl StatusBoard {
             _ => false,
         });
         if failed {
-            tracing::error!(bdf = %bdf, reason = reason.name(), detail = %detail, at_us = micros(at), "GPU withdrawn");
+            tracing::error!(bdf = %bdf, reason = reason.name(), detail = %detail, at_us = micros(at), "{event}");
         }
         failed
     }

@@ -78,11 +78,32 @@ pub enum EvidenceError {
     },
 }
 
+/// Why a GPU gave no evidence to verify, which is not a failure: pre-flight is skipped for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Skipped {
+    /// NVML cannot be loaded on this node (VM-passthrough nodes often run no host driver).
+    NoNvml,
+    /// CC mode is off: the GPU attests only in CC mode.
+    CcOff,
+    /// The GPU or driver does not support CC queries (not CC-capable).
+    NotSupported,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Skipped::NoNvml => "NVML unavailable on this node",
+            Skipped::CcOff => "CC mode off",
+            Skipped::NotSupported => "CC queries not supported by this GPU or driver",
+        })
+    }
+}
+
 /// Where evidence of a GPU still on the NVIDIA host driver comes from.
 pub trait EvidenceSource: Send + Sync + fmt::Debug {
-    /// The evidence of `device` for `nonce`; `Ok(None)` when it has none to give here (no NVML on this
-    /// node, CC off, not CC-capable).
-    fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Option<Evidence>, EvidenceError>;
+    /// The evidence of `device` for `nonce`, or why it has none to give here.
+    fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Result<Evidence, Skipped>, EvidenceError>;
 }
 
 /// Evidence through NVML.
@@ -98,7 +119,7 @@ impl fmt::Debug for NvmlEvidence {
 }
 
 impl EvidenceSource for NvmlEvidence {
-    fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Option<Evidence>, EvidenceError> {
+    fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Result<Evidence, Skipped>, EvidenceError> {
         let nvml = self.nvml.get_or_init(|| match Nvml::init() {
             Ok(n) => Some(n),
             Err(e) => {
@@ -106,13 +127,14 @@ impl EvidenceSource for NvmlEvidence {
                 None
             }
         });
-        let Some(nvml) = nvml else { return Ok(None) };
+        let Some(nvml) = nvml else { return Ok(Err(Skipped::NoNvml)) };
         let address = device.address;
         let err = |source| EvidenceError::Nvml { address, source };
         let gpu = nvml.device_by_pci_bus_id(address.to_string()).map_err(err)?;
         match gpu.is_cc_enabled() {
             Ok(true) => {}
-            Ok(false) | Err(NvmlError::NotSupported) => return Ok(None),
+            Ok(false) => return Ok(Err(Skipped::CcOff)),
+            Err(NvmlError::NotSupported) => return Ok(Err(Skipped::NotSupported)),
             Err(e) => return Err(err(e)),
         }
         let report = gpu.confidential_compute_gpu_attestation_report(*nonce).map_err(err)?;
@@ -124,7 +146,7 @@ impl EvidenceSource for NvmlEvidence {
         let mut pem = certs.attestation_cert_chain;
         pem.truncate(size);
         let chain = CertChain::from_pem(&pem).map_err(|e| EvidenceError::Chain { address, message: e.to_string() })?;
-        Ok(Some(Evidence { report: bytes, chain }))
+        Ok(Ok(Evidence { report: bytes, chain }))
     }
 }
 
@@ -166,21 +188,14 @@ impl SimEvidence {
 
 #[cfg(feature = "sim")]
 impl EvidenceSource for SimEvidence {
-    fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Option<Evidence>, EvidenceError> {
+    fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Result<Evidence, Skipped>, EvidenceError> {
         use ccgpu_attestation::sim::{OpaqueBuilder, ReportBuilder};
         let address = device.address;
         let builder = ReportBuilder {
             nonce: *nonce,
             measurements: (0u8..8).map(|i| vec![i; 48]).collect(),
             responder_nonce: [0x3c; 32],
-            opaque: OpaqueBuilder::hopper(
-                "550.90.07",
-                [0, 0x51, 0, 0x96, 0, 0, 0, 0x5a],
-                "G520",
-                "0200",
-                "882",
-                &self.fwid,
-            ),
+            opaque: OpaqueBuilder::hopper_with(&ccgpu_attestation::sim::RECORDED_H200, &self.fwid),
         };
         let mut report =
             builder.sign(&self.pki).map_err(|e| EvidenceError::Simulation { address, message: e.to_string() })?;
@@ -189,7 +204,7 @@ impl EvidenceSource for SimEvidence {
         {
             *last ^= 0xff;
         }
-        Ok(Some(Evidence { report, chain: self.pki.chain.clone() }))
+        Ok(Ok(Evidence { report, chain: self.pki.chain.clone() }))
     }
 }
 
@@ -220,21 +235,68 @@ fn fresh_nonce() -> Option<[u8; 32]> {
     Some(nonce)
 }
 
-impl PreflightCheck for Attestor {
-    fn check(&self, device: &PciDevice) -> Option<Preflight> {
+/// One pre-flight attestation in detail, for `ccgpu-node preflight` and the logs.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum PreflightRun {
+    /// The evidence checks passed.
+    Passed {
+        /// Microseconds spent collecting the evidence.
+        collect_micros: u64,
+        /// Microseconds spent verifying it.
+        verify_micros: u64,
+    },
+    /// At least one evidence check failed.
+    Failed {
+        /// The failing evidence checks, in check order.
+        checks: Vec<&'static str>,
+        /// Microseconds spent collecting the evidence.
+        collect_micros: u64,
+        /// Microseconds spent verifying it.
+        verify_micros: u64,
+    },
+    /// No evidence to check here (not a failure).
+    Skipped {
+        /// Why.
+        reason: Skipped,
+    },
+    /// Collecting the evidence failed (logged; not a verdict).
+    Error {
+        /// The error chain.
+        message: String,
+    },
+}
+
+impl PreflightRun {
+    /// What the publisher acts on: `None` when there is no verdict.
+    pub fn verdict(&self) -> Option<Preflight> {
+        match self {
+            PreflightRun::Passed { .. } => Some(Preflight::Passed),
+            PreflightRun::Failed { checks, .. } => checks.first().map(|c| Preflight::Failed((*c).to_owned())),
+            PreflightRun::Skipped { .. } | PreflightRun::Error { .. } => None,
+        }
+    }
+}
+
+fn micros(since: std::time::Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Attestor {
+    /// Collects `device`'s evidence for a fresh nonce and runs the evidence checks on it.
+    pub fn attest(&self, device: &PciDevice) -> PreflightRun {
         let address = device.address;
         let Some(nonce) = fresh_nonce() else {
-            tracing::error!(bdf = %address, "no randomness for a nonce; pre-flight skipped");
-            return None;
+            return PreflightRun::Error { message: "no randomness for a nonce".to_owned() };
         };
+        let started = std::time::Instant::now();
         let evidence = match self.source.collect(device, &nonce) {
-            Ok(Some(e)) => e,
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::warn!(bdf = %address, error = %crate::dra::error_chain(&e), "pre-flight: no evidence");
-                return None;
-            }
+            Ok(Ok(e)) => e,
+            Ok(Err(reason)) => return PreflightRun::Skipped { reason },
+            Err(e) => return PreflightRun::Error { message: crate::dra::error_chain(&e) },
         };
+        let collect_micros = micros(started);
+        let started = std::time::Instant::now();
         let appraisal = appraise_gpu(
             &GpuEvidence { report: &evidence.report, chain: &evidence.chain, driver_rim: None, vbios_rim: None },
             &Appraise {
@@ -246,22 +308,44 @@ impl PreflightCheck for Attestor {
                 cache: Some(&self.cache),
             },
         );
-        let failed: Vec<Check> =
-            appraisal.checks.failures().into_iter().filter(|c| EVIDENCE_CHECKS.contains(c)).collect();
-        match failed.first() {
-            None => Some(Preflight::Passed),
-            Some(first) => {
-                let names: Vec<&str> = failed.iter().map(|c| c.name()).collect();
-                tracing::warn!(bdf = %address, failed = ?names, "pre-flight attestation failed");
-                Some(Preflight::Failed(first.name().to_owned()))
-            }
+        let checks: Vec<&'static str> =
+            appraisal.checks.failures().into_iter().filter(|c| EVIDENCE_CHECKS.contains(c)).map(|c| c.name()).collect();
+        let verify_micros = micros(started);
+        if checks.is_empty() {
+            PreflightRun::Passed { collect_micros, verify_micros }
+        } else {
+            tracing::debug!(bdf = %address, failed = ?checks, "pre-flight evidence checks failed");
+            PreflightRun::Failed { checks, collect_micros, verify_micros }
         }
+    }
+}
+
+impl PreflightCheck for Attestor {
+    fn check(&self, device: &PciDevice) -> Option<Preflight> {
+        let address = device.address;
+        let run = self.attest(device);
+        match &run {
+            PreflightRun::Failed { checks, .. } => {
+                tracing::warn!(bdf = %address, failed = ?checks, "pre-flight attestation failed");
+            }
+            PreflightRun::Error { message } => {
+                tracing::warn!(bdf = %address, error = %message, "pre-flight: no evidence")
+            }
+            PreflightRun::Skipped { reason } => tracing::debug!(bdf = %address, %reason, "pre-flight skipped"),
+            PreflightRun::Passed { .. } => {}
+        }
+        run.verdict()
     }
 }
 
 /// Pre-flight for real GPUs: NVML evidence, NVIDIA's pinned roots.
 pub fn nvml() -> Arc<dyn PreflightCheck> {
-    Arc::new(Attestor::new(Arc::new(NvmlEvidence::default()), Anchors::nvidia()))
+    Arc::new(nvml_attestor())
+}
+
+/// The attestor behind [`nvml`], for callers that want the detail ([`Attestor::attest`]).
+pub fn nvml_attestor() -> Attestor {
+    Attestor::new(Arc::new(NvmlEvidence::default()), Anchors::nvidia())
 }
 
 /// Pre-flight for `--simulate`: simulated evidence, trusting only the simulation's own root.
@@ -292,7 +376,7 @@ mod tests {
         let source = SimEvidence::new(BTreeSet::from([bad.address])).expect("pki");
         let anchors = source.anchors();
         let nonce = [9u8; 32];
-        let ev = source.collect(&good, &nonce).expect("collect").expect("some");
+        let ev = source.collect(&good, &nonce).expect("collect").expect("evidence");
         let appraisal = appraise_gpu(
             &GpuEvidence { report: &ev.report, chain: &ev.chain, driver_rim: None, vbios_rim: None },
             &Appraise {

@@ -106,6 +106,14 @@ impl CertChain {
             .collect()
     }
 
+    /// A short description of each certificate (`CN=…`, else the whole subject), leaf first.
+    pub fn subjects(&self) -> Vec<String> {
+        self.ders
+            .iter()
+            .map(|der| parse_one(der).map_or_else(|e| format!("(unparsable: {e})"), |c| describe(&c)))
+            .collect()
+    }
+
     /// PEM encoding of the chain.
     pub fn to_pem(&self) -> String {
         self.ders.iter().map(|d| pem::encode(&pem::Pem::new("CERTIFICATE", d.clone()))).collect()

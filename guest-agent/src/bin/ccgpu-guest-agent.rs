@@ -54,13 +54,23 @@ struct Args {
     /// Exit after bring-up and print a JSON summary (status 0 ready or no GPU, 1 failed).
     #[arg(long)]
     once: bool,
+    /// Read-only survey instead of bring-up: ask NVML every question bring-up asks (and a few more) for
+    /// a fresh nonce, time each call, print JSON and exit 0. Loads no module, starts nothing, never sets
+    /// the ready state; needs no `ccgpu.*` configuration. For operators checking what a GPU answers.
+    #[arg(long, conflicts_with = "once")]
+    probe: bool,
+    /// With --probe: also write each GPU's evidence here (`<bdf>/attestation-report.hex`,
+    /// `<bdf>/cert-chain.pem`, `<bdf>/nonce.hex`) for `ccgpu verify gpu`.
+    #[arg(long, value_name = "DIR", requires = "probe")]
+    probe_evidence: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let start = Instant::now();
     let args = Args::parse();
     tracing_subscriber::fmt().json().with_writer(std::io::stderr).with_current_span(false).init();
-    match run(args, start) {
+    let result = if args.probe { probe(&args).map(|()| ExitCode::SUCCESS) } else { run(args, start) };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("ccgpu-guest-agent: {}", ccgpu_attestation::error_chain(e.as_ref()));
@@ -141,6 +151,62 @@ fn start_api(agent: &Arc<Agent>, args: &Args, config: &Config) -> Option<ApiServ
             None
         }
     }
+}
+
+/// `--probe`: the read-only survey, printed as JSON.
+fn probe(args: &Args) -> anyhow::Result<()> {
+    use ccgpu_guest_agent::gpu::probe::{probe, timed};
+    let mut nonce = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| anyhow::anyhow!("no randomness for a nonce"))?;
+    let opened = timed(|| NvmlBackend::default().open_nvml());
+    let open_micros = opened.micros;
+    let (survey, extras) = match opened.outcome {
+        ccgpu_guest_agent::gpu::probe::Answer::Ok(nvml) => {
+            let survey = probe(&nvml, &nonce);
+            let extras: Vec<_> = survey
+                .per_gpu
+                .iter()
+                .map(|g| serde_json::json!({ "address": g.address, "nvml": nvml.extras(g.address) }))
+                .collect();
+            (serde_json::to_value(&survey)?, extras)
+        }
+        ccgpu_guest_agent::gpu::probe::Answer::Error { message, nvml } => {
+            (serde_json::json!({ "nvml_init_error": message, "nvml": nvml }), Vec::new())
+        }
+    };
+    if let Some(dir) = &args.probe_evidence {
+        write_probe_evidence(dir, &survey)?;
+    }
+    let out = serde_json::json!({
+        "agent": ccgpu_guest_agent::AGENT_VERSION,
+        "nvml_init_micros": open_micros,
+        "survey": survey,
+        "extras": extras,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// Writes each GPU's report, chain and the nonce where `ccgpu verify gpu` can read them.
+fn write_probe_evidence(dir: &std::path::Path, survey: &serde_json::Value) -> anyhow::Result<()> {
+    let nonce = survey["nonce"].as_str().unwrap_or_default();
+    for gpu in survey["per_gpu"].as_array().into_iter().flatten() {
+        let name = gpu["address"].as_str().unwrap_or("unknown").replace(':', "-");
+        let sub = dir.join(name);
+        std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
+        let write = |file: &str, text: &str| {
+            let path = sub.join(file);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+        };
+        write("nonce.hex", nonce)?;
+        if let Some(hex) = gpu["attestation_report"]["ok"]["hex"].as_str() {
+            write("attestation-report.hex", hex)?;
+        }
+        if let Some(pem) = gpu["certificate_chain"]["ok"]["pem"].as_str() {
+            write("cert-chain.pem", pem)?;
+        }
+    }
+    Ok(())
 }
 
 fn peak_rss_kib() -> Option<u64> {

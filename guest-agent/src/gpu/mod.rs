@@ -9,6 +9,7 @@
 //! RIM id ([`DirRims`]). Nothing read here is trusted: reports, chains and RIMs all go to the verifier.
 
 pub mod nvml;
+pub mod probe;
 
 use std::fmt;
 use std::fs;
@@ -20,13 +21,14 @@ use ccgpu_attestation::rim::rim_file_candidates;
 use ccgpu_attestation::x509::CertChain;
 use ccgpu_pci::PciAddress;
 use nvml_wrapper::error::NvmlError;
+use serde::Serialize;
 use thiserror::Error;
 
 /// Largest RIM read from disk.
 pub const MAX_RIM: u64 = 2 * 1024 * 1024;
 
 /// A GPU's confidential-computing settings as the driver reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct CcSettings {
     /// CC mode on.
     pub cc_enabled: bool,
@@ -37,7 +39,7 @@ pub struct CcSettings {
 }
 
 /// Who a GPU says it is.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct GpuInfo {
     /// `GPU-…`.
     pub uuid: String,
@@ -86,6 +88,22 @@ pub enum GpuError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl GpuError {
+    /// NVML's own name for the error (`NotSupported`, `GpuLost`, …), when NVML refused.
+    pub fn nvml_name(&self) -> Option<String> {
+        match self {
+            GpuError::Init { source, .. } | GpuError::Nvml { source, .. } => Some(nvml_error_name(source)),
+            GpuError::NotFound(_) | GpuError::Malformed { .. } => None,
+        }
+    }
+}
+
+/// The variant name of an NVML error, without the payload some variants carry.
+fn nvml_error_name(e: &NvmlError) -> String {
+    let debug = format!("{e:?}");
+    debug.split(['(', ' ', '{']).next().unwrap_or_default().to_owned()
 }
 
 fn at(gpu: Option<PciAddress>) -> String {

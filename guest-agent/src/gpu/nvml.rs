@@ -15,7 +15,9 @@ use ccgpu_attestation::x509::CertChain;
 use ccgpu_pci::PciAddress;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::{Device, Nvml};
+use serde::Serialize;
 
+use super::probe::{Timed, timed};
 use super::{CcSettings, GpuBackend, GpuError, GpuInfo, GpuManagement};
 
 /// The library `nvml-wrapper` loads when no path is given.
@@ -96,6 +98,102 @@ impl NvmlGpus {
     pub fn driver_version(&self) -> Result<String, GpuError> {
         self.nvml.sys_driver_version().map_err(nvml_err("driver version", None))
     }
+
+    /// What NVML says beyond the [`GpuManagement`] questions, for `--probe` (read-only, each call timed):
+    /// identity (name, board id, PCI ids, serial, architecture), the system's CC capabilities and its
+    /// combined CC status, and both certificate buffers NVML fills with their sizes.
+    pub fn extras(&self, gpu: PciAddress) -> NvmlExtras {
+        let device = || self.device(gpu);
+        let ask = |op: &'static str| nvml_err(op, Some(gpu));
+        NvmlExtras {
+            nvml_version: timed(|| self.nvml.sys_nvml_version().map_err(ask("NVML version"))),
+            cuda_driver_version: timed(|| self.nvml.sys_cuda_driver_version().map_err(ask("CUDA driver version"))),
+            name: timed(|| device()?.name().map_err(ask("name"))),
+            architecture: timed(|| device()?.architecture().map(|a| a.to_string()).map_err(ask("architecture"))),
+            board_id: timed(|| device()?.board_id().map_err(ask("board id"))),
+            board_part_number: timed(|| device()?.board_part_number().map_err(ask("board part number"))),
+            serial: timed(|| device()?.serial().map_err(ask("serial"))),
+            pci: timed(|| {
+                device()?.pci_info().map_err(ask("PCI info")).map(|p| NvmlPci {
+                    bus_id: p.bus_id,
+                    pci_device_id: format!("0x{:08x}", p.pci_device_id),
+                    pci_sub_system_id: p.pci_sub_system_id.map(|s| format!("0x{s:08x}")),
+                })
+            }),
+            numa_node: timed(|| device()?.numa_node_id().map_err(ask("NUMA node"))),
+            memory_total_bytes: timed(|| device()?.memory_info().map(|m| m.total).map_err(ask("memory info"))),
+            cc_capabilities: timed(|| {
+                device()?
+                    .get_confidential_compute_capabilities()
+                    .map(|c| format!("cpu {:?}, gpus {:?}", c.cpu_caps, c.gpus_caps))
+                    .map_err(ask("CC capabilities"))
+            }),
+            cc_status_combined: timed(|| {
+                device()?.check_confidential_compute_status().map_err(ask("CC status (enabled, production, ready)"))
+            }),
+            certificate_buffers: timed(|| {
+                device()?.confidential_compute_gpu_certificate().map_err(ask("certificate")).map(|c| NvmlCertificates {
+                    cert_chain_size: c.cert_chain_size,
+                    attestation_cert_chain_size: c.attestation_cert_chain_size,
+                    cert_chain_pem: String::from_utf8_lossy(&c.cert_chain).into_owned(),
+                })
+            }),
+        }
+    }
+}
+
+/// PCI identity as NVML reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NvmlPci {
+    /// NVML's bus id (`00000000:3B:00.0`: NVML's own 8-digit domain form).
+    pub bus_id: String,
+    /// Device id (high 16 bits) and vendor id (low 16 bits).
+    pub pci_device_id: String,
+    /// Subsystem id.
+    pub pci_sub_system_id: Option<String>,
+}
+
+/// The two certificate buffers of `nvmlDeviceGetConfComputeGpuCertificate`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NvmlCertificates {
+    /// `certChainSize`: the device identity chain NVML also returns.
+    pub cert_chain_size: u32,
+    /// `attestationCertChainSize`: the chain the verifier uses.
+    pub attestation_cert_chain_size: u32,
+    /// The device identity chain, as text.
+    pub cert_chain_pem: String,
+}
+
+/// [`NvmlGpus::extras`].
+#[derive(Debug, Clone, Serialize)]
+pub struct NvmlExtras {
+    /// `nvmlSystemGetNVMLVersion`.
+    pub nvml_version: Timed<String>,
+    /// `nvmlSystemGetCudaDriverVersion`.
+    pub cuda_driver_version: Timed<i32>,
+    /// `nvmlDeviceGetName`.
+    pub name: Timed<String>,
+    /// `nvmlDeviceGetArchitecture`.
+    pub architecture: Timed<String>,
+    /// `nvmlDeviceGetBoardId`.
+    pub board_id: Timed<u32>,
+    /// `nvmlDeviceGetBoardPartNumber`.
+    pub board_part_number: Timed<String>,
+    /// `nvmlDeviceGetSerial`.
+    pub serial: Timed<String>,
+    /// `nvmlDeviceGetPciInfo`.
+    pub pci: Timed<NvmlPci>,
+    /// `nvmlDeviceGetNumaNodeId`.
+    pub numa_node: Timed<u32>,
+    /// `nvmlDeviceGetMemoryInfo` total.
+    pub memory_total_bytes: Timed<u64>,
+    /// `nvmlSystemGetConfComputeCapabilities`.
+    pub cc_capabilities: Timed<String>,
+    /// `nvmlSystemGetConfComputeState` + `nvmlSystemGetConfComputeGpusReadyState` combined by
+    /// `nvml-wrapper` (CC on, production environment, accepting work).
+    pub cc_status_combined: Timed<bool>,
+    /// `nvmlDeviceGetConfComputeGpuCertificate`, both buffers.
+    pub certificate_buffers: Timed<NvmlCertificates>,
 }
 
 impl GpuManagement for NvmlGpus {

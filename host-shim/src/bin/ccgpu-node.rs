@@ -29,6 +29,22 @@ struct Cli {
 enum Command {
     /// List managed devices with group, NUMA node, PCIe root, driver, CC mode and holder claim.
     Discover,
+    /// Print the ResourceSlices the kubelet plugin would publish for this node now (nothing is written;
+    /// the owner reference to the Node object is filled in by the plugin and left out here).
+    Slices {
+        /// The node's name, as the plugin gets it from NODE_NAME.
+        #[arg(long, env = "NODE_NAME", default_value = "this-node")]
+        node_name: String,
+        /// The DRA driver name.
+        #[arg(long, default_value = ccgpu_host_shim::plugin::defaults::DRIVER_NAME)]
+        driver: String,
+        /// Run pre-flight attestation first, as the plugin does (read-only: asks NVML for evidence).
+        #[arg(long)]
+        preflight: bool,
+    },
+    /// Run the plugin's pre-flight attestation on every GPU still on the NVIDIA driver and print each
+    /// outcome (passed, failed with the checks, or skipped with the reason) with its timings. Read-only.
+    Preflight,
     /// Prepare devices for a claim (whole IOMMU groups to vfio-pci, CDI spec, checkpoint).
     Prepare {
         /// Claim UID.
@@ -62,6 +78,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// A GPU still on the NVIDIA host driver: the only devices pre-flight can ask.
+fn on_nvidia_gpu(d: &ccgpu_host_shim::discovery::DiscoveredDevice) -> bool {
+    d.name.kind() == ccgpu_host_shim::DeviceKind::Gpu && d.pci.driver.as_ref().is_some_and(|n| n.as_str() == "nvidia")
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.node.node_config();
     let boot_id = read_boot_id(&config.paths.proc)?;
@@ -75,6 +96,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|(device, claim)| serde_json::json!({ "device": device, "claim": claim }))
                 .collect();
             serde_json::to_string_pretty(&devices)?
+        }
+        Command::Slices { node_name, driver, preflight } => {
+            let found = node.discover()?;
+            let mut verdicts = std::collections::BTreeMap::new();
+            if preflight {
+                let attestor = ccgpu_host_shim::preflight::nvml_attestor();
+                for (d, _) in found.iter().filter(|(d, _)| on_nvidia_gpu(d)) {
+                    if let Some(v) = attestor.attest(&d.pci).verdict() {
+                        verdicts.insert(d.pci.address, v);
+                    }
+                }
+            }
+            let built = ccgpu_host_shim::publish::build_devices(&driver, &found, &verdicts, true);
+            let slices = ccgpu_host_shim::publish::slices::slices(&driver, &node_name, None, 1, &built.devices);
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "states": built.states, "withheld": built.withheld, "slices": slices }),
+            )?
+        }
+        Command::Preflight => {
+            let attestor = ccgpu_host_shim::preflight::nvml_attestor();
+            let runs: Vec<_> = node
+                .discover()?
+                .iter()
+                .filter(|(d, _)| on_nvidia_gpu(d))
+                .map(|(d, _)| serde_json::json!({ "device": d.name, "bdf": d.pci.address, "preflight": attestor.attest(&d.pci) }))
+                .collect();
+            serde_json::to_string_pretty(&runs)?
         }
         Command::Prepare { claim, devices } => serde_json::to_string_pretty(&node.prepare(&claim, &devices)?)?,
         Command::Unprepare { claim } => {

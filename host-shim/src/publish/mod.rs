@@ -6,4 +6,4 @@ pub mod publisher;
 pub mod slices;
 
 pub use publisher::{PublishError, Published, SlicePublisher};
-pub use slices::{Built, Preflight, build_devices};
+pub use slices::{Built, Preflight, Withheld, build_devices};

@@ -51,6 +51,17 @@ pub struct Built {
     pub devices: Vec<Device>,
     /// State → count.
     pub states: BTreeMap<&'static str, i64>,
+    /// Devices left out of the slices, with why (also logged).
+    pub withheld: Vec<Withheld>,
+}
+
+/// A device discovery found but the slices leave out.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Withheld {
+    /// Its published name.
+    pub device: String,
+    /// Why it is left out.
+    pub reason: String,
 }
 
 /// The taint key of a failed pre-flight attestation for `driver`.
@@ -82,10 +93,12 @@ pub fn build_devices(
     let mut built = Built::default();
     let mut count = |state| *built.states.entry(state).or_insert(0) += 1;
     let mut devices = Vec::new();
+    let mut withheld = Vec::new();
     for (d, holder) in found {
         if let Some(reason) = &d.unpreparable {
             tracing::warn!(device = %d.name, bdf = %d.pci.address, %reason, "device withheld: it cannot be prepared");
             count("unpreparable");
+            withheld.push(Withheld { device: d.name.to_string(), reason: format!("cannot be prepared: {reason}") });
             continue;
         }
         let mut taints = Vec::new();
@@ -94,6 +107,10 @@ pub fn build_devices(
                 tracing::warn!(device = %d.name, bdf = %d.pci.address, %check,
                     "device withheld: pre-flight attestation failed and the API server drops device taints");
                 count("withheld");
+                withheld.push(Withheld {
+                    device: d.name.to_string(),
+                    reason: format!("pre-flight attestation failed ({check}) and device taints are not supported"),
+                });
                 continue;
             }
             taints.push(DeviceTaint {
@@ -145,6 +162,7 @@ pub fn build_devices(
         });
     }
     built.devices = devices;
+    built.withheld = withheld;
     built
 }
 
@@ -181,7 +199,7 @@ pub fn node_owner(node: &str, uid: &str) -> OwnerReference {
 pub fn slices(
     driver: &str,
     node: &str,
-    owner: &OwnerReference,
+    owner: Option<&OwnerReference>,
     generation: i64,
     devices: &[Device],
 ) -> Vec<ResourceSlice> {
@@ -194,7 +212,7 @@ pub fn slices(
         .map(|(i, chunk)| ResourceSlice {
             metadata: ObjectMeta {
                 name: Some(slice_name(node, driver, i)),
-                owner_references: Some(vec![owner.clone()]),
+                owner_references: owner.map(|o| vec![o.clone()]),
                 labels: Some(BTreeMap::from([(DRIVER_LABEL.to_owned(), driver.to_owned())])),
                 ..ObjectMeta::default()
             },

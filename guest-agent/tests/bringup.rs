@@ -404,7 +404,7 @@ fn dev_tools_mode_is_released_only_when_the_policy_allows_it() {
 
 #[test]
 fn a_policy_on_versions_is_enforced() {
-    let guest = Guest::new(2).with_policy(Policy::parse("[gpu]\nmin_driver_version = \"560\"\n").expect("policy"));
+    let guest = Guest::new(2).with_policy(Policy::parse("[gpu]\nmin_driver_version = \"600\"\n").expect("policy"));
     let agent = guest.agent();
     let outcome = agent.bring_up();
     let s = assert_failed(&guest, &agent, &outcome);

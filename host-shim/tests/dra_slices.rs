@@ -45,13 +45,13 @@ async fn publishes_one_pool_republishes_on_change_and_withdraws_on_shutdown() {
     assert_eq!(attrs["resource.kubernetes.io/pcieRoot"], json!({"string": "pci0000:20"}));
     assert_eq!(attrs["type"], json!({"string": "gpu"}));
     assert_eq!(attrs["vendorID"], json!({"string": "0x10de"}));
-    assert_eq!(attrs["deviceID"], json!({"string": "0x2330"}));
-    assert_eq!(attrs["productName"], json!({"string": "H100 SXM5 80GB"}));
+    assert_eq!(attrs["deviceID"], json!({"string": "0x2335"}));
+    assert_eq!(attrs["productName"], json!({"string": "H200 SXM 141GB"}));
     assert_eq!(attrs["ccCapable"], json!({"bool": true}));
     assert_eq!(attrs["ccMode"], json!({"string": "on"}));
     assert_eq!(attrs["iommuGroup"], json!({"int": 11}));
     assert_eq!(attrs["numaNode"], json!({"int": 1}));
-    assert_eq!(d["capacity"]["memory"], json!({"value": "80Gi"}));
+    assert_eq!(d["capacity"]["memory"], json!({"value": "141Gi"}));
     assert!(d.get("taints").is_none());
 
     // Nothing changes: nothing is written.

@@ -235,7 +235,8 @@ impl SimBus {
         bus
     }
 
-    /// A typical HGX-like node: `gpus` NVIDIA H100 GPUs (`0x10de:0x2330`, class `0x030200`), each in its
+    /// A typical HGX-like node: `gpus` NVIDIA H200 GPUs (`0x10de:0x2335`, class `0x030200`, the id a real
+    /// H200 showed in sysfs on 2026-12-04), each in its
     /// own IOMMU group together with its HDA audio function (`.1`, class `0x040300`) and, for every other
     /// GPU, the PCIe switch port above it (a bridge), spread over 2 NUMA nodes; drivers `nvidia`,
     /// `snd_hda_intel`, `pcieport` and `vfio-pci` registered and every function probed as at boot.
@@ -268,7 +269,7 @@ impl SimBus {
                 );
             }
             bus.add_function(
-                SimFunction::new(at(bus_no, 0), 0x10de, 0x2330, 0x030200).group(group).numa(node).root(&root),
+                SimFunction::new(at(bus_no, 0), 0x10de, 0x2335, 0x030200).group(group).numa(node).root(&root),
             );
             bus.add_function(
                 SimFunction::new(at(bus_no, 1), 0x10de, 0x22a3, 0x040300).group(group).numa(node).root(&root),

@@ -48,8 +48,21 @@ impl FakeSysfs {
         group: Option<u32>,
         driver: Option<&str>,
     ) -> PathBuf {
-        let rel = format!("devices/pci0000:00/0000:00:01.0/{bdf}");
-        let dir = self.root().join(&rel);
+        self.function_at(&format!("devices/pci0000:00/0000:00:01.0/{bdf}"), vendor, device, class, group, driver)
+    }
+
+    /// Adds a function at `rel` (`devices/pci0000:00/…/<bdf>`).
+    fn function_at(
+        &self,
+        rel: &str,
+        vendor: u16,
+        device: u16,
+        class: u32,
+        group: Option<u32>,
+        driver: Option<&str>,
+    ) -> PathBuf {
+        let bdf = rel.rsplit('/').next().expect("a path");
+        let dir = self.root().join(rel);
         fs::create_dir_all(&dir).expect("mkdir");
         fs::write(dir.join("vendor"), format!("0x{vendor:04x}\n")).expect("write");
         fs::write(dir.join("device"), format!("0x{device:04x}\n")).expect("write");
@@ -102,6 +115,20 @@ fn describes_a_gpu_with_group_numa_root_driver_and_cdev() {
     assert_eq!(bus.driver_override(addr("0000:01:00.0")).expect("override"), None, "(null) is no override");
     assert!(bus.driver_registered(&DriverName::vfio_pci()).expect("read"));
     assert!(!bus.driver_registered(&"nvidia".parse().expect("name")).expect("read"));
+}
+
+/// The layout a real H200 VM showed (tests/data/real-h200-2026-12-04/pci-sysfs.txt): the GPU directly on
+/// the root bus, no `iommu_group` link (no IOMMU in that VM), `numa_node` -1, on `nvidia`. The real bus
+/// reads it as ccgpu-node printed there (node-discover.json).
+#[test]
+fn reads_the_recorded_h200_vm_as_the_real_binary_did() {
+    let fake = FakeSysfs::new();
+    let gpu = fake.function_at("devices/pci0000:00/0000:00:06.0", 0x10de, 0x2335, 0x030200, None, Some("nvidia"));
+    fs::write(gpu.join("numa_node"), "-1\n").expect("write");
+    let d = SysfsBus::new(fake.root()).describe(addr("0000:00:06.0")).expect("describe");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/real-h200-2026-12-04/node-discover.json");
+    let recorded: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).expect("read")).expect("json");
+    assert_eq!(serde_json::to_value(&d).expect("json"), recorded[0]["device"]["pci"]);
 }
 
 #[test]

@@ -54,7 +54,7 @@ impl Plan<'_> {
         report.finish(
             step,
             true,
-            format!("SIMULATED hardware: {n}× H100 (10de:2330) on an HGX-like PCI bus; simulated GPU and AMD PKIs"),
+            format!("SIMULATED hardware: {n}× H200 (10de:2335) on an HGX-like PCI bus; simulated GPU and AMD PKIs"),
             vec![
                 "GPU device + RIM signing roots and AMD ARK/ASK/VCEK generated now: trusted by this demo only".into(),
                 "(NVIDIA's and AMD's production roots are compiled in and used for real evidence)".into(),

@@ -99,7 +99,7 @@ pub fn drivers(bus: &SimBus) -> anyhow::Result<Vec<(PciAddress, Option<DriverNam
 }
 
 impl Host {
-    /// A simulated HGX-like node with `gpus` H100s (each in its own IOMMU group with its audio function,
+    /// A simulated HGX-like node with `gpus` H200s (each in its own IOMMU group with its audio function,
     /// every other one behind a PCIe switch port), the node layer opened on it (lock taken, recovery run).
     pub fn open(dir: &Path, gpus: u8) -> anyhow::Result<Self> {
         let bus = Arc::new(SimBus::hgx(gpus));

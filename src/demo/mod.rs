@@ -76,7 +76,7 @@ pub const LONG_ABOUT: &str = "\
 Run the whole ccgpu pipeline on this machine, with the code that runs on a real node.
 
 The real kubelet plugin, node layer, guest agent, verifier and attestation log, wired together around
-SIMULATIONS of what this machine lacks: an HGX-like PCI bus with H100 GPUs, the kubelet, the API server and
+SIMULATIONS of what this machine lacks: an HGX-like PCI bus with H200 GPUs, the kubelet, the API server and
 scheduler, the Kata runtime, NVML and the SEV-SNP guest device. The simulated GPUs sign real SPDM reports
 with a simulated device PKI, so every signature, certificate chain and measurement check runs for real.
 

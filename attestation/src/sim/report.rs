@@ -11,7 +11,40 @@ pub struct OpaqueBuilder {
     entries: Vec<(u16, Vec<u8>)>,
 }
 
+/// The firmware identity the simulations give their GPUs: what a real H200 (device id `0x2335`) reported
+/// through NVML on 2026-12-04 with driver 580.159.04 (bench/real-gpu/results/2026-12-04-h200-cc-off):
+/// driver and VBIOS versions as read; the board part number `692-2G520-0282-001` and GPU part number
+/// `2335-895-A1` give the project, project SKU and chip SKU that NVIDIA's VBIOS RIM ids are built from.
+/// (That GPU was in CC-off mode and gave no report, so the opaque TLVs themselves were not observed.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimFirmware {
+    /// Driver version (opaque type 3).
+    pub driver: &'static str,
+    /// VBIOS version bytes in the report's order (opaque type 6).
+    pub vbios: [u8; 8],
+    /// Project (opaque type 17).
+    pub project: &'static str,
+    /// Project SKU (opaque type 18).
+    pub project_sku: &'static str,
+    /// Chip SKU (opaque type 15).
+    pub chip_sku: &'static str,
+}
+
+/// [`SimFirmware`] of the H200 recorded on 2026-12-04: driver 580.159.04, VBIOS 96.00.A5.00.1A.
+pub const RECORDED_H200: SimFirmware = SimFirmware {
+    driver: "580.159.04",
+    vbios: [0x00, 0xa5, 0x00, 0x96, 0x1a, 0x00, 0x00, 0x00],
+    project: "G520",
+    project_sku: "0282",
+    chip_sku: "895",
+};
+
 impl OpaqueBuilder {
+    /// The TLVs of a Hopper GPU running `firmware`.
+    pub fn hopper_with(firmware: &SimFirmware, fwid: &[u8; 48]) -> Self {
+        Self::hopper(firmware.driver, firmware.vbios, firmware.project, firmware.project_sku, firmware.chip_sku, fwid)
+    }
+
     /// The TLVs of a Hopper GPU with these versions and identity (the order NVIDIA's GPUs use).
     pub fn hopper(
         driver: &str,

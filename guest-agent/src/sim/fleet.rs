@@ -49,13 +49,13 @@ pub struct SimFleet {
 }
 
 impl SimFleet {
-    /// `gpus` H100s (`10de:2330`, class `0x030200`) at `0000:(02+i):00.0`, unbound, beside a virtio NIC.
+    /// `gpus` H200s (`10de:2335`, class `0x030200`) at `0000:(02+i):00.0`, unbound, beside a virtio NIC.
     pub fn new(pkis: SimPkis, gpus: u8) -> Self {
         let bus = Arc::new(SimBus::new());
         let mut addresses = Vec::new();
         for i in 0..gpus {
             if let Some(a) = PciAddress::new(0, 2u8.wrapping_add(i), 0, 0) {
-                bus.add_function(SimFunction::new(a, NVIDIA_VENDOR, 0x2330, 0x030200));
+                bus.add_function(SimFunction::new(a, NVIDIA_VENDOR, 0x2335, 0x030200));
                 addresses.push(a);
             }
         }

@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use ccgpu_attestation::anchors::Anchors;
 use ccgpu_attestation::gpu::implied_rim_ids;
 use ccgpu_attestation::sim::{
-    DevicePki, GoldenSpec, OpaqueBuilder, Pki, ReportBuilder, RimPki, SimError, rim_document, sign_rim,
+    DevicePki, GoldenSpec, OpaqueBuilder, Pki, RECORDED_H200, ReportBuilder, RimPki, SimError, SimFirmware,
+    rim_document, sign_rim,
 };
 use ccgpu_attestation::spdm::AttestationReport;
 use ccgpu_attestation::x509::CertChain;
@@ -29,10 +30,10 @@ use crate::gpu::{CcSettings, GpuBackend, GpuError, GpuInfo, GpuManagement, RimEr
 
 /// Chip family of the simulated GPUs.
 pub const SIM_CHIP: &str = "GH100";
+/// Firmware the simulated GPUs run: the versions a real H200 reported (see [`RECORDED_H200`]).
+pub const SIM_FIRMWARE: SimFirmware = RECORDED_H200;
 /// Driver version the simulated GPUs report.
-pub const SIM_DRIVER: &str = "550.90.07";
-/// VBIOS version bytes the simulated GPUs report (NVIDIA's byte order: 96.00.9F.00.01).
-pub const SIM_VBIOS: [u8; 8] = [0x00, 0x9f, 0x00, 0x96, 0x01, 0x00, 0x00, 0x00];
+pub const SIM_DRIVER: &str = SIM_FIRMWARE.driver;
 /// Measurement blocks per report.
 const BLOCKS: u8 = 8;
 /// Golden indexes below this come from the driver RIM, the rest from the VBIOS RIM.
@@ -71,7 +72,9 @@ pub enum GpuFault {
         /// NVML's error.
         error: NvmlErrorKind,
     },
-    /// CC mode is off.
+    /// CC mode is off. As on a real H200 with driver 580.159.04 (recorded 2026-12-04), the CC settings
+    /// read as all off, the ready state reads as not ready, and NVML refuses the attestation report and
+    /// the certificate chain with `NVML_ERROR_UNKNOWN` (999) — not `NOT_SUPPORTED`.
     CcOff(Option<PciAddress>),
     /// CC dev-tools mode is on.
     DevTools(Option<PciAddress>),
@@ -200,7 +203,7 @@ impl SimGpuModel {
             nonce: *nonce,
             measurements: self.measurements.clone(),
             responder_nonce: [0x3c; 32],
-            opaque: OpaqueBuilder::hopper(SIM_DRIVER, SIM_VBIOS, "G520", "0200", "882", &self.fwid),
+            opaque: OpaqueBuilder::hopper_with(&SIM_FIRMWARE, &self.fwid),
         }
     }
 }
@@ -290,6 +293,14 @@ impl SimGpus {
         }
     }
 
+    /// What a real driver answers evidence requests with while CC is off.
+    fn cc_off_refuses(&self, call: NvmlCall, gpu: PciAddress) -> Result<(), GpuError> {
+        if self.has(|f| matches!(f, GpuFault::CcOff(t) if targets(*t, gpu))) {
+            return Err(GpuError::Nvml { operation: call_name(call), gpu: Some(gpu), source: NvmlError::Unknown });
+        }
+        Ok(())
+    }
+
     /// The GPU's position in this machine, which selects its device identity.
     fn index(&self, gpu: PciAddress) -> usize {
         self.gpus.iter().position(|(a, _)| *a == gpu).unwrap_or(0)
@@ -340,6 +351,7 @@ impl GpuManagement for SimGpus {
     fn attestation_report(&self, gpu: PciAddress, nonce: &[u8; 32]) -> Result<Vec<u8>, GpuError> {
         self.known(gpu)?;
         self.nvml_fault(NvmlCall::Report, Some(gpu))?;
+        self.cc_off_refuses(NvmlCall::Report, gpu)?;
         self.lock().report_calls += 1;
         let mut b = self.model.builder(nonce);
         if self.has(|f| matches!(f, GpuFault::WrongNonce(t) if targets(*t, gpu))) {
@@ -365,6 +377,7 @@ impl GpuManagement for SimGpus {
     fn certificate_chain(&self, gpu: PciAddress) -> Result<CertChain, GpuError> {
         self.known(gpu)?;
         self.nvml_fault(NvmlCall::Certificate, Some(gpu))?;
+        self.cc_off_refuses(NvmlCall::Certificate, gpu)?;
         Ok(self.model.device(self.index(gpu)).chain.clone())
     }
 

@@ -8,6 +8,8 @@ mod snp;
 mod system;
 
 pub use fleet::{SimFleet, SimPkis};
-pub use gpu::{GpuFault, NvmlCall, NvmlErrorKind, SIM_CHIP, SIM_DRIVER, SimGpuBackend, SimGpuModel, SimGpus, SimRims};
+pub use gpu::{
+    GpuFault, NvmlCall, NvmlErrorKind, SIM_CHIP, SIM_DRIVER, SIM_FIRMWARE, SimGpuBackend, SimGpuModel, SimGpus, SimRims,
+};
 pub use snp::{SIM_LAUNCH_MEASUREMENT, SimSnp, SimSnpPki, SnpFault};
 pub use system::{SimSystem, SysCall, SysFault};

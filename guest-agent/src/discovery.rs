@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn gpus_and_switches_are_told_apart_from_companions() {
-        let bus = ccgpu_pci::SimBus::hgx(2);
+        let bus = ccgpu_pci::sim::SimBus::hgx(2);
         let at = |b: u8| PciAddress::new(0, b, 0, 0).expect("address");
         bus.add_function(SimFunction::new(at(0x90), NVIDIA_VENDOR, 0x22a3, 0x068000));
         let d = discover(&bus).expect("discovery");

@@ -11,10 +11,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccgpu_host_shim::atomic_file::write_atomic;
-use ccgpu_host_shim::usage::SimUsage;
+use ccgpu_host_shim::sim::SimUsage;
+use ccgpu_host_shim::sim::write_atomic;
 use ccgpu_host_shim::{Backends, DeviceKind, DeviceName, Node, NodeConfig, NodePaths};
-use ccgpu_pci::{PciAddress, SimBus};
+use ccgpu_pci::PciAddress;
+use ccgpu_pci::sim::SimBus;
 
 const ROUNDS: usize = 300;
 

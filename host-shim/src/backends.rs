@@ -1,9 +1,9 @@
 //! The set of side-effect implementations a node runs on: the real machine, or an explicit simulation.
 //!
 //! [`Backends::real`] is what a node runs in production: sysfs, VFIO ioctls, `/proc` scans and NVML, all
-//! under the configured roots. `Backends::simulated` (feature `sim`) is the kernel-like model of
-//! `ccgpu-pci` with simulated VFIO and usage; it is chosen only by a caller that asks for it (tests,
-//! benchmarks, the plugin's `--simulate` flag), and production builds do not contain it.
+//! under the configured roots. `Backends::simulated` (feature `sim`, in `crate::sim`) is the kernel-like
+//! model of `ccgpu-pci` with simulated VFIO and usage; it is chosen only by a caller that asks for it
+//! (tests, benchmarks, the plugin's `--simulate` flag), and production builds do not contain it.
 
 use std::fs;
 use std::io;
@@ -39,19 +39,6 @@ impl Backends {
             usage: Arc::new(ProcUsage::new(&paths.proc)),
             cc: Arc::new(NvmlCcMode::default()),
         }
-    }
-
-    /// A simulated machine: `bus`, VFIO judged by the kernel's viability rule on it, `usage` for open
-    /// handles, and one fixed CC mode for every GPU.
-    #[cfg(feature = "sim")]
-    pub fn simulated(
-        bus: Arc<ccgpu_pci::SimBus>,
-        usage: Arc<crate::usage::SimUsage>,
-        cc_mode: Option<crate::ccmode::CcMode>,
-    ) -> Self {
-        use crate::ccmode::FixedCcMode;
-        use crate::vfio::SimVfio;
-        Self { vfio: Arc::new(SimVfio::new(bus.clone())), bus, usage, cc: Arc::new(FixedCcMode(cc_mode)) }
     }
 }
 

@@ -98,15 +98,3 @@ impl CcModeSource for NvmlCcMode {
         Ok(Some(if devtools { CcMode::Devtools } else { CcMode::On }))
     }
 }
-
-/// A fixed answer for every GPU: the simulated node's source (`None` = unknown).
-#[cfg(feature = "sim")]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FixedCcMode(pub Option<CcMode>);
-
-#[cfg(feature = "sim")]
-impl CcModeSource for FixedCcMode {
-    fn cc_mode(&self, _device: &PciDevice) -> Result<Option<CcMode>, CcModeError> {
-        Ok(self.0)
-    }
-}

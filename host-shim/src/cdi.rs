@@ -113,11 +113,6 @@ impl CdiWriter {
         Ok(Self { dir: dir.to_owned(), kind })
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn prefix(&self) -> String {
         format!("{}-{}_", self.kind.vendor(), self.kind.class())
     }
@@ -173,11 +168,6 @@ impl CdiWriter {
     pub fn remove(&self, claim: &ClaimUid) -> Result<(), CdiError> {
         atomic_file::remove_durable(&self.dir, &self.file_name(claim))
             .map_err(|source| CdiError::File { claim: claim.clone(), source })
-    }
-
-    /// Whether a claim's spec exists.
-    pub fn exists(&self, claim: &ClaimUid) -> bool {
-        self.dir.join(self.file_name(claim)).is_file()
     }
 
     /// Our specs in the directory (by exact file-name pattern) and the claims they belong to; crash

@@ -44,6 +44,7 @@ pub struct GroupPlan {
 
 impl GroupPlan {
     /// Addresses of the functions to move, sorted.
+    #[cfg(test)]
     pub fn addresses(&self) -> Vec<PciAddress> {
         let mut a: Vec<_> = self.members.iter().map(|(d, _)| d.address).collect();
         a.sort();
@@ -146,7 +147,7 @@ pub fn plan_group(bus: &dyn PciBus, matching: &DeviceMatch, requested: &PciDevic
 
 #[cfg(test)]
 mod tests {
-    use ccgpu_pci::SimBus;
+    use ccgpu_pci::sim::SimBus;
     use ccgpu_pci::sim::SimFunction;
 
     use super::*;

@@ -1,61 +1,85 @@
 //! The host side of ccgpu: everything that runs on the (untrusted) Kubernetes node.
 //!
-//! This crate is the node layer — what a DRA driver does on a node, minus the Kubernetes protocol:
+//! The node layer — what a DRA driver does on a node, minus the Kubernetes protocol — is [`Node`]:
+//! discovery of the managed devices (GPUs, NVSwitches) through [`ccgpu_pci::PciBus`] with IOMMU group,
+//! NUMA node, PCIe root, driver, VFIO cdev, SR-IOV and CC mode ([`DiscoveredDevice`]); whole IOMMU groups
+//! moved to vfio-pci and back with bounded waits and sysfs writes bounded on helper threads; proof that a
+//! bound device is usable through VFIO (the crate's only `unsafe`, in the VFIO ioctl module); one CDI spec
+//! per claim ([`CdiSpec`]); the crash-safe two-phase claim record ([`CheckpointStore`]); per-claim
+//! serialization, group reservations and crash recovery. It runs on [`Backends`]: the real machine, or
+//! (feature `sim`) an explicit simulation.
 //!
-//! - [`discovery`]: managed devices (GPUs, NVSwitches) found through [`ccgpu_pci::PciBus`], with IOMMU
-//!   group, NUMA node, PCIe root, driver, VFIO cdev, SR-IOV and CC mode;
-//! - [`group`] and [`binding`]: whole IOMMU groups moved to vfio-pci and back, with bounded waits and
-//!   sysfs writes bounded on helper threads ([`sysfs_write`]);
-//! - [`vfio`]: proof that a bound device is usable through VFIO (the crate's only `unsafe`, in
-//!   [`vfio::kernel`]);
-//! - [`cdi`]: one CDI spec per claim naming the iommufd cdev (or, for non-CC use, the legacy group node);
-//! - [`checkpoint`]: the crash-safe two-phase claim record;
-//! - [`node`]: [`Node`], which ties these together with per-claim serialization, group reservations and
-//!   crash recovery;
-//! - [`backends`]: the real machine or (feature `sim`) an explicit simulation;
-//! - [`dra`], [`publish`], [`plugin`]: the kubelet plugin on top; [`cli`]: the binaries' shared flags.
+//! On top of it, the kubelet plugin: the DRA gRPC service, registration, ResourceSlice publishing with
+//! pre-flight attestation ([`Attestor`]) and metrics, started by [`run_plugin`]; [`NodeArgs`] and
+//! [`LogFormat`] are the binaries' shared flags.
 //!
-//! Features: `sim` (off by default, so production builds hold no simulation) adds the simulated machine
-//! and the plugin's `--simulate`; `standin` (tests, `ccgpu demo`; implies `sim`) adds `standin`, the
-//! SIMULATIONS of the kubelet and the API server to drive the plugin with.
+//! Layout (private modules, this one `pub use` block): `discovery`, `group`, `binding`, `sysfs_write`,
+//! `vfio`, `cdi`, `checkpoint`, `atomic_file`, `effects`, `deadline`, `usage`, `ccmode`, `names`, `config`,
+//! `node/` (the node layer); `dra/`, `registration`, `publish/`, `preflight`, `metrics`, `plugin`, `cli`
+//! (the plugin); `sim/` (feature `sim`).
+//!
+//! Feature `sim` (off by default, so production builds hold no simulation): the simulated machine
+//! ([`sim::SimUsage`], the simulated VFIO and CC-mode sources, `Backends::simulated`), simulated pre-flight
+//! evidence, the plugin's `--simulate`, and the SIMULATIONS of the kubelet and the API server that tests
+//! and `ccgpu demo` drive the plugin with.
 //!
 //! Nothing here decides whether a GPU is trustworthy: that decision belongs to the guest (see
-//! `ccgpu-guest-agent`). Names from outside (claim UIDs, device names) are parsed by [`names`] before
-//! they reach a path.
+//! `ccgpu-guest-agent`). Names from outside (claim UIDs, device names) are parsed ([`ClaimUid`],
+//! [`DeviceName`]) before they reach a path.
 
-pub mod atomic_file;
-pub mod backends;
-pub mod binding;
-pub mod ccmode;
-pub mod cdi;
-pub mod checkpoint;
-pub mod cli;
-pub mod config;
+#![deny(missing_docs)]
+
+mod atomic_file;
+mod backends;
+mod binding;
+mod ccmode;
+mod cdi;
+mod checkpoint;
+mod cli;
+mod config;
 mod crc32;
-pub mod deadline;
-pub mod discovery;
-pub mod dra;
-pub mod effects;
-pub mod group;
-pub mod metrics;
-pub mod names;
-pub mod node;
-pub mod plugin;
-pub mod preflight;
-pub mod publish;
-pub mod registration;
-#[cfg(feature = "standin")]
-pub mod standin;
-pub mod sysfs_write;
+mod deadline;
+mod discovery;
+mod dra;
+mod effects;
+mod group;
+mod metrics;
+mod names;
+mod node;
+mod plugin;
+mod preflight;
+mod publish;
+mod registration;
+#[cfg(feature = "sim")]
+pub mod sim;
+mod sysfs_write;
 #[cfg(test)]
 mod test_fixtures;
-pub mod usage;
-pub mod vfio;
+mod usage;
+mod vfio;
 
-pub use backends::{Backends, read_boot_id};
+pub use backends::{Backends, BootIdError, read_boot_id};
+pub use ccmode::{CcMode, CcModeError, CcModeSource, NvmlCcMode};
+pub use cdi::{CdiError, Spec as CdiSpec};
+pub use checkpoint::{CheckpointError, CheckpointStore, ClaimRecord, Phase as CheckpointPhase};
+pub use cli::{LogFormat, NodeArgs, NodesArg, parse_duration};
 pub use config::{Budgets, CdiKind, DeviceMatch, NodeConfig, NodePaths, VfioNodes};
+pub use deadline::Deadline;
+pub use discovery::{DiscoveredDevice, DiscoveryError, GroupMember};
+pub use dra::config::GpuConfig;
+pub use group::MemberRole;
+pub use metrics::{Health, Metrics, Operation as MetricsOperation, bind as bind_metrics, serve as serve_metrics};
 pub use names::{ClaimUid, DeviceKind, DeviceName};
-pub use node::{ClaimError, ClaimFailure, Node, PreparedClaim, RecoveryReport};
+pub use node::{ClaimError, ClaimFailure, Node, OpenError, PreparedClaim, PreparedDevice, RecoveryReport};
+pub use plugin::{PluginConfig, PluginError, PluginParts, PreflightCheck, SocketPaths, defaults, run as run_plugin};
+pub use preflight::{
+    Attestor, EVIDENCE_CHECKS, Evidence, EvidenceError, EvidenceSource, NvmlEvidence, PreflightRun, Skipped,
+    nvml as nvml_preflight, nvml_attestor,
+};
+pub use publish::{Built, Preflight, Withheld, build_devices, resource_slices};
+pub use sysfs_write::Write as SysfsWrite;
+pub use usage::{DeviceUsage, Holder, ProcUsage, UsageError};
+pub use vfio::{KernelVfio, VfioAccess, VfioError, VfioProof};
 
 /// An error and all its causes on one line, as the kubelet shows it in pod events and as logs print it.
 pub use ccgpu_attestation::error_chain;

@@ -383,7 +383,7 @@ async fn publish_loop(config: PluginConfig, parts: PluginParts, changed: Arc<Not
         }
     }
     if let Err(e) = publisher.withdraw().await {
-        tracing::warn!(error = %crate::dra::error_chain(&e), "could not withdraw the ResourceSlices; the kubelet wipes them 30 s after we are gone");
+        tracing::warn!(error = %crate::error_chain(&e), "could not withdraw the ResourceSlices; the kubelet wipes them 30 s after we are gone");
     }
 }
 
@@ -400,7 +400,7 @@ async fn round(
     let found = match tokio::task::spawn_blocking(move || node.discover()).await {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => {
-            tracing::error!(error = %crate::dra::error_chain(&e), "discovery failed; slices left as they are");
+            tracing::error!(error = %crate::error_chain(&e), "discovery failed; slices left as they are");
             parts.metrics.publish_error();
             return false;
         }
@@ -451,7 +451,7 @@ async fn round(
         Ok(_) => false,
         Err(e) => {
             parts.metrics.publish_error();
-            tracing::warn!(error = %crate::dra::error_chain(&e), "publishing ResourceSlices failed; retrying next round");
+            tracing::warn!(error = %crate::error_chain(&e), "publishing ResourceSlices failed; retrying next round");
             false
         }
     }

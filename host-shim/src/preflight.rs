@@ -11,12 +11,10 @@
 //! which a node need not reach; revocation (OCSP) is not checked here either.
 //!
 //! Evidence comes through [`EvidenceSource`]: [`NvmlEvidence`] over `nvml-wrapper` (which loads
-//! `libnvidia-ml.so.1` at run time; a node without it just skips pre-flight), or `SimEvidence` (feature
-//! `sim`, not in production builds), which signs reports with a simulated device PKI — used only by
-//! `--simulate`, where the simulated root is passed explicitly as the trust anchor.
+//! `libnvidia-ml.so.1` at run time; a node without it just skips pre-flight), or `crate::sim::SimEvidence`
+//! (feature `sim`, not in production builds), which signs reports with a simulated device PKI — used only
+//! by `--simulate`, where the simulated root is passed explicitly as the trust anchor.
 
-#[cfg(feature = "sim")]
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -67,10 +65,9 @@ pub enum EvidenceError {
         /// Why.
         message: String,
     },
-    /// The simulation failed (a bug in the simulation).
-    #[cfg(feature = "sim")]
-    #[error("simulated evidence for {address}: {message}")]
-    Simulation {
+    /// The evidence source failed otherwise (a simulated source that could not sign, say).
+    #[error("evidence source for {address}: {message}")]
+    Source {
         /// The GPU.
         address: PciAddress,
         /// Why.
@@ -152,62 +149,6 @@ impl EvidenceSource for NvmlEvidence {
 
 /// Simulated GPUs' evidence: reports signed by a simulated device PKI (the real formats, so the real
 /// verifier runs on them). GPUs listed as tampered answer with a corrupted signature.
-#[cfg(feature = "sim")]
-pub struct SimEvidence {
-    pki: ccgpu_attestation::sim::Pki,
-    fwid: [u8; 48],
-    tampered: BTreeSet<PciAddress>,
-}
-
-#[cfg(feature = "sim")]
-impl fmt::Debug for SimEvidence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimEvidence").field("tampered", &self.tampered).finish_non_exhaustive()
-    }
-}
-
-/// Chip family of the simulated GPUs.
-#[cfg(feature = "sim")]
-const SIM_CHIP: &str = "GH100";
-
-#[cfg(feature = "sim")]
-impl SimEvidence {
-    /// A simulated device PKI; GPUs at `tampered` give evidence that fails.
-    pub fn new(tampered: BTreeSet<PciAddress>) -> Result<Self, ccgpu_attestation::sim::SimError> {
-        let fwid = [0x5a; 48];
-        let pki = ccgpu_attestation::sim::DevicePki::generate(SIM_CHIP, &fwid)?;
-        Ok(Self { pki, fwid, tampered })
-    }
-
-    /// The anchors that trust this simulation's device root (and only it: the RIM root stays NVIDIA's,
-    /// which pre-flight never uses).
-    pub fn anchors(&self) -> Anchors {
-        Anchors { device: self.pki.anchor.clone(), rim: Anchors::nvidia().rim }
-    }
-}
-
-#[cfg(feature = "sim")]
-impl EvidenceSource for SimEvidence {
-    fn collect(&self, device: &PciDevice, nonce: &[u8; 32]) -> Result<Result<Evidence, Skipped>, EvidenceError> {
-        use ccgpu_attestation::sim::{OpaqueBuilder, ReportBuilder};
-        let address = device.address;
-        let builder = ReportBuilder {
-            nonce: *nonce,
-            measurements: (0u8..8).map(|i| vec![i; 48]).collect(),
-            responder_nonce: [0x3c; 32],
-            opaque: OpaqueBuilder::hopper_with(&ccgpu_attestation::sim::RECORDED_H200, &self.fwid),
-        };
-        let mut report =
-            builder.sign(&self.pki).map_err(|e| EvidenceError::Simulation { address, message: e.to_string() })?;
-        if self.tampered.contains(&address)
-            && let Some(last) = report.last_mut()
-        {
-            *last ^= 0xff;
-        }
-        Ok(Ok(Evidence { report, chain: self.pki.chain.clone() }))
-    }
-}
-
 /// Pre-flight attestation: an evidence source and the anchors to verify against.
 pub struct Attestor {
     source: Arc<dyn EvidenceSource>,
@@ -293,7 +234,7 @@ impl Attestor {
         let evidence = match self.source.collect(device, &nonce) {
             Ok(Ok(e)) => e,
             Ok(Err(reason)) => return PreflightRun::Skipped { reason },
-            Err(e) => return PreflightRun::Error { message: crate::dra::error_chain(&e) },
+            Err(e) => return PreflightRun::Error { message: crate::error_chain(&e) },
         };
         let collect_micros = micros(started);
         let started = std::time::Instant::now();
@@ -346,53 +287,4 @@ pub fn nvml() -> Arc<dyn PreflightCheck> {
 /// The attestor behind [`nvml`], for callers that want the detail ([`Attestor::attest`]).
 pub fn nvml_attestor() -> Attestor {
     Attestor::new(Arc::new(NvmlEvidence::default()), Anchors::nvidia())
-}
-
-/// Pre-flight for `--simulate`: simulated evidence, trusting only the simulation's own root.
-#[cfg(feature = "sim")]
-pub fn simulated() -> Result<Arc<dyn PreflightCheck>, ccgpu_attestation::sim::SimError> {
-    simulated_with(BTreeSet::new())
-}
-
-/// [`simulated`] with GPUs whose evidence fails.
-#[cfg(feature = "sim")]
-pub fn simulated_with(
-    tampered: BTreeSet<PciAddress>,
-) -> Result<Arc<dyn PreflightCheck>, ccgpu_attestation::sim::SimError> {
-    let source = SimEvidence::new(tampered)?;
-    let anchors = source.anchors();
-    Ok(Arc::new(Attestor::new(Arc::new(source), anchors)))
-}
-
-#[cfg(all(test, feature = "sim"))]
-mod tests {
-    use super::*;
-    use crate::test_fixtures::h100;
-
-    #[test]
-    fn simulated_evidence_passes_and_tampered_fails() {
-        let good = h100("0000:18:00.0", None);
-        let bad = h100("0000:28:00.0", None);
-        let source = SimEvidence::new(BTreeSet::from([bad.address])).expect("pki");
-        let anchors = source.anchors();
-        let nonce = [9u8; 32];
-        let ev = source.collect(&good, &nonce).expect("collect").expect("evidence");
-        let appraisal = appraise_gpu(
-            &GpuEvidence { report: &ev.report, chain: &ev.chain, driver_rim: None, vbios_rim: None },
-            &Appraise {
-                nonce: &nonce,
-                at: OffsetDateTime::now_utc(),
-                anchors: &anchors,
-                policy: &Policy::default(),
-                revocation: Revocation::NotChecked,
-                cache: None,
-            },
-        );
-        let failed: Vec<Check> =
-            appraisal.checks.failures().into_iter().filter(|c| EVIDENCE_CHECKS.contains(c)).collect();
-        assert!(failed.is_empty(), "{failed:?}");
-        let attestor = Attestor::new(Arc::new(source), anchors);
-        assert_eq!(attestor.check(&good), Some(Preflight::Passed));
-        assert_eq!(attestor.check(&bad), Some(Preflight::Failed("report-signature".into())));
-    }
 }

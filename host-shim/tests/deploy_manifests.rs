@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use ccgpu_host_shim::Budgets;
-use ccgpu_host_shim::cli::parse_duration;
-use ccgpu_host_shim::plugin::defaults;
+use ccgpu_host_shim::defaults;
+use ccgpu_host_shim::parse_duration;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -201,7 +201,7 @@ fn device_class_runtime_class_and_example_fit_together() {
     // The class's opaque config is one the plugin accepts.
     let opaque = class.spec.config.as_ref().unwrap()[0].opaque.as_ref().unwrap();
     assert_eq!(opaque.driver, defaults::DRIVER_NAME);
-    ccgpu_host_shim::dra::config::GpuConfig::parse(&opaque.parameters.0).unwrap();
+    ccgpu_host_shim::GpuConfig::parse(&opaque.parameters.0).unwrap();
 
     let template = &m.templates[0];
     let request = &template.spec.spec.devices.as_ref().unwrap().requests.as_ref().unwrap()[0];

@@ -13,10 +13,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccgpu_host_shim::atomic_file::write_atomic;
-use ccgpu_host_shim::usage::SimUsage;
+use ccgpu_host_shim::sim::SimUsage;
+use ccgpu_host_shim::sim::write_atomic;
 use ccgpu_host_shim::{Backends, ClaimUid, DeviceName, Node};
-use ccgpu_pci::SimBus;
+use ccgpu_pci::sim::SimBus;
 use dra_common::{
     DRIVER, FakeApiServer, NODE, Running, Version, assert_clean, drivers, hgx_device, node_config, plugin_config,
 };

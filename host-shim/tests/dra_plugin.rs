@@ -10,7 +10,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ccgpu_pci::SimBus;
+use ccgpu_pci::sim::SimBus;
 use dra_common::{
     DRIVER, FakeApiServer, Kubelet, NODE, PreparedDevice, Running, Version, assert_clean, client_for, drivers,
     eventually, hgx_device, node_config, plugin_config, temp_dir,
@@ -154,7 +154,7 @@ async fn every_claim_fails_alone_with_its_own_reason() {
         assert!(a.error.contains(text), "{uid}: {:?} lacks {text:?}", a.error);
     }
     // Nothing half-done for the failed ones: only the good claim holds anything.
-    let store = ccgpu_host_shim::checkpoint::CheckpointStore::open(&dir.path().join("checkpoint")).unwrap();
+    let store = ccgpu_host_shim::CheckpointStore::open(&dir.path().join("checkpoint")).unwrap();
     let held: Vec<String> = store.load_all().unwrap().records.iter().map(|r| r.claim_uid.to_string()).collect();
     assert_eq!(held, vec!["u-good"]);
     let text = plugin.metrics.encode();
@@ -219,7 +219,7 @@ async fn the_claims_budget_bounds_the_api_read_too() {
     let ms: u64 = slow.split("within ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(ms <= 500, "the read got at most the budget minus the reserve, not the 60 s read timeout: {slow:?}");
     // Nothing of the slow claim on the node.
-    let held: Vec<String> = ccgpu_host_shim::checkpoint::CheckpointStore::open(&dir.path().join("checkpoint"))
+    let held: Vec<String> = ccgpu_host_shim::CheckpointStore::open(&dir.path().join("checkpoint"))
         .unwrap()
         .load_all()
         .unwrap()

@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use ccgpu_host_shim::metrics;
-use ccgpu_pci::{PciAddress, SimBus};
+use ccgpu_host_shim::{Health, Metrics, MetricsOperation, bind_metrics, serve_metrics};
+use ccgpu_pci::PciAddress;
+use ccgpu_pci::sim::SimBus;
 use dra_common::{DRIVER, FakeApiServer, NODE, Running, eventually, hgx_device, plugin_config, temp_dir};
 use serde_json::json;
 
@@ -77,7 +78,7 @@ async fn publishes_one_pool_republishes_on_change_and_withdraws_on_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gpu_failing_preflight_is_tainted_or_withheld_when_taints_are_dropped() {
     let bad = PciAddress::new(0, 0x28, 0, 0).unwrap();
-    let preflight = ccgpu_host_shim::preflight::simulated_with(BTreeSet::from([bad])).unwrap();
+    let preflight = ccgpu_host_shim::sim::simulated_preflight_with(BTreeSet::from([bad])).unwrap();
 
     let dir = temp_dir();
     let api = FakeApiServer::start(NODE).await.unwrap();
@@ -127,16 +128,16 @@ fn http_get(address: std::net::SocketAddr, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_healthz_are_served() {
-    let m = Arc::new(metrics::Metrics::new());
-    let h = Arc::new(metrics::Health::default());
-    let listener = metrics::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let m = Arc::new(Metrics::new());
+    let h = Arc::new(Health::default());
+    let listener = bind_metrics("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(metrics::serve(listener, m.clone(), h.clone(), async move {
+    let server = tokio::spawn(serve_metrics(listener, m.clone(), h.clone(), async move {
         let _ = rx.await;
     }));
-    m.observe(metrics::Operation::Prepare, std::time::Duration::from_millis(3));
-    m.error(metrics::Operation::Unprepare, "node");
+    m.observe(MetricsOperation::Prepare, std::time::Duration::from_millis(3));
+    m.error(MetricsOperation::Unprepare, "node");
     let (health_down, page) =
         tokio::task::spawn_blocking(move || (http_get(address, "/healthz"), http_get(address, "/metrics")))
             .await

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use ccgpu_host_shim::deadline::Deadline;
-use ccgpu_host_shim::effects::{Interrupted, Step, StepHook};
+use ccgpu_host_shim::Deadline;
+use ccgpu_host_shim::sim::{Interrupted, Step, StepHook};
 use ccgpu_host_shim::{ClaimError, ClaimFailure, ClaimUid, DeviceName, Node, PreparedClaim};
 use common::{World, hgx_gpu, uid};
 

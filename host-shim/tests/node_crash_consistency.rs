@@ -16,10 +16,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ccgpu_host_shim::checkpoint::{CheckpointStore, Phase};
-use ccgpu_host_shim::usage::Holder;
+use ccgpu_host_shim::Holder;
+use ccgpu_host_shim::{CheckpointPhase as Phase, CheckpointStore};
 use ccgpu_host_shim::{ClaimUid, DeviceName};
-use ccgpu_pci::SimBus;
+use ccgpu_pci::sim::SimBus;
 use ccgpu_pci::sim::{SimFault, SimOp};
 use common::{CrashAfter, FailOnce, World, hgx_gpu, uid};
 

@@ -8,12 +8,13 @@ mod common;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use ccgpu_host_shim::checkpoint::Phase;
-use ccgpu_host_shim::deadline::Deadline;
-use ccgpu_host_shim::sysfs_write::Write;
+use ccgpu_host_shim::CheckpointPhase as Phase;
+use ccgpu_host_shim::Deadline;
+use ccgpu_host_shim::SysfsWrite as Write;
 use ccgpu_host_shim::{Backends, ClaimFailure, Node, error_chain};
+use ccgpu_pci::sim::SimBus;
 use ccgpu_pci::sim::{SimFault, SimOp};
-use ccgpu_pci::{DriverName, IommuGroup, PciAddress, PciBus, PciDevice, PciError, SimBus};
+use ccgpu_pci::{DriverName, IommuGroup, PciAddress, PciBus, PciDevice, PciError};
 use common::{BOOT, World, hgx_gpu, uid};
 
 /// The simulated bus, except that one kind of write to one function blocks — as a driver's remove or

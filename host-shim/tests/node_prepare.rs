@@ -8,10 +8,11 @@ use std::fs;
 use std::sync::Arc;
 use std::thread;
 
-use ccgpu_host_shim::usage::Holder;
+use ccgpu_host_shim::Holder;
 use ccgpu_host_shim::{ClaimFailure, DeviceKind, DeviceName, Node, VfioNodes, error_chain};
+use ccgpu_pci::sim::SimBus;
 use ccgpu_pci::sim::{SimFault, SimFunction, SimOp};
-use ccgpu_pci::{DriverName, PciAddress, PciBus, SimBus};
+use ccgpu_pci::{DriverName, PciAddress, PciBus};
 use common::{BOOT, World, hgx_gpu, uid};
 
 fn addr(s: &str) -> PciAddress {

@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ccgpu_host_shim::ccmode::CcMode;
-use ccgpu_host_shim::publish::build_devices;
-use ccgpu_host_shim::usage::SimUsage;
+use ccgpu_host_shim::CcMode;
+use ccgpu_host_shim::build_devices;
+use ccgpu_host_shim::sim::SimUsage;
 use ccgpu_host_shim::{Backends, Node};
-use ccgpu_pci::SimBus;
+use ccgpu_pci::sim::SimBus;
 use ccgpu_pci::sim::{IdMatch, SimFunction};
 use serde_json::Value;
 

@@ -1,4 +1,5 @@
-//! Small validated newtypes of the PCI world: driver names, IOMMU group numbers and class codes.
+//! The ids ccgpu recognises NVIDIA devices by, in one place, and small validated newtypes of the PCI
+//! world: driver names, IOMMU group numbers and class codes.
 //!
 //! A driver name is read from sysfs (a symlink's file name) or given by an operator, and is joined onto
 //! `/sys/bus/pci/drivers/<name>`: it is validated here so that it can never be `..` or contain a `/`.
@@ -7,6 +8,19 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// NVIDIA's PCI vendor id.
+pub const NVIDIA_VENDOR: u16 = 0x10de;
+/// Class `0x0302` (3D controller): NVIDIA's data-center GPUs.
+pub const CLASS_3D_CONTROLLER: u16 = 0x0302;
+/// Class `0x0300` (VGA-compatible controller): GPUs with a display engine.
+pub const CLASS_VGA: u16 = 0x0300;
+/// Base class `0x03` (display controller): every GPU class.
+pub const BASE_CLASS_DISPLAY: u8 = 0x03;
+/// Class `0x0680` (other bridge): NVIDIA's NVSwitches.
+pub const CLASS_NVSWITCH: u16 = 0x0680;
+/// Class `0x0604` (PCI-to-PCI bridge): in IOMMU groups, never handed to vfio-pci.
+pub const CLASS_PCI_BRIDGE: u16 = 0x0604;
 
 /// Longest driver name accepted (the kernel has no hard limit; real names are short).
 const MAX_DRIVER_NAME: usize = 64;
@@ -98,9 +112,24 @@ impl ClassCode {
         u16::try_from((self.0 >> 8) & 0xffff).unwrap_or(u16::MAX)
     }
 
-    /// PCI-to-PCI bridges (class 0x0604) sit in IOMMU groups but are never handed to vfio-pci.
+    /// The base class (`0x03` for display controllers).
+    pub fn base(self) -> u8 {
+        u8::try_from((self.0 >> 16) & 0xff).unwrap_or(u8::MAX)
+    }
+
+    /// PCI-to-PCI bridges ([`CLASS_PCI_BRIDGE`]) sit in IOMMU groups but are never handed to vfio-pci.
     pub fn is_bridge(self) -> bool {
-        self.class16() == 0x0604
+        self.class16() == CLASS_PCI_BRIDGE
+    }
+
+    /// An NVIDIA GPU has vendor [`NVIDIA_VENDOR`] and a display class ([`BASE_CLASS_DISPLAY`]).
+    pub fn is_nvidia_gpu(self, vendor: u16) -> bool {
+        vendor == NVIDIA_VENDOR && self.base() == BASE_CLASS_DISPLAY
+    }
+
+    /// An NVSwitch has vendor [`NVIDIA_VENDOR`] and class [`CLASS_NVSWITCH`].
+    pub fn is_nvswitch(self, vendor: u16) -> bool {
+        vendor == NVIDIA_VENDOR && self.class16() == CLASS_NVSWITCH
     }
 }
 
@@ -138,5 +167,9 @@ mod tests {
         assert!(ClassCode(0x060400).is_bridge());
         assert!(!ClassCode(0x068000).is_bridge());
         assert_eq!(ClassCode(0x030200).to_string(), "0x030200");
+        assert_eq!(ClassCode(0x030200).base(), BASE_CLASS_DISPLAY);
+        assert!(ClassCode(0x030200).is_nvidia_gpu(NVIDIA_VENDOR) && ClassCode(0x030000).is_nvidia_gpu(0x10de));
+        assert!(!ClassCode(0x040300).is_nvidia_gpu(NVIDIA_VENDOR) && !ClassCode(0x030200).is_nvidia_gpu(0x1002));
+        assert!(ClassCode(0x068000).is_nvswitch(NVIDIA_VENDOR) && !ClassCode(0x068000).is_nvswitch(0x8086));
     }
 }

@@ -8,81 +8,31 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use ccgpu_pci::sim::{FakeSysfs, SimFunction};
 use ccgpu_pci::{ClassCode, DriverName, IommuGroup, PciAddress, PciBus, PciError, SysfsBus};
 
-/// A fake sysfs tree owning its temp dir: functions live under `devices/pci0000:00/…` and are linked
-/// from `bus/pci/devices` and `kernel/iommu_groups/<n>/devices` with relative links, as in the kernel.
-struct FakeSysfs {
-    dir: tempfile::TempDir,
+/// `address` on the fake tree: below the root port `0000:00:01.0`, NUMA node 1, in `group`, bound to
+/// `driver`.
+fn function(
+    fake: &FakeSysfs,
+    address: &str,
+    (vendor, device, class): (u16, u16, u32),
+    group: Option<u32>,
+    driver: Option<&str>,
+) -> PathBuf {
+    let mut f = SimFunction::new(addr(address), vendor, device, class).numa(1);
+    if let Some(g) = group {
+        f = f.group(g);
+    }
+    let dir = fake.add(&f, Some("0000:00:01.0")).expect("add");
+    if let Some(d) = driver {
+        fake.bind(addr(address), d).expect("bind");
+    }
+    dir
 }
 
-impl FakeSysfs {
-    fn new() -> Self {
-        let fake = Self { dir: tempfile::tempdir().expect("temp dir") };
-        for d in ["bus/pci/devices", "bus/pci/drivers", "kernel/iommu_groups", "devices/pci0000:00"] {
-            fs::create_dir_all(fake.root().join(d)).expect("mkdir");
-        }
-        fs::write(fake.root().join("bus/pci/drivers_probe"), "").expect("write");
-        fake
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn driver(&self, name: &str) {
-        let dir = self.root().join("bus/pci/drivers").join(name);
-        fs::create_dir_all(&dir).expect("mkdir");
-        for f in ["bind", "unbind", "remove_id", "new_id"] {
-            fs::write(dir.join(f), "").expect("write");
-        }
-    }
-
-    /// Adds a function below the root port `0000:00:01.0`.
-    fn function(
-        &self,
-        bdf: &str,
-        vendor: u16,
-        device: u16,
-        class: u32,
-        group: Option<u32>,
-        driver: Option<&str>,
-    ) -> PathBuf {
-        self.function_at(&format!("devices/pci0000:00/0000:00:01.0/{bdf}"), vendor, device, class, group, driver)
-    }
-
-    /// Adds a function at `rel` (`devices/pci0000:00/…/<bdf>`).
-    fn function_at(
-        &self,
-        rel: &str,
-        vendor: u16,
-        device: u16,
-        class: u32,
-        group: Option<u32>,
-        driver: Option<&str>,
-    ) -> PathBuf {
-        let bdf = rel.rsplit('/').next().expect("a path");
-        let dir = self.root().join(rel);
-        fs::create_dir_all(&dir).expect("mkdir");
-        fs::write(dir.join("vendor"), format!("0x{vendor:04x}\n")).expect("write");
-        fs::write(dir.join("device"), format!("0x{device:04x}\n")).expect("write");
-        fs::write(dir.join("class"), format!("0x{class:06x}\n")).expect("write");
-        fs::write(dir.join("numa_node"), "1\n").expect("write");
-        fs::write(dir.join("driver_override"), "(null)\n").expect("write");
-        symlink(format!("../../../{rel}"), self.root().join("bus/pci/devices").join(bdf)).expect("link");
-        if let Some(g) = group {
-            let gdir = self.root().join(format!("kernel/iommu_groups/{g}/devices"));
-            fs::create_dir_all(&gdir).expect("mkdir");
-            symlink(format!("../../../../{rel}"), gdir.join(bdf)).expect("link");
-            symlink(format!("../../../../kernel/iommu_groups/{g}"), dir.join("iommu_group")).expect("link");
-        }
-        if let Some(d) = driver {
-            self.driver(d);
-            symlink(format!("../../../../bus/pci/drivers/{d}"), dir.join("driver")).expect("link");
-            fs::write(dir.join("driver/unbind"), "").ok();
-        }
-        dir
-    }
+fn fake() -> FakeSysfs {
+    FakeSysfs::new().expect("temp dir")
 }
 
 fn addr(s: &str) -> PciAddress {
@@ -91,9 +41,9 @@ fn addr(s: &str) -> PciAddress {
 
 #[test]
 fn describes_a_gpu_with_group_numa_root_driver_and_cdev() {
-    let fake = FakeSysfs::new();
-    let gpu = fake.function("0000:01:00.0", 0x10de, 0x2330, 0x030200, Some(5), Some("vfio-pci"));
-    fake.function("0000:01:00.1", 0x10de, 0x22a3, 0x040300, Some(5), None);
+    let fake = fake();
+    let gpu = function(&fake, "0000:01:00.0", (0x10de, 0x2330, 0x030200), Some(5), Some("vfio-pci"));
+    function(&fake, "0000:01:00.1", (0x10de, 0x22a3, 0x040300), Some(5), None);
     // Linux 6.1-6.5 list vfio-dev/vfioN without a device number: no cdev there.
     fs::create_dir_all(gpu.join("vfio-dev/vfio7")).expect("mkdir");
     let bus = SysfsBus::new(fake.root());
@@ -122,9 +72,9 @@ fn describes_a_gpu_with_group_numa_root_driver_and_cdev() {
 /// reads it as ccgpu-node printed there (node-discover.json).
 #[test]
 fn reads_the_recorded_h200_vm_as_the_real_binary_did() {
-    let fake = FakeSysfs::new();
-    let gpu = fake.function_at("devices/pci0000:00/0000:00:06.0", 0x10de, 0x2335, 0x030200, None, Some("nvidia"));
-    fs::write(gpu.join("numa_node"), "-1\n").expect("write");
+    let fake = fake();
+    fake.add(&SimFunction::new(addr("0000:00:06.0"), 0x10de, 0x2335, 0x030200).root("pci0000:00"), None).expect("add");
+    fake.bind(addr("0000:00:06.0"), "nvidia").expect("bind");
     let d = SysfsBus::new(fake.root()).describe(addr("0000:00:06.0")).expect("describe");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/real-h200-2026-12-04/node-discover.json");
     let recorded: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).expect("read")).expect("json");
@@ -133,9 +83,9 @@ fn reads_the_recorded_h200_vm_as_the_real_binary_did() {
 
 #[test]
 fn numa_minus_one_is_none_and_sriov_is_read() {
-    let fake = FakeSysfs::new();
-    let pf = fake.function("0000:01:00.0", 0x15b3, 0x101d, 0x020000, Some(1), None);
-    let vf = fake.function("0000:01:00.2", 0x15b3, 0x101e, 0x020000, Some(2), None);
+    let fake = fake();
+    let pf = function(&fake, "0000:01:00.0", (0x15b3, 0x101d, 0x020000), Some(1), None);
+    let vf = function(&fake, "0000:01:00.2", (0x15b3, 0x101e, 0x020000), Some(2), None);
     fs::write(pf.join("numa_node"), "-1\n").expect("write");
     fs::write(pf.join("sriov_totalvfs"), "8\n").expect("write");
     fs::write(pf.join("sriov_numvfs"), "1\n").expect("write");
@@ -151,9 +101,9 @@ fn numa_minus_one_is_none_and_sriov_is_read() {
 
 #[test]
 fn writes_land_in_the_kernel_files() {
-    let fake = FakeSysfs::new();
-    let gpu = fake.function("0000:01:00.0", 0x10de, 0x2330, 0x030200, Some(5), Some("nvidia"));
-    fake.driver("vfio-pci");
+    let fake = fake();
+    let gpu = function(&fake, "0000:01:00.0", (0x10de, 0x2330, 0x030200), Some(5), Some("nvidia"));
+    fake.driver("vfio-pci").expect("driver");
     let bus = SysfsBus::new(fake.root());
     let a = addr("0000:01:00.0");
     let vfio = DriverName::vfio_pci();
@@ -174,8 +124,8 @@ fn unreadable_sysfs_is_an_error_never_no_devices() {
     let missing = SysfsBus::new("/nonexistent-ccgpu-sysfs");
     assert!(matches!(missing.devices(), Err(PciError::Read { .. })), "no sysfs is an error, not an empty list");
 
-    let fake = FakeSysfs::new();
-    let gpu = fake.function("0000:01:00.0", 0x10de, 0x2330, 0x030200, Some(5), None);
+    let fake = fake();
+    let gpu = function(&fake, "0000:01:00.0", (0x10de, 0x2330, 0x030200), Some(5), None);
     let bus = SysfsBus::new(fake.root());
     // An attribute the kernel always provides that cannot be read (EISDIR here) is an error.
     fs::remove_file(gpu.join("vendor")).expect("rm");
@@ -194,8 +144,8 @@ fn unreadable_sysfs_is_an_error_never_no_devices() {
 
 #[test]
 fn writes_to_a_missing_attribute_fail_with_the_path() {
-    let fake = FakeSysfs::new();
-    fake.function("0000:01:00.0", 0x10de, 0x2330, 0x030200, Some(5), None);
+    let fake = fake();
+    function(&fake, "0000:01:00.0", (0x10de, 0x2330, 0x030200), Some(5), None);
     let bus = SysfsBus::new(fake.root());
     let err = bus.unbind(addr("0000:01:00.0")).expect_err("no driver: no unbind file");
     let PciError::Write { path, .. } = &err else { panic!("{err:?}") };

@@ -9,7 +9,7 @@ use anyhow::{Context as _, ensure};
 use ccgpu_attestation::log::{LogReader, LogRecord};
 use ccgpu_guest_agent::evidence;
 use ccgpu_guest_agent::sim::SimPkis;
-use ccgpu_host_shim::standin::FakeApiServer;
+use ccgpu_host_shim::sim::FakeApiServer;
 use time::OffsetDateTime;
 
 use super::DemoArgs;

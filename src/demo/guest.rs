@@ -16,8 +16,8 @@ use ccgpu_guest_agent::config::Config;
 use ccgpu_guest_agent::sim::{SimFleet, SimPkis};
 use ccgpu_guest_agent::state::{AgentStatus, GpuState, Phase};
 use ccgpu_guest_agent::verify::Verifier;
-use ccgpu_host_shim::cdi::Spec;
-use ccgpu_host_shim::standin::PreparedDevice;
+use ccgpu_host_shim::CdiSpec as Spec;
+use ccgpu_host_shim::sim::PreparedDevice;
 use ccgpu_pci::PciAddress;
 
 use super::output::{Report, human};

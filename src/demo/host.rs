@@ -1,6 +1,6 @@
 //! The host half of the demo: the real node layer and kubelet plugin (`ccgpu-host-shim`) on a SIMULATED
 //! HGX-like PCI bus, registered with the kubelet stand-in and publishing to the in-process fake API
-//! server (both SIMULATIONS from `ccgpu_host_shim::standin`), with a claim allocated the way the
+//! server (both SIMULATIONS from `ccgpu_host_shim::sim`), with a claim allocated the way the
 //! scheduler would.
 //!
 //! Everything the plugin writes goes under the demo's work directory: the kubelet root (sockets), the CDI
@@ -12,17 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
-use ccgpu_host_shim::ccmode::CcMode;
-use ccgpu_host_shim::checkpoint::CheckpointStore;
-use ccgpu_host_shim::metrics::{Health, Metrics};
-use ccgpu_host_shim::plugin::{PluginConfig, PluginParts, SocketPaths};
-use ccgpu_host_shim::standin::{DraVersion, FakeApiServer, InProcessPlugin, KubeletStandIn, PreparedDevice};
-use ccgpu_host_shim::usage::SimUsage;
-use ccgpu_host_shim::{Backends, Node, NodeConfig, NodePaths, preflight};
-use ccgpu_pci::{DriverName, PciAddress, PciBus, SimBus};
+use ccgpu_host_shim::CcMode;
+use ccgpu_host_shim::CheckpointStore;
+use ccgpu_host_shim::sim::SimUsage;
+use ccgpu_host_shim::sim::{DraVersion, FakeApiServer, InProcessPlugin, KubeletStandIn, PreparedDevice};
+use ccgpu_host_shim::{Backends, Node, NodeConfig, NodePaths};
+use ccgpu_host_shim::{Health, Metrics, PluginConfig, PluginParts, SocketPaths};
+use ccgpu_pci::sim::SimBus;
+use ccgpu_pci::{DriverName, PciAddress, PciBus};
 
 /// The DRA driver name (the default of the real plugin).
-pub const DRIVER: &str = ccgpu_host_shim::plugin::defaults::DRIVER_NAME;
+pub const DRIVER: &str = ccgpu_host_shim::defaults::DRIVER_NAME;
 /// The simulated node's name (also its pool).
 pub const NODE: &str = "demo-node";
 /// The claim's namespace and name.
@@ -109,15 +109,15 @@ impl Host {
         let mut found = Vec::new();
         for (d, held) in node.discover().context("discovering GPUs")? {
             ensure!(held.is_none(), "a fresh node holds no claim");
-            let of = |role: ccgpu_host_shim::group::MemberRole| -> Vec<PciAddress> {
+            let of = |role: ccgpu_host_shim::MemberRole| -> Vec<PciAddress> {
                 d.group.iter().filter(|m| m.role == role).map(|m| m.address).collect()
             };
             found.push(HostGpu {
                 name: d.name.to_string(),
                 bdf: d.pci.address,
                 group: d.pci.iommu_group.map(|g| g.to_string()).unwrap_or_else(|| "?".into()),
-                companions: of(ccgpu_host_shim::group::MemberRole::Companion),
-                bridges: of(ccgpu_host_shim::group::MemberRole::Bridge),
+                companions: of(ccgpu_host_shim::MemberRole::Companion),
+                bridges: of(ccgpu_host_shim::MemberRole::Bridge),
             });
         }
         let config = PluginConfig {
@@ -135,7 +135,7 @@ impl Host {
     /// Starts the real plugin on this node with the SIMULATED pre-flight attestation (GPUs on the host
     /// driver answer with evidence from a simulated device PKI), talking to `api`.
     pub async fn start_plugin(&self, api: &FakeApiServer) -> anyhow::Result<InProcessPlugin> {
-        let preflight = preflight::simulated().context("simulated pre-flight PKI")?;
+        let preflight = ccgpu_host_shim::sim::simulated_preflight().context("simulated pre-flight PKI")?;
         let parts = PluginParts {
             node: self.node.clone(),
             client: api.client().context("API client")?,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use ccgpu_attestation::policy::Policy;
 use ccgpu_attestation::sim::SimError;
-use ccgpu_pci::sim::{IdMatch, SimFunction};
-use ccgpu_pci::{PciAddress, PciBus, SimBus};
+use ccgpu_pci::sim::{IdMatch, SimBus, SimFunction};
+use ccgpu_pci::{PciAddress, PciBus};
 
 use super::{SimGpuBackend, SimGpuModel, SimGpus, SimSnp, SimSnpPki, SimSystem};
 use crate::audit::AuditLog;

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ccgpu_host_shim::cli::{LogFormat, NodeArgs, parse_duration};
-use ccgpu_host_shim::metrics::{self, Health, Metrics};
-use ccgpu_host_shim::plugin::{self, PluginConfig, PluginParts, PreflightCheck, defaults};
-use ccgpu_host_shim::{Backends, Node, NodeConfig, read_boot_id};
+use ccgpu_host_shim::{
+    Backends, Health, LogFormat, Metrics, Node, NodeArgs, NodeConfig, PluginConfig, PluginParts, PreflightCheck,
+    bind_metrics, defaults, parse_duration, read_boot_id, run_plugin, serve_metrics,
+};
 use clap::{Parser, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -132,21 +132,21 @@ async fn kube_client(cli: &Cli) -> anyhow::Result<kube::Client> {
 fn machine(cli: &Cli, config: &NodeConfig) -> anyhow::Result<(Backends, Option<Arc<dyn PreflightCheck>>)> {
     #[cfg(feature = "sim")]
     if let Some(gpus) = cli.simulate {
-        use ccgpu_host_shim::ccmode::CcMode;
-        use ccgpu_host_shim::usage::SimUsage;
-        use ccgpu_pci::SimBus;
+        use ccgpu_host_shim::CcMode;
+        use ccgpu_host_shim::sim::{SimUsage, simulated_preflight};
+        use ccgpu_pci::sim::SimBus;
         for _ in 0..3 {
             tracing::warn!(gpus, "SIMULATION MODE: simulated GPUs on a simulated PCI bus; no real device is touched");
         }
         let bus = Arc::new(SimBus::hgx(gpus));
         let preflight = match cli.preflight {
-            PreflightArg::Auto => Some(ccgpu_host_shim::preflight::simulated()?),
+            PreflightArg::Auto => Some(simulated_preflight()?),
             PreflightArg::Off => None,
         };
         return Ok((Backends::simulated(bus, Arc::new(SimUsage::default()), Some(CcMode::On)), preflight));
     }
     let preflight = match cli.preflight {
-        PreflightArg::Auto => Some(ccgpu_host_shim::preflight::nvml()),
+        PreflightArg::Auto => Some(ccgpu_host_shim::nvml_preflight()),
         PreflightArg::Off => None,
     };
     Ok((Backends::real(&config.paths), preflight))
@@ -168,10 +168,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None
     } else {
         let address: SocketAddr = cli.metrics_address.parse().context("--metrics-address")?;
-        let listener = metrics::bind(address).await.with_context(|| format!("binding metrics address {address}"))?;
+        let listener = bind_metrics(address).await.with_context(|| format!("binding metrics address {address}"))?;
         tracing::info!(%address, "metrics and /healthz listening");
         let mut rx = stop_http_rx;
-        Some(tokio::spawn(metrics::serve(listener, metrics.clone(), health.clone(), async move {
+        Some(tokio::spawn(serve_metrics(listener, metrics.clone(), health.clone(), async move {
             let _ = rx.wait_for(|s| *s).await;
         })))
     };
@@ -193,7 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
     let parts = PluginParts { node: Arc::new(node), client, preflight, metrics, health };
-    let result = plugin::run(config, parts, shutdown).await;
+    let result = run_plugin(config, parts, shutdown).await;
     let _ = stop_http.send(true);
     if let Some(http) = http {
         let _ = http.await;

@@ -9,8 +9,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ccgpu_host_shim::cli::{LogFormat, NodeArgs};
-use ccgpu_host_shim::{Backends, ClaimUid, DeviceName, Node, read_boot_id};
+use ccgpu_host_shim::{
+    Backends, ClaimUid, DeviceKind, DeviceName, DiscoveredDevice, LogFormat, Node, NodeArgs, build_devices, defaults,
+    nvml_attestor, read_boot_id, resource_slices,
+};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -36,7 +38,7 @@ enum Command {
         #[arg(long, env = "NODE_NAME", default_value = "this-node")]
         node_name: String,
         /// The DRA driver name.
-        #[arg(long, default_value = ccgpu_host_shim::plugin::defaults::DRIVER_NAME)]
+        #[arg(long, default_value = defaults::DRIVER_NAME)]
         driver: String,
         /// Run pre-flight attestation first, as the plugin does (read-only: asks NVML for evidence).
         #[arg(long)]
@@ -79,8 +81,8 @@ fn main() -> ExitCode {
 }
 
 /// A GPU still on the NVIDIA host driver: the only devices pre-flight can ask.
-fn on_nvidia_gpu(d: &ccgpu_host_shim::discovery::DiscoveredDevice) -> bool {
-    d.name.kind() == ccgpu_host_shim::DeviceKind::Gpu && d.pci.driver.as_ref().is_some_and(|n| n.as_str() == "nvidia")
+fn on_nvidia_gpu(d: &DiscoveredDevice) -> bool {
+    d.name.kind() == DeviceKind::Gpu && d.pci.driver.as_ref().is_some_and(|n| n.as_str() == "nvidia")
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -101,21 +103,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let found = node.discover()?;
             let mut verdicts = std::collections::BTreeMap::new();
             if preflight {
-                let attestor = ccgpu_host_shim::preflight::nvml_attestor();
+                let attestor = nvml_attestor();
                 for (d, _) in found.iter().filter(|(d, _)| on_nvidia_gpu(d)) {
                     if let Some(v) = attestor.attest(&d.pci).verdict() {
                         verdicts.insert(d.pci.address, v);
                     }
                 }
             }
-            let built = ccgpu_host_shim::publish::build_devices(&driver, &found, &verdicts, true);
-            let slices = ccgpu_host_shim::publish::slices::slices(&driver, &node_name, None, 1, &built.devices);
+            let built = build_devices(&driver, &found, &verdicts, true);
+            let slices = resource_slices(&driver, &node_name, None, 1, &built.devices);
             serde_json::to_string_pretty(
                 &serde_json::json!({ "states": built.states, "withheld": built.withheld, "slices": slices }),
             )?
         }
         Command::Preflight => {
-            let attestor = ccgpu_host_shim::preflight::nvml_attestor();
+            let attestor = nvml_attestor();
             let runs: Vec<_> = node
                 .discover()?
                 .iter()

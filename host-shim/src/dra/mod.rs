@@ -7,6 +7,3 @@ pub mod claims;
 pub mod config;
 pub mod proto;
 pub mod service;
-
-pub use crate::error_chain;
-pub use service::{ClaimRef, DeviceAnswer, DraService, PrepareError};

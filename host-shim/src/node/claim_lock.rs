@@ -64,6 +64,7 @@ impl ClaimLocks {
     }
 
     /// Claims that some call holds or waits for (for tests and diagnostics).
+    #[cfg(test)]
     pub fn in_use(&self) -> usize {
         self.map().len()
     }

@@ -5,5 +5,5 @@ pub mod product;
 pub mod publisher;
 pub mod slices;
 
-pub use publisher::{PublishError, Published, SlicePublisher};
-pub use slices::{Built, Preflight, Withheld, build_devices};
+pub use publisher::SlicePublisher;
+pub use slices::{Built, Preflight, Withheld, build_devices, resource_slices};

@@ -161,7 +161,7 @@ impl SlicePublisher {
 
         let generation = generation + 1;
         let mut out = Published { wrote: true, taints_dropped: false };
-        for slice in slices::slices(&self.driver, &self.node, Some(&owner), generation, devices) {
+        for slice in slices::resource_slices(&self.driver, &self.node, Some(&owner), generation, devices) {
             let stored = self.write(slice.clone()).await?;
             let sent = slice.spec.devices.unwrap_or_default();
             let back = stored.spec.devices.unwrap_or_default();

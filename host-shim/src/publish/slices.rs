@@ -196,7 +196,7 @@ pub fn node_owner(node: &str, uid: &str) -> OwnerReference {
 
 /// The slices of one pool generation: devices split into slices of at most
 /// [`MAX_DEVICES_PER_SLICE`] (always at least one slice, so an empty pool is published as empty).
-pub fn slices(
+pub fn resource_slices(
     driver: &str,
     node: &str,
     owner: Option<&OwnerReference>,

@@ -5,8 +5,8 @@
 //! through the iommufd cdev (`/dev/vfio/devices/vfioN` bound to `/dev/iommu`). Then it closes everything
 //! again: a VFIO group or device can have one user, and that user is the VM.
 //!
-//! [`KernelVfio`] makes the ioctls (the only `unsafe` code of the crate, in [`kernel`]); `SimVfio` (feature
-//! `sim`) applies the kernel's viability rule to a simulated bus.
+//! [`KernelVfio`] makes the ioctls (the only `unsafe` code of the crate, in [`kernel`]); `crate::sim::SimVfio`
+//! (feature `sim`) applies the kernel's viability rule to a simulated bus.
 
 use std::fmt;
 use std::io;
@@ -16,12 +16,8 @@ use ccgpu_pci::{IommuGroup, PciAddress};
 use serde::Serialize;
 
 pub mod kernel;
-#[cfg(feature = "sim")]
-pub mod sim;
 
 pub use kernel::KernelVfio;
-#[cfg(feature = "sim")]
-pub use sim::SimVfio;
 
 /// What the kernel told us about a device opened through VFIO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use ccgpu_host_shim::checkpoint::{CheckpointStore, Phase};
-use ccgpu_host_shim::effects::{Effects, Interrupted, Step, StepHook};
-use ccgpu_host_shim::usage::SimUsage;
+use ccgpu_host_shim::sim::SimUsage;
+use ccgpu_host_shim::sim::{Effects, Interrupted, Step, StepHook};
 use ccgpu_host_shim::{
     Backends, Budgets, ClaimUid, DeviceKind, DeviceName, Node, NodeConfig, NodePaths, RecoveryReport, VfioNodes,
 };
-use ccgpu_pci::{DriverName, PciAddress, PciBus, SimBus};
+use ccgpu_host_shim::{CheckpointPhase as Phase, CheckpointStore};
+use ccgpu_pci::sim::SimBus;
+use ccgpu_pci::{DriverName, PciAddress, PciBus};
 
 pub const BOOT: &str = "11111111-2222-3333-4444-555555555555";
 
@@ -81,10 +82,7 @@ impl World {
         Node::open(self.config.clone(), self.backends(), BOOT.into()).unwrap()
     }
 
-    pub fn open_with(
-        &self,
-        hook: Arc<dyn StepHook>,
-    ) -> Result<(Node, RecoveryReport), ccgpu_host_shim::node::OpenError> {
+    pub fn open_with(&self, hook: Arc<dyn StepHook>) -> Result<(Node, RecoveryReport), ccgpu_host_shim::OpenError> {
         Node::open_with_effects(self.config.clone(), self.backends(), BOOT.into(), Effects::new(hook))
     }
 

@@ -1,4 +1,4 @@
-//! Shared fixture of the DRA plugin tests: the library's stand-ins (`ccgpu_host_shim::standin`: the fake
+//! Shared fixture of the DRA plugin tests: the library's stand-ins (`ccgpu_host_shim::sim`: the fake
 //! API server, the kubelet stand-in, the in-process plugin) set up for a simulated node.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,17 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ccgpu_host_shim::ccmode::CcMode;
-use ccgpu_host_shim::checkpoint::CheckpointStore;
-use ccgpu_host_shim::metrics::{Health, Metrics};
-use ccgpu_host_shim::plugin::{self, PluginConfig, PluginParts, PreflightCheck, SocketPaths};
+use ccgpu_host_shim::CcMode;
+use ccgpu_host_shim::CheckpointStore;
+use ccgpu_host_shim::sim::SimUsage;
 #[allow(unused_imports)]
-pub use ccgpu_host_shim::standin::{
+pub use ccgpu_host_shim::sim::{
     DraVersion as Version, FakeApiServer, InProcessPlugin, KubeletStandIn as Kubelet, PreparedDevice, client_for,
 };
-use ccgpu_host_shim::usage::SimUsage;
 use ccgpu_host_shim::{Backends, Budgets, Node, NodeConfig, NodePaths};
-use ccgpu_pci::SimBus;
+use ccgpu_host_shim::{Health, Metrics, PluginConfig, PluginParts, PreflightCheck, SocketPaths};
+use ccgpu_pci::sim::SimBus;
 
 pub const DRIVER: &str = "gpu.ccgpu.dev";
 pub const NODE: &str = "node-a";
@@ -110,7 +109,7 @@ impl Running {
     }
 
     /// Graceful shutdown; returns the plugin's result.
-    pub async fn stop(self) -> Result<(), plugin::PluginError> {
+    pub async fn stop(self) -> Result<(), ccgpu_host_shim::PluginError> {
         self.plugin.stop().await
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ccgpu_pci::{IommuGroup, PciAddress, PciBus};
 
-use super::{VfioAccess, VfioError, VfioProof};
+use crate::vfio::{VfioAccess, VfioError, VfioProof};
 
 /// VFIO over a simulated (or any) [`PciBus`].
 #[derive(Debug, Clone)]

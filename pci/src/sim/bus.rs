@@ -1,193 +1,21 @@
-//! [`SimBus`]: a simulated PCI driver core that reacts to writes the way the Linux kernel does.
-//!
-//! It keeps a model of functions, registered drivers (with their static id tables and dynamic ids) and
-//! IOMMU groups, and applies the kernel's rules on every write:
-//!
-//! - `driver_override` only records the override; binding is unchanged until a probe.
-//! - `unbind` detaches the driver (`ENOENT` when none is bound, as the `driver/unbind` file is absent).
-//! - `drivers_probe` attaches the first matching driver in registration order; with an override, only
-//!   the named driver matches, whatever its id table says. A failing probe leaves the function unbound
-//!   and the write still succeeds, as in the kernel.
-//! - `bind` attaches one named driver (`EBUSY` when bound, `ENODEV` when it does not match or its probe
-//!   fails).
-//! - `remove_id` drops a dynamic id (`ENODEV` when the driver has no such id).
-//! - a function bound to a VFIO driver gets a `vfioN` cdev when the model has cdev support.
-//!
-//! Faults can be injected ([`SimFault`]): `EBUSY` on unbind, a probe that leaves the function unbound, a
-//! write that fails with any errno, a new function that appears in an IOMMU group after some writes.
-//! Every write is logged ([`SimBus::writes`]) so tests can assert what was touched.
-//!
-//! This is a model, not a mock: it is used by tests, benchmarks and an explicit `--simulate` mode, never
-//! chosen implicitly.
+//! [`SimBus`]: the simulated driver core (see the module documentation of [`crate::sim`]).
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use super::fault::{SimFault, SimOp, SimWrite};
+use super::function::{IdMatch, SimFunction};
 use crate::address::PciAddress;
 use crate::bus::{PciBus, PciDevice, PciError, Sriov};
-use crate::ids::{ClassCode, DriverName, IommuGroup};
+use crate::ids::{
+    CLASS_3D_CONTROLLER, CLASS_NVSWITCH, CLASS_PCI_BRIDGE, CLASS_VGA, DriverName, IommuGroup, NVIDIA_VENDOR,
+};
 
 const EBUSY: i32 = 16;
 const ENODEV: i32 = 19;
 const ENOENT: i32 = 2;
-
-/// One function of the simulated machine, as it is created.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SimFunction {
-    /// Address.
-    pub address: PciAddress,
-    /// Vendor id.
-    pub vendor: u16,
-    /// Device id.
-    pub device: u16,
-    /// Class code.
-    pub class: ClassCode,
-    /// IOMMU group (`None`: no IOMMU).
-    pub iommu_group: Option<IommuGroup>,
-    /// NUMA node.
-    pub numa_node: Option<u32>,
-    /// Root complex name (`pci0000:00`).
-    pub pcie_root: Option<String>,
-    /// SR-IOV total VFs (physical functions only).
-    pub sriov_total_vfs: Option<u32>,
-    /// The physical function of a virtual function.
-    pub physfn: Option<PciAddress>,
-}
-
-impl SimFunction {
-    /// A function with no IOMMU group, NUMA node or root; set them with the builder methods.
-    pub fn new(address: PciAddress, vendor: u16, device: u16, class: u32) -> Self {
-        Self {
-            address,
-            vendor,
-            device,
-            class: ClassCode(class),
-            iommu_group: None,
-            numa_node: None,
-            pcie_root: None,
-            sriov_total_vfs: None,
-            physfn: None,
-        }
-    }
-
-    /// Places the function in an IOMMU group.
-    pub fn group(mut self, group: u32) -> Self {
-        self.iommu_group = Some(IommuGroup(group));
-        self
-    }
-
-    /// Sets the NUMA node.
-    pub fn numa(mut self, node: u32) -> Self {
-        self.numa_node = Some(node);
-        self
-    }
-
-    /// Sets the root complex (`pci0000:00`).
-    pub fn root(mut self, root: &str) -> Self {
-        self.pcie_root = Some(root.to_owned());
-        self
-    }
-}
-
-/// A driver's static match entry: vendor plus optional device id and optional 16-bit class.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IdMatch {
-    /// Vendor id.
-    pub vendor: u16,
-    /// Device id, any when `None`.
-    pub device: Option<u16>,
-    /// Base class + subclass, any when `None`.
-    pub class16: Option<u16>,
-}
-
-impl IdMatch {
-    /// Matches every function of `vendor` with class `class16`.
-    pub fn vendor_class(vendor: u16, class16: u16) -> Self {
-        Self { vendor, device: None, class16: Some(class16) }
-    }
-
-    /// Matches every function of class `class16`, any vendor.
-    pub fn any_vendor_class(class16: u16) -> Self {
-        Self { vendor: 0xffff, device: None, class16: Some(class16) }
-    }
-
-    fn matches(&self, f: &SimState, address: PciAddress) -> bool {
-        let Some(dev) = f.functions.get(&address) else {
-            return false;
-        };
-        (self.vendor == 0xffff || self.vendor == dev.spec.vendor)
-            && self.device.is_none_or(|d| d == dev.spec.device)
-            && self.class16.is_none_or(|c| c == dev.spec.class.class16())
-    }
-}
-
-/// A fault to inject into the simulated kernel.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SimFault {
-    /// The next `times` unbinds of `address` fail with `EBUSY`.
-    UnbindBusy {
-        /// Function.
-        address: PciAddress,
-        /// How many unbinds fail.
-        times: u32,
-    },
-    /// The next `times` probes of `address` (by any driver) fail, leaving it unbound.
-    ProbeFails {
-        /// Function.
-        address: PciAddress,
-        /// How many probes fail.
-        times: u32,
-    },
-    /// The next `times` writes of kind `op` concerning `address` fail with `errno`.
-    WriteFails {
-        /// Function.
-        address: PciAddress,
-        /// Which write.
-        op: SimOp,
-        /// The error number returned.
-        errno: i32,
-        /// How many writes fail.
-        times: u32,
-    },
-    /// After `after_writes` more writes (of any kind), `function` appears (hot-plug) — typically in an
-    /// IOMMU group someone is binding: the group changes under them.
-    FunctionAppears {
-        /// Writes to let through first.
-        after_writes: u32,
-        /// The new function.
-        function: SimFunction,
-    },
-}
-
-/// The kinds of write the bus accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SimOp {
-    /// `driver_override`.
-    DriverOverride,
-    /// `driver/unbind`.
-    Unbind,
-    /// `drivers_probe`.
-    Probe,
-    /// `drivers/<d>/bind`.
-    Bind,
-    /// `drivers/<d>/remove_id`.
-    RemoveId,
-}
-
-/// One write the simulated kernel received (whether or not it succeeded).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SimWrite {
-    /// Which write.
-    pub op: SimOp,
-    /// The function concerned (`None` for `remove_id`).
-    pub address: Option<PciAddress>,
-    /// The value written (driver name, or `vendor device` for `remove_id`).
-    pub value: String,
-    /// The errno it failed with, if it did.
-    pub errno: Option<i32>,
-}
 
 #[derive(Debug)]
 struct SimDevice {
@@ -242,13 +70,13 @@ impl SimBus {
     /// `snd_hda_intel`, `pcieport` and `vfio-pci` registered and every function probed as at boot.
     pub fn hgx(gpus: u8) -> Self {
         let bus = Self::with_cdev_support();
-        bus.register_driver("pcieport", &[IdMatch::any_vendor_class(0x0604)]);
+        bus.register_driver("pcieport", &[IdMatch::any_vendor_class(CLASS_PCI_BRIDGE)]);
         bus.register_driver(
             "nvidia",
             &[
-                IdMatch::vendor_class(0x10de, 0x0302),
-                IdMatch::vendor_class(0x10de, 0x0300),
-                IdMatch::vendor_class(0x10de, 0x0680),
+                IdMatch::vendor_class(NVIDIA_VENDOR, CLASS_3D_CONTROLLER),
+                IdMatch::vendor_class(NVIDIA_VENDOR, CLASS_VGA),
+                IdMatch::vendor_class(NVIDIA_VENDOR, CLASS_NVSWITCH),
             ],
         );
         bus.register_driver("snd_hda_intel", &[IdMatch::any_vendor_class(0x0403)]);
@@ -269,10 +97,10 @@ impl SimBus {
                 );
             }
             bus.add_function(
-                SimFunction::new(at(bus_no, 0), 0x10de, 0x2335, 0x030200).group(group).numa(node).root(&root),
+                SimFunction::new(at(bus_no, 0), NVIDIA_VENDOR, 0x2335, 0x030200).group(group).numa(node).root(&root),
             );
             bus.add_function(
-                SimFunction::new(at(bus_no, 1), 0x10de, 0x22a3, 0x040300).group(group).numa(node).root(&root),
+                SimFunction::new(at(bus_no, 1), NVIDIA_VENDOR, 0x22a3, 0x040300).group(group).numa(node).root(&root),
             );
         }
         bus.probe_all();
@@ -375,7 +203,7 @@ impl SimState {
             Some(o) => *o == driver.name,
             None => {
                 driver.dynids.iter().any(|&(v, d)| v == dev.spec.vendor && d == dev.spec.device)
-                    || driver.id_table.iter().any(|m| m.matches(self, address))
+                    || driver.id_table.iter().any(|m| m.matches(&dev.spec))
             }
         }
     }

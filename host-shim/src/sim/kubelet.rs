@@ -164,7 +164,7 @@ impl KubeletStandIn {
             None
         };
         let channel = match problem {
-            None => unix_channel(Path::new(&info.endpoint)).await.map_err(|e| crate::dra::error_chain(&e)),
+            None => unix_channel(Path::new(&info.endpoint)).await.map_err(|e| crate::error_chain(&e)),
             Some(p) => Err(p),
         };
         let status = match &channel {

@@ -1,0 +1,17 @@
+//! The simulated machine a node layer can run on: [`Backends::simulated`].
+
+use std::sync::Arc;
+
+use ccgpu_pci::sim::SimBus;
+
+use super::{FixedCcMode, SimUsage, SimVfio};
+use crate::backends::Backends;
+use crate::ccmode::CcMode;
+
+impl Backends {
+    /// A simulated machine: `bus`, VFIO judged by the kernel's viability rule on it, `usage` for open
+    /// handles, and one fixed CC mode for every GPU.
+    pub fn simulated(bus: Arc<SimBus>, usage: Arc<SimUsage>, cc_mode: Option<CcMode>) -> Self {
+        Self { vfio: Arc::new(SimVfio::new(bus.clone())), bus, usage, cc: Arc::new(FixedCcMode(cc_mode)) }
+    }
+}

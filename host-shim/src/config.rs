@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ccgpu_pci::PciDevice;
+use ccgpu_pci::ids::{CLASS_3D_CONTROLLER, CLASS_NVSWITCH, CLASS_VGA, NVIDIA_VENDOR};
 use serde::{Deserialize, Serialize};
 
 use crate::names::DeviceKind;
@@ -56,9 +57,9 @@ pub struct MatchRule {
 }
 
 impl MatchRule {
-    /// The kind of device this rule selects: NVSwitch for class 0x0680, GPU otherwise.
+    /// The kind of device this rule selects: NVSwitch for [`CLASS_NVSWITCH`], GPU otherwise.
     pub fn kind(self) -> DeviceKind {
-        if self.class16 == 0x0680 { DeviceKind::Nvswitch } else { DeviceKind::Gpu }
+        if self.class16 == CLASS_NVSWITCH { DeviceKind::Nvswitch } else { DeviceKind::Gpu }
     }
 }
 
@@ -101,8 +102,10 @@ impl DeviceMatch {
 }
 
 impl Default for DeviceMatch {
+    /// NVIDIA's GPUs (3D and VGA controllers) and NVSwitches: `10de:0302,10de:0300,10de:0680`.
     fn default() -> Self {
-        "10de:0302,10de:0300,10de:0680".parse().unwrap_or_else(|_| unreachable!("the default rule parses"))
+        let rule = |class16| MatchRule { vendor: NVIDIA_VENDOR, class16 };
+        Self { rules: vec![rule(CLASS_3D_CONTROLLER), rule(CLASS_VGA), rule(CLASS_NVSWITCH)] }
     }
 }
 
@@ -274,6 +277,7 @@ mod tests {
     fn match_rules_parse_and_print() {
         let m = DeviceMatch::default();
         assert_eq!(m.to_string(), "10de:0302,10de:0300,10de:0680");
+        assert_eq!(m.to_string(), crate::plugin::defaults::MATCH, "the flag's default is the same rule set");
         assert_eq!(m.rules()[2].kind(), DeviceKind::Nvswitch);
         let vm: DeviceMatch = "8086:0200, 1234:00ff".parse().expect("valid");
         assert_eq!(vm.rules().len(), 2);

@@ -2,6 +2,8 @@
 //! computing. A small table of the data-center GPUs ccgpu targets; an id not in it is published without
 //! these attributes (vendor and device id are always published), never guessed.
 
+use ccgpu_pci::ids::NVIDIA_VENDOR as NVIDIA;
+
 /// Facts about one GPU model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Product {
@@ -12,8 +14,6 @@ pub struct Product {
     /// Whether the model supports confidential computing (Hopper and later).
     pub cc_capable: bool,
 }
-
-const NVIDIA: u16 = 0x10de;
 
 /// (vendor, device) → product (PCI ID repository names).
 const PRODUCTS: [(u16, u16, Product); 7] = [

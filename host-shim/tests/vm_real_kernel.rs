@@ -47,7 +47,7 @@ const QEMU_TIMEOUT_S: u32 = 100;
 
 fn skip_or_fail(why: &str) {
     assert!(!in_ci(), "real-kernel VM test cannot run under CI=true: {why}");
-    eprintln!("skipping vm_real_kernel: {why} (set up with ./ci/system-deps.sh, run as root)");
+    ccgpu_test_support::skip(&format!("{why} (set up with ./ci/system-deps.sh, run as root)"));
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {

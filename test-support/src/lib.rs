@@ -8,7 +8,10 @@
 //! - when the data is absent, a test is skipped with a message on stderr — **except under `CI=true`**,
 //!   where missing data is a failure, so CI can never pass by silently testing nothing;
 //! - a file that is missing while the data root exists is always a failure (a broken test, not an absent
-//!   data set).
+//!   data set);
+//! - every skip is announced through [`skip`], which also appends the test's name to the file named by
+//!   `CCGPU_SKIP_LOG` when set: cargo hides a passing test's stderr, so `ci/test.sh` counts that file and
+//!   ends with one line saying how many tests skipped and how to provide the data.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +35,32 @@ pub fn testdata_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata")
 }
 
+/// Environment variable naming a file each skipped test appends one line to (see [`skip`]).
+pub const SKIP_LOG_ENV: &str = "CCGPU_SKIP_LOG";
+
+/// Announces that the current test is skipped, `why`: on stderr, and as one line `<test>: <why>` appended
+/// to `$CCGPU_SKIP_LOG` when that is set (a failure to append is reported on stderr, never fatal).
+pub fn skip(why: &str) {
+    record_skip(std::env::var_os(SKIP_LOG_ENV).map(PathBuf::from).as_deref(), why);
+}
+
+/// [`skip`] with the log file given.
+fn record_skip(log: Option<&Path>, why: &str) {
+    let name = std::thread::current().name().unwrap_or("(unnamed test)").to_owned();
+    eprintln!("skipping {name}: {why}");
+    if let Some(log) = log {
+        let line = format!("{name}: {why}\n");
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+        if let Err(e) = appended {
+            eprintln!("could not record the skip in {}: {e}", log.display());
+        }
+    }
+}
+
 /// True when running under CI (`CI=true` or `CI=1`), where absent test data fails instead of skipping.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
@@ -50,7 +79,7 @@ pub fn testdata(rel: &str) -> Option<PathBuf> {
             "shared test data not found at {} (set {TESTDATA_ENV}); under CI=true this is a failure",
             root.display()
         );
-        eprintln!("skipping: shared test data not found at {} (set {TESTDATA_ENV})", root.display());
+        skip(&format!("shared test data not found at {} (set {TESTDATA_ENV})", root.display()));
         return None;
     }
     let path = root.join(rel);
@@ -94,6 +123,16 @@ macro_rules! require_testdata_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_skip_is_recorded_with_the_test_name() {
+        let log = std::env::temp_dir().join(format!("ccgpu-skip-log-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&log);
+        record_skip(Some(&log), "no data here");
+        let text = std::fs::read_to_string(&log).expect("log written");
+        assert!(text.contains("a_skip_is_recorded_with_the_test_name: no data here"), "{text}");
+        let _ = std::fs::remove_file(&log);
+    }
 
     #[test]
     fn root_points_beside_the_workspace() {

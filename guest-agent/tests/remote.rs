@@ -16,7 +16,7 @@ use ccgpu_attestation::bundle::EvidenceBundle;
 use ccgpu_attestation::log::LogVerdict;
 use ccgpu_attestation::policy::Policy;
 use ccgpu_guest_agent::bringup::{Agent, Outcome};
-use ccgpu_guest_agent::config::{Mode, RemoteConfig};
+use ccgpu_guest_agent::config::{EarKey, Mode, RemoteConfig};
 use ccgpu_guest_agent::sim::GpuFault;
 use ccgpu_guest_agent::state::FailureReason;
 use ccgpu_guest_agent::verify::RemoteVerifier;
@@ -173,10 +173,11 @@ fn run(guest: &mut Guest, behaviour: Rp) -> (Outcome, Arc<Agent>) {
 fn run_relayed(guest: &mut Guest, behaviour: Rp, relay: Option<Arc<Agent>>) -> (Outcome, Arc<Agent>) {
     let trusted = key();
     let url = relying_party(guest, behaviour, &trusted, relay);
-    let remote = RemoteConfig { url, public_key_pem: trusted.public_pem.clone(), timeout: Duration::from_secs(60) };
+    let key = EarKey::from_pem(&trusted.public_pem).expect("P-384 public key");
+    let remote = RemoteConfig { url, key, timeout: Duration::from_secs(60) };
     guest.config.mode = Mode::Remote;
     guest.config.remote = Some(remote.clone());
-    let agent = guest.agent_with(Arc::new(RemoteVerifier::new(&remote).expect("verifier")));
+    let agent = guest.agent_with(Arc::new(RemoteVerifier::new(&remote)));
     (agent.bring_up(), agent)
 }
 
@@ -289,11 +290,11 @@ fn an_unreachable_relying_party_keeps_the_gpus_locked() {
     let trusted = key();
     let remote = RemoteConfig {
         url: format!("http://{closed}/v1/attest"),
-        public_key_pem: trusted.public_pem,
+        key: EarKey::from_pem(&trusted.public_pem).expect("P-384 public key"),
         timeout: Duration::from_secs(60),
     };
     guest.config.mode = Mode::Remote;
-    let agent = guest.agent_with(Arc::new(RemoteVerifier::new(&remote).expect("verifier")));
+    let agent = guest.agent_with(Arc::new(RemoteVerifier::new(&remote)));
     let s = assert_failed(&guest, &agent, &agent.bring_up());
     assert_eq!(failure_of(&s, 0).0, FailureReason::RelyingParty);
     assert!(failure_of(&s, 0).1.contains("POST http://127.0.0.1"), "{}", failure_of(&s, 0).1);

@@ -81,7 +81,7 @@ fn main() -> ExitCode {
 
 fn real_deps(args: &Args, config: &Config) -> anyhow::Result<Deps> {
     let verifier: Arc<dyn Verifier> = match (config.mode, &config.remote) {
-        (Mode::Remote, Some(r)) => Arc::new(RemoteVerifier::new(r).context("relying party")?),
+        (Mode::Remote, Some(r)) => Arc::new(RemoteVerifier::new(r)),
         _ => Arc::new(LocalVerifier::production(config.policy.clone())),
     };
     let rims: Arc<dyn RimSource> = match &config.rim_dir {
@@ -123,7 +123,7 @@ fn sim_deps(gpus: u8, config: &Config) -> anyhow::Result<Deps> {
     tracing::warn!(gpus, "SIMULATION: simulated GPUs, system and SEV-SNP; only the simulation's roots are trusted");
     let fleet = SimFleet::new(SimPkis::generate().context("simulated PKIs")?, gpus);
     let verifier: Arc<dyn Verifier> = match (config.mode, &config.remote) {
-        (Mode::Remote, Some(r)) => Arc::new(RemoteVerifier::new(r).context("relying party")?),
+        (Mode::Remote, Some(r)) => Arc::new(RemoteVerifier::new(r)),
         _ => Arc::new(fleet.local_verifier(config.policy.clone()).context("simulated roots")?),
     };
     Ok(fleet.deps(verifier, Arc::new(AuditLog::new(&config.log))))

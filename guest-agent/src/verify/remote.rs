@@ -48,7 +48,7 @@ use time::OffsetDateTime;
 
 use super::{Decision, GpuDecision, Verifier, VerifyError};
 use crate::audit;
-use crate::config::RemoteConfig;
+use crate::config::{EarKey, RemoteConfig};
 
 /// Largest response accepted.
 pub const MAX_RESPONSE: u64 = 64 * 1024;
@@ -83,15 +83,10 @@ pub enum RemoteError {
     Mismatch(String),
 }
 
-/// The relying party's key from PEM (a P-384 SubjectPublicKeyInfo).
-pub fn decoding_key(pem: &str) -> Result<DecodingKey, String> {
-    DecodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| e.to_string())
-}
-
 /// Remote verification.
 pub struct RemoteVerifier {
     url: String,
-    key: DecodingKey,
+    key: EarKey,
     agent: ureq::Agent,
 }
 
@@ -103,9 +98,8 @@ impl std::fmt::Debug for RemoteVerifier {
 
 impl RemoteVerifier {
     /// A verifier for the relying party of `config`.
-    pub fn new(config: &RemoteConfig) -> Result<Self, RemoteError> {
-        let key = decoding_key(&config.public_key_pem).map_err(RemoteError::Signature)?;
-        Ok(Self { url: config.url.clone(), key, agent: agent(config.timeout) })
+    pub fn new(config: &RemoteConfig) -> Self {
+        Self { url: config.url.clone(), key: config.key.clone(), agent: agent(config.timeout) }
     }
 }
 
@@ -281,7 +275,7 @@ impl Verifier for RemoteVerifier {
             let body: String = text.chars().take(200).collect();
             return Err(RemoteError::Status { url: self.url.clone(), status, body }.into());
         }
-        let ear = verify_ear(&text, &self.key, bundle)?;
+        let ear = verify_ear(&text, self.key.decoding_key(), bundle)?;
         decide(&ear, bundle, &self.url)
     }
 }

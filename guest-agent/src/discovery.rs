@@ -2,15 +2,11 @@
 //! (the sysfs root is the bus's parameter).
 //!
 //! A GPU is vendor `0x10de` with a display class (`0x03xx`: `0x0302` 3D controller, `0x0300` VGA); an
-//! NVSwitch is vendor `0x10de`, class `0x0680`. Companion functions (the GPU's HDA audio function, class
-//! `0x0403`) are neither. An unreadable bus is an error, never "no GPUs".
+//! NVSwitch is vendor `0x10de`, class `0x0680` — the ids of [`ccgpu_pci::ids`], which the host uses too.
+//! Companion functions (the GPU's HDA audio function, class `0x0403`) are neither. An unreadable bus is an
+//! error, never "no GPUs".
 
 use ccgpu_pci::{PciBus, PciDevice, PciError};
-
-/// The NVIDIA vendor id.
-pub const NVIDIA_VENDOR: u16 = 0x10de;
-/// The NVSwitch class (bridge, other).
-pub const NVSWITCH_CLASS: u16 = 0x0680;
 
 /// What discovery found, in address order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,24 +17,14 @@ pub struct Discovered {
     pub nvswitches: Vec<PciDevice>,
 }
 
-/// True for an NVIDIA GPU.
-pub fn is_gpu(d: &PciDevice) -> bool {
-    d.vendor == NVIDIA_VENDOR && (d.class.0 >> 16) == 0x03
-}
-
-/// True for an NVIDIA NVSwitch.
-pub fn is_nvswitch(d: &PciDevice) -> bool {
-    d.vendor == NVIDIA_VENDOR && d.class.class16() == NVSWITCH_CLASS
-}
-
 /// Every NVIDIA GPU and NVSwitch on `bus`.
 pub fn discover(bus: &dyn PciBus) -> Result<Discovered, PciError> {
     let mut out = Discovered::default();
     for address in bus.devices()? {
         let d = bus.describe(address)?;
-        if is_gpu(&d) {
+        if d.class.is_nvidia_gpu(d.vendor) {
             out.gpus.push(d);
-        } else if is_nvswitch(&d) {
+        } else if d.class.is_nvswitch(d.vendor) {
             out.nvswitches.push(d);
         }
     }
@@ -48,6 +34,7 @@ pub fn discover(bus: &dyn PciBus) -> Result<Discovered, PciError> {
 #[cfg(test)]
 mod tests {
     use ccgpu_pci::PciAddress;
+    use ccgpu_pci::ids::NVIDIA_VENDOR;
     use ccgpu_pci::sim::SimFunction;
 
     use super::*;

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use ccgpu_attestation::policy::Policy;
 use ccgpu_attestation::sim::SimError;
+use ccgpu_pci::ids::{CLASS_3D_CONTROLLER, NVIDIA_VENDOR};
 use ccgpu_pci::sim::{IdMatch, SimBus, SimFunction};
 use ccgpu_pci::{PciAddress, PciBus};
 
 use super::{SimGpuBackend, SimGpuModel, SimGpus, SimSnp, SimSnpPki, SimSystem};
 use crate::audit::AuditLog;
 use crate::bringup::Deps;
-use crate::discovery::NVIDIA_VENDOR;
 use crate::verify::{LocalVerifier, Verifier};
 
 /// The simulated PKIs (GPU device and RIM roots, AMD roots): expensive to generate, shared by fleets.
@@ -64,7 +64,7 @@ impl SimFleet {
         }
         let hook_bus = Arc::clone(&bus);
         let system = Arc::new(SimSystem::new(move || {
-            hook_bus.register_driver("nvidia", &[IdMatch::vendor_class(NVIDIA_VENDOR, 0x0302)]);
+            hook_bus.register_driver("nvidia", &[IdMatch::vendor_class(NVIDIA_VENDOR, CLASS_3D_CONTROLLER)]);
             hook_bus.probe_all();
         }));
         let sim_gpus = Arc::new(SimGpus::new(Arc::clone(&pkis.gpu), &addresses));

@@ -24,12 +24,11 @@ use std::time::{Duration, Instant};
 use ccgpu_attestation::bundle::EvidenceBundle;
 use ccgpu_attestation::policy::Policy;
 use ccgpu_attestation::x509::CertChain;
-use ccgpu_guest_agent::audit::AuditLog;
-use ccgpu_guest_agent::bringup::{Agent, Deps, Outcome};
-use ccgpu_guest_agent::gpu::{CcSettings, GpuBackend, GpuError, GpuInfo, GpuManagement};
 use ccgpu_guest_agent::sim::{SimFleet, SimPkis};
-use ccgpu_guest_agent::system::{CommandError, SystemOps};
-use ccgpu_guest_agent::tee::{CpuReport, CpuTee, TeeError};
+use ccgpu_guest_agent::{
+    Agent, AuditLog, CcSettings, CommandError, CpuReport, CpuTee, Deps, GpuBackend, GpuError, GpuInfo, GpuManagement,
+    Outcome, SystemOps, TeeError,
+};
 use ccgpu_pci::PciAddress;
 
 /// Nanoseconds spent inside the simulated hardware.

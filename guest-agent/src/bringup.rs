@@ -316,7 +316,13 @@ impl Agent {
             targets.push((g.bdf, g.uuid.clone()));
             let span = tracing::info_span!("gpu", bdf = %g.bdf, gpu_uuid = g.uuid.as_deref().unwrap_or(""));
             let _enter = span.enter();
-            match evidence::collect_gpu(gpus.as_ref(), self.deps.rims.as_ref(), g.bdf, g.uuid.as_deref(), &nonce) {
+            match evidence::collect_gpu_evidence(
+                gpus.as_ref(),
+                self.deps.rims.as_ref(),
+                g.bdf,
+                g.uuid.as_deref(),
+                &nonce,
+            ) {
                 Ok(e) => {
                     self.status.advance(g.bdf, GpuState::EvidenceCollected);
                     collected.push((g.bdf, e));
@@ -329,14 +335,17 @@ impl Agent {
             return self.finish_failed(None, Some(&nonce));
         }
         let in_bundle: Vec<PciAddress> = collected.iter().map(|(b, _)| *b).collect();
-        let bundle =
-            match evidence::bundle(nonce, collected.into_iter().map(|(_, e)| e).collect(), self.deps.tee.as_ref()) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.fail_all(FailureReason::CpuEvidence, chain(&e));
-                    return self.finish_failed(None, Some(&nonce));
-                }
-            };
+        let bundle = match evidence::bundle_evidence(
+            nonce,
+            collected.into_iter().map(|(_, e)| e).collect(),
+            self.deps.tee.as_ref(),
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail_all(FailureReason::CpuEvidence, chain(&e));
+                return self.finish_failed(None, Some(&nonce));
+            }
+        };
         tracing::info!(
             gpus = bundle.gpus.len(), cpu_evidence = bundle.cpu.is_some(), nonce = %hex::encode(nonce),
             "evidence bundle assembled"
@@ -555,11 +564,11 @@ impl Agent {
         let mut collected = Vec::new();
         for (bdf, uuid) in targets {
             collected.push(
-                evidence::collect_gpu(gpus.as_ref(), self.deps.rims.as_ref(), *bdf, uuid.as_deref(), &nonce)
+                evidence::collect_gpu_evidence(gpus.as_ref(), self.deps.rims.as_ref(), *bdf, uuid.as_deref(), &nonce)
                     .map_err(EvidenceUnavailable::Gpu)?,
             );
         }
-        evidence::bundle(nonce, collected, self.deps.tee.as_ref()).map_err(EvidenceUnavailable::Tee)
+        evidence::bundle_evidence(nonce, collected, self.deps.tee.as_ref()).map_err(EvidenceUnavailable::Tee)
     }
 
     /// One supervision check of `nvidia-persistenced`: restarts it (bounded) when it died.

@@ -40,7 +40,7 @@ pub enum EvidenceError {
 /// One GPU's evidence for `nonce`: its report, its chain, and the RIMs the report names when `rims` has
 /// them (the ids come from the report and chain, which are not yet trusted: a wrong id only finds no RIM,
 /// or a RIM the verifier then refuses).
-pub fn collect_gpu(
+pub fn collect_gpu_evidence(
     gpus: &dyn GpuManagement,
     rims: &dyn RimSource,
     bdf: PciAddress,
@@ -85,7 +85,11 @@ pub fn bind_cpu(
 }
 
 /// A bundle of `gpus`' evidence for `nonce`, bound to this VM when it has a CPU TEE.
-pub fn bundle(nonce: [u8; 32], gpus: Vec<GpuBundleEvidence>, tee: &dyn CpuTee) -> Result<EvidenceBundle, TeeError> {
+pub fn bundle_evidence(
+    nonce: [u8; 32],
+    gpus: Vec<GpuBundleEvidence>,
+    tee: &dyn CpuTee,
+) -> Result<EvidenceBundle, TeeError> {
     let cpu = bind_cpu(tee, &nonce, &gpus)?;
     Ok(EvidenceBundle { nonce, cpu, gpus })
 }

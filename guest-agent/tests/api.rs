@@ -10,10 +10,9 @@ use std::thread;
 use ccgpu_attestation::appraisal::Verdict;
 use ccgpu_attestation::bundle::EvidenceBundle;
 use ccgpu_attestation::policy::Policy;
-use ccgpu_guest_agent::api::{ApiLimits, ApiServer, unix_address};
-use ccgpu_guest_agent::bringup::{Agent, Outcome};
 use ccgpu_guest_agent::proto::guest_agent as pb;
 use ccgpu_guest_agent::proto::guest_agent_ttrpc::GuestAgentClient;
+use ccgpu_guest_agent::{Agent, ApiLimits, ApiServer, Outcome, unix_address};
 use protobuf::Message as _;
 use ttrpc::Code;
 
@@ -65,7 +64,7 @@ fn code_of<T: std::fmt::Debug>(r: ttrpc::Result<T>) -> (Code, String) {
 
 fn raw_request(method: &str, payload: Vec<u8>) -> ttrpc::Request {
     let mut r = ttrpc::Request::new();
-    r.service = ccgpu_guest_agent::api::SERVICE.to_owned();
+    r.service = ccgpu_guest_agent::API_SERVICE.to_owned();
     r.method = method.to_owned();
     r.payload = payload;
     r.timeout_nano = 60_000_000_000;

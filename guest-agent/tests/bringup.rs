@@ -7,9 +7,8 @@ mod common;
 
 use ccgpu_attestation::log::LogVerdict;
 use ccgpu_attestation::policy::Policy;
-use ccgpu_guest_agent::bringup::{Outcome, Supervision};
 use ccgpu_guest_agent::sim::{GpuFault, NvmlCall, NvmlErrorKind, SnpFault, SysCall, SysFault};
-use ccgpu_guest_agent::state::{FailureReason, GpuState};
+use ccgpu_guest_agent::{FailureReason, GpuState, Outcome, Supervision};
 use ccgpu_pci::PciAddress;
 use ccgpu_pci::sim::SimFunction;
 
@@ -496,8 +495,7 @@ fn a_failed_gpu_state_is_final_and_timed() {
 
 #[test]
 fn a_guest_clock_rolled_back_before_the_build_is_raised_to_the_build_time() {
-    use ccgpu_guest_agent::verify::LocalVerifier;
-    use ccgpu_guest_agent::verify::clock::build_time_floor;
+    use ccgpu_guest_agent::{LocalVerifier, build_time_floor};
     use time::format_description::well_known::Rfc3339;
 
     // The host sets the guest clock to 2000, before the simulated PKI's certificates were valid (2023): a

@@ -2,16 +2,14 @@
 //! clear error naming the library, before anything else happens. Where the library is present (a GPU
 //! machine), the same test reads — never sets — the CC state and versions.
 
-use ccgpu_guest_agent::gpu::GpuError;
-use ccgpu_guest_agent::gpu::GpuManagement as _;
-use ccgpu_guest_agent::gpu::nvml::{DEFAULT_LIBRARY, NvmlBackend};
+use ccgpu_guest_agent::{GpuError, GpuManagement as _, NVML_LIBRARY, NvmlBackend};
 
 #[test]
 fn without_the_library_nvml_fails_cleanly() {
     match NvmlBackend::default().open_nvml() {
         Err(e @ GpuError::Init { .. }) => {
             let text = e.to_string();
-            assert!(text.contains(DEFAULT_LIBRARY), "{text}");
+            assert!(text.contains(NVML_LIBRARY), "{text}");
         }
         Err(other) => panic!("unexpected error kind: {other}"),
         Ok(nvml) => {

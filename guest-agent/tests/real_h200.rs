@@ -9,9 +9,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ccgpu_guest_agent::gpu::GpuManagement as _;
-use ccgpu_guest_agent::gpu::probe::{Answer, probe};
 use ccgpu_guest_agent::sim::{GpuFault, SimGpuModel, SimGpus};
+use ccgpu_guest_agent::{GpuManagement as _, ProbeAnswer, probe};
 use ccgpu_pci::PciAddress;
 use serde_json::Value;
 
@@ -77,6 +76,6 @@ fn the_probe_never_sets_the_ready_state() {
     let gpu = sim_gpu(address);
     let survey = probe(&gpu, &[1; 32]);
     assert!(gpu.set_ready_calls().is_empty());
-    assert!(matches!(survey.per_gpu[0].attestation_report.outcome, Answer::Ok(_)));
+    assert!(matches!(survey.per_gpu[0].attestation_report.outcome, ProbeAnswer::Ok(_)));
     assert_eq!(gpu.report_calls(), 1);
 }

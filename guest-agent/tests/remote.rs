@@ -15,11 +15,8 @@ use std::time::Duration;
 use ccgpu_attestation::bundle::EvidenceBundle;
 use ccgpu_attestation::log::LogVerdict;
 use ccgpu_attestation::policy::Policy;
-use ccgpu_guest_agent::bringup::{Agent, Outcome};
-use ccgpu_guest_agent::config::{EarKey, Mode, RemoteConfig};
 use ccgpu_guest_agent::sim::GpuFault;
-use ccgpu_guest_agent::state::FailureReason;
-use ccgpu_guest_agent::verify::RemoteVerifier;
+use ccgpu_guest_agent::{Agent, EarKey, FailureReason, Mode, Outcome, RemoteConfig, RemoteVerifier};
 
 use common::{Guest, RelyingParty, assert_failed, assert_ready, failure_of};
 

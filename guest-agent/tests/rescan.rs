@@ -10,8 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ccgpu_attestation::log::LogVerdict;
-use ccgpu_guest_agent::bringup::{DeviceCheck, Outcome};
-use ccgpu_guest_agent::state::{FailureReason, GpuState, Phase};
+use ccgpu_guest_agent::{DeviceCheck, FailureReason, GpuState, Outcome, Phase};
 use ccgpu_pci::PciAddress;
 use ccgpu_pci::sim::SimFunction;
 

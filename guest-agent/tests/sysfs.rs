@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ccgpu_guest_agent::audit::AuditLog;
-use ccgpu_guest_agent::bringup::{Agent, Deps, Outcome};
 use ccgpu_guest_agent::sim::{SimGpuBackend, SimGpus, SimSnp, SimSystem};
+use ccgpu_guest_agent::{Agent, AuditLog, Deps, Outcome};
 use ccgpu_pci::{PciAddress, SysfsBus};
 
 use common::{Guest, assert_ready};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use ccgpu_attestation::log::{LogReader, LogRecord};
-use ccgpu_guest_agent::evidence;
+use ccgpu_guest_agent::fresh_nonce;
 use ccgpu_guest_agent::sim::SimPkis;
 use ccgpu_host_shim::sim::FakeApiServer;
 use time::OffsetDateTime;
@@ -28,7 +28,7 @@ pub(super) struct Plan<'a> {
 }
 
 fn claim_uid() -> anyhow::Result<String> {
-    let b = evidence::fresh_nonce().context("random claim uid")?;
+    let b = fresh_nonce().context("random claim uid")?;
     let h = hex::encode(&b[..16]);
     Ok(format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32]))
 }

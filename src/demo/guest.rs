@@ -10,12 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use ccgpu_guest_agent::audit::AuditLog;
-use ccgpu_guest_agent::bringup::{Agent, Outcome};
-use ccgpu_guest_agent::config::Config;
 use ccgpu_guest_agent::sim::{SimFleet, SimPkis};
-use ccgpu_guest_agent::state::{AgentStatus, GpuState, Phase};
-use ccgpu_guest_agent::verify::Verifier;
+use ccgpu_guest_agent::{Agent, AgentStatus, AuditLog, Config, GpuState, Outcome, Phase, Verifier};
 use ccgpu_host_shim::CdiSpec as Spec;
 use ccgpu_host_shim::sim::PreparedDevice;
 use ccgpu_pci::PciAddress;

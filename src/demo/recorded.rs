@@ -30,9 +30,10 @@ use ccgpu_attestation::bundle::{BundleAppraise, BundleRevocation, appraise_bundl
 use ccgpu_attestation::ocsp::{CertId, OcspResponse, queries};
 use ccgpu_attestation::spdm::AttestationReport;
 use ccgpu_attestation::x509::CertChain;
-use ccgpu_guest_agent::audit::{self, AuditLog};
-use ccgpu_guest_agent::evidence;
-use ccgpu_guest_agent::gpu::{CcSettings, DirRims, GpuError, GpuInfo, GpuManagement};
+use ccgpu_guest_agent::{
+    AuditLog, CcSettings, DirRims, GpuError, GpuInfo, GpuManagement, bundle_evidence, collect_gpu_evidence,
+    composite_record,
+};
 use ccgpu_pci::PciAddress;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -247,11 +248,11 @@ pub(super) async fn run_recorded(
     let gpu = RecordedGpu::new(recording, bdf);
 
     let step = report.begin("recorded-evidence", "collecting the recorded evidence");
-    let mut collected = evidence::collect_gpu(&gpu, &DirRims::new(&recording.rims), bdf, None, &recording.nonce)
+    let mut collected = collect_gpu_evidence(&gpu, &DirRims::new(&recording.rims), bdf, None, &recording.nonce)
         .context("collecting the recorded evidence")?;
     collected.uuid = None;
     let rims_found = [collected.driver_rim.is_some(), collected.vbios_rim.is_some()];
-    let bundle = evidence::bundle(recording.nonce, vec![collected], guest.fleet.snp.as_ref())
+    let bundle = bundle_evidence(recording.nonce, vec![collected], guest.fleet.snp.as_ref())
         .context("binding the evidence into the SEV-SNP report")?;
     report.finish(
         step,
@@ -316,7 +317,7 @@ pub(super) async fn run_recorded(
 
     let step = report.begin("ready", "recording the appraisal and opening the gate");
     let mut record =
-        audit::composite_record(&appraisal, &bundle, OffsetDateTime::now_utc()).context("building the log record")?;
+        composite_record(&appraisal, &bundle, OffsetDateTime::now_utc()).context("building the log record")?;
     if !affirming {
         record.verdict = ccgpu_attestation::log::LogVerdict::Contraindicated;
     }

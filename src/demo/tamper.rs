@@ -12,9 +12,8 @@ use std::sync::Arc;
 use ccgpu_attestation::sim::{DevicePki, Pki, ReportBuilder};
 use ccgpu_attestation::spdm::{AttestationReport, OpaqueType};
 use ccgpu_attestation::x509::CertChain;
-use ccgpu_guest_agent::bringup::Deps;
-use ccgpu_guest_agent::gpu::{CcSettings, GpuBackend, GpuError, GpuInfo, GpuManagement, RimError, RimSource};
 use ccgpu_guest_agent::sim::{GpuFault, SIM_CHIP, SimFleet, SnpFault};
+use ccgpu_guest_agent::{CcSettings, Deps, GpuBackend, GpuError, GpuInfo, GpuManagement, RimError, RimSource};
 use ccgpu_pci::PciAddress;
 use clap::ValueEnum;
 

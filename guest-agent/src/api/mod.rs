@@ -29,7 +29,7 @@ use crate::state::{AgentStatus, GpuState, Phase, micros};
 use ccgpu_attestation::error_chain as chain;
 
 /// The service name on the wire.
-pub const SERVICE: &str = "ccgpu.guest.v1.GuestAgent";
+pub const API_SERVICE: &str = "ccgpu.guest.v1.GuestAgent";
 
 fn status_error(code: Code, message: impl ToString) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, message))
@@ -237,7 +237,7 @@ pub fn methods(service: Arc<ApiService>) -> HashMap<String, Box<dyn MethodHandle
     let mut generated = create_guest_agent(service);
     let mut out: HashMap<String, Box<dyn MethodHandler + Send + Sync>> = HashMap::new();
     for (name, class, decodes) in known {
-        let path = format!("/{SERVICE}/{name}");
+        let path = format!("/{API_SERVICE}/{name}");
         if let Some(inner) = generated.remove(&path) {
             let guarded = Guarded { path: path.clone(), class, decodes, inner, shared: Arc::clone(&shared) };
             out.insert(path, Box::new(guarded));

@@ -15,15 +15,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use ccgpu_guest_agent::api::{ApiLimits, ApiServer, unix_address, vsock_address};
-use ccgpu_guest_agent::audit::AuditLog;
-use ccgpu_guest_agent::bringup::{Agent, Deps, Outcome};
-use ccgpu_guest_agent::config::{Config, Mode, OnFailure};
-use ccgpu_guest_agent::gpu::nvml::NvmlBackend;
-use ccgpu_guest_agent::gpu::{DirRims, NoRims, RimSource};
-use ccgpu_guest_agent::system::HostSystem;
-use ccgpu_guest_agent::tee::SevGuest;
-use ccgpu_guest_agent::verify::{LocalVerifier, RemoteVerifier, Verifier};
+use ccgpu_guest_agent::{
+    Agent, ApiLimits, ApiServer, AuditLog, Config, Deps, DirRims, HostSystem, LocalVerifier, Mode, NoRims, NvmlBackend,
+    OnFailure, Outcome, RemoteVerifier, RimSource, SevGuest, Verifier, unix_address, vsock_address,
+};
 use ccgpu_pci::SysfsBus;
 use clap::Parser;
 
@@ -155,13 +150,13 @@ fn start_api(agent: &Arc<Agent>, args: &Args, config: &Config) -> Option<ApiServ
 
 /// `--probe`: the read-only survey, printed as JSON.
 fn probe(args: &Args) -> anyhow::Result<()> {
-    use ccgpu_guest_agent::gpu::probe::{probe, timed};
+    use ccgpu_guest_agent::{ProbeAnswer, probe, timed};
     let mut nonce = [0u8; 32];
     aws_lc_rs::rand::fill(&mut nonce).map_err(|_| anyhow::anyhow!("no randomness for a nonce"))?;
     let opened = timed(|| NvmlBackend::default().open_nvml());
     let open_micros = opened.micros;
     let (survey, extras) = match opened.outcome {
-        ccgpu_guest_agent::gpu::probe::Answer::Ok(nvml) => {
+        ProbeAnswer::Ok(nvml) => {
             let survey = probe(&nvml, &nonce);
             let extras: Vec<_> = survey
                 .per_gpu
@@ -170,7 +165,7 @@ fn probe(args: &Args) -> anyhow::Result<()> {
                 .collect();
             (serde_json::to_value(&survey)?, extras)
         }
-        ccgpu_guest_agent::gpu::probe::Answer::Error { message, nvml } => {
+        ProbeAnswer::Error { message, nvml } => {
             (serde_json::json!({ "nvml_init_error": message, "nvml": nvml }), Vec::new())
         }
     };
@@ -232,7 +227,7 @@ fn run(args: Args, start: Instant) -> anyhow::Result<ExitCode> {
             "outcome": match &outcome { Outcome::Ready => "ready", Outcome::NoGpus => "no-gpus", Outcome::Failed(_) => "failed" },
             "reason": match &outcome { Outcome::Failed(r) => r.as_str(), _ => "" },
             "gpus": status.gpus.len(),
-            "bringup_us": status.bringup.map(ccgpu_guest_agent::state::micros),
+            "bringup_us": status.bringup.map(ccgpu_guest_agent::micros),
             "peak_rss_kib": peak_rss_kib(),
         });
         println!("{summary}");

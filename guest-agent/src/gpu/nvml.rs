@@ -21,7 +21,7 @@ use super::probe::{Timed, timed};
 use super::{CcSettings, GpuBackend, GpuError, GpuInfo, GpuManagement};
 
 /// The library `nvml-wrapper` loads when no path is given.
-pub const DEFAULT_LIBRARY: &str = "libnvidia-ml.so.1";
+pub const NVML_LIBRARY: &str = "libnvidia-ml.so.1";
 
 /// Opens NVML.
 #[derive(Debug, Clone, Default)]
@@ -37,7 +37,7 @@ impl NvmlBackend {
 
     /// Initialises NVML.
     pub fn open_nvml(&self) -> Result<NvmlGpus, GpuError> {
-        let library = self.library.as_ref().map_or_else(|| DEFAULT_LIBRARY.to_owned(), |p| p.display().to_string());
+        let library = self.library.as_ref().map_or_else(|| NVML_LIBRARY.to_owned(), |p| p.display().to_string());
         let nvml = match &self.library {
             None => Nvml::init(),
             Some(p) => Nvml::builder().lib_path(OsStr::new(p.as_os_str())).init(),

@@ -21,13 +21,13 @@ pub struct Timed<T> {
     pub micros: u64,
     /// The answer, or the error as the backend gave it.
     #[serde(flatten)]
-    pub outcome: Answer<T>,
+    pub outcome: ProbeAnswer<T>,
 }
 
 /// A call's answer.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Answer<T> {
+pub enum ProbeAnswer<T> {
     /// It answered.
     Ok(T),
     /// It failed.
@@ -43,8 +43,8 @@ impl<T> Timed<T> {
     /// The answer, when there was one.
     pub fn ok(&self) -> Option<&T> {
         match &self.outcome {
-            Answer::Ok(v) => Some(v),
-            Answer::Error { .. } => None,
+            ProbeAnswer::Ok(v) => Some(v),
+            ProbeAnswer::Error { .. } => None,
         }
     }
 }
@@ -55,8 +55,8 @@ pub fn timed<T>(f: impl FnOnce() -> Result<T, GpuError>) -> Timed<T> {
     let result = f();
     let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
     let outcome = match result {
-        Ok(v) => Answer::Ok(v),
-        Err(e) => Answer::Error { message: ccgpu_attestation::error_chain(&e), nvml: e.nvml_name() },
+        Ok(v) => ProbeAnswer::Ok(v),
+        Err(e) => ProbeAnswer::Error { message: ccgpu_attestation::error_chain(&e), nvml: e.nvml_name() },
     };
     Timed { micros, outcome }
 }

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use super::{CommandError, SystemOps, run_with_timeout};
+use super::command::run_with_timeout;
+use super::{CommandError, SystemOps};
 
 /// Where the host's programs and runtime files are.
 #[derive(Debug, Clone, PartialEq, Eq)]

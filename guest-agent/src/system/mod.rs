@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use command::{CommandOutput, run_with_timeout};
 pub use host::{HostPaths, HostSystem};
 
 /// Most stderr bytes kept in an error (the tail: the end of a message says what went wrong).

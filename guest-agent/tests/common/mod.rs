@@ -15,12 +15,10 @@ use ccgpu_attestation::bundle::{
 use ccgpu_attestation::log::{LogReader, LogRecord, LogVerdict};
 use ccgpu_attestation::policy::Policy;
 use ccgpu_attestation::snp::{AmdRoots, Measurement};
-use ccgpu_guest_agent::audit::AuditLog;
-use ccgpu_guest_agent::bringup::{Agent, Outcome};
-use ccgpu_guest_agent::config::{Config, Waits};
 use ccgpu_guest_agent::sim::{SIM_LAUNCH_MEASUREMENT, SimFleet, SimPkis};
-use ccgpu_guest_agent::state::{AgentStatus, FailureReason, GpuState, Phase};
-use ccgpu_guest_agent::verify::Verifier;
+use ccgpu_guest_agent::{
+    Agent, AgentStatus, AuditLog, Config, FailureReason, GpuState, Outcome, Phase, Verifier, Waits,
+};
 
 /// The simulated PKIs, generated once.
 pub fn pkis() -> SimPkis {

@@ -1,14 +1,19 @@
 //! Command-line definitions.
+//!
+//! Help text: every paragraph is one line in the string (the `\` continuations), so clap wraps it to the
+//! terminal's width; examples keep their own lines, at most 60 columns, so a narrow terminal does not
+//! re-wrap them.
 
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
+use crate::exit::{self, Exit};
 use crate::revocation::OcspSource;
 
 /// Confidential-computing GPU passthrough for Kata Containers: verify GPU evidence.
 #[derive(Debug, Parser)]
-#[command(name = "ccgpu", version, about, long_about = None, propagate_version = true)]
+#[command(name = "ccgpu", version, about, long_about = None, propagate_version = true, after_help = exit::status_table())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -28,52 +33,51 @@ pub enum Command {
     },
     /// Run the whole pipeline on this machine: the real plugin, agent and verifier around simulated hardware.
     #[cfg(feature = "demo")]
-    #[command(long_about = crate::demo::LONG_ABOUT, after_long_help = crate::demo::EXAMPLES)]
+    #[command(long_about = crate::demo::long_about(), after_long_help = crate::demo::EXAMPLES)]
     Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum VerifyCommand {
     /// Verify an NVIDIA GPU's confidential-computing evidence (SPDM report, certificate chain, RIMs).
-    #[command(long_about = GPU_LONG_ABOUT, after_long_help = GPU_EXAMPLES)]
+    #[command(long_about = exit::with_status_line(GPU_LONG_ABOUT, Exit::meaning), after_long_help = GPU_EXAMPLES)]
     Gpu(Box<GpuArgs>),
     /// Verify an AMD SEV-SNP attestation report (VCEK or VLEK, AMD's roots built in).
-    #[command(long_about = SNP_LONG_ABOUT, after_long_help = SNP_EXAMPLES)]
+    #[command(long_about = exit::with_status_line(SNP_LONG_ABOUT, Exit::meaning), after_long_help = SNP_EXAMPLES)]
     Snp(Box<SnpArgs>),
     /// Verify a composite evidence bundle (CPU report + GPUs, bound through REPORT_DATA).
-    #[command(long_about = BUNDLE_LONG_ABOUT)]
+    #[command(long_about = exit::with_status_line(BUNDLE_LONG_ABOUT, Exit::meaning))]
     Bundle(Box<BundleArgs>),
 }
 
 const SNP_LONG_ABOUT: &str = "\
 Verify an AMD SEV-SNP attestation report.
 
-Checks, each reported separately: the report parses (versions 2, 3, 5) with its reserved fields zero; the
-VCEK/VLEK chains to AMD's ARK for its product (Milan, Genoa, Turin; roots built in) and every certificate is
-valid at the verification time; the report signature verifies over the bytes as received; the VCEK's TCB
-extensions equal the report's REPORTED_TCB and its hwID the CHIP_ID; REPORT_DATA equals --report-data; the
-guest policy (debug, migration agent, SMT), VMPL, TCB minimums, measurement and HOST_DATA satisfy the policy.
-
-Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input.";
+Checks, each reported separately: the report parses (versions 2, 3, 5) with its reserved fields zero; the \
+VCEK/VLEK chains to AMD's ARK for its product (Milan, Genoa, Turin; roots built in) and every certificate is \
+valid at the verification time; the report signature verifies over the bytes as received; the VCEK's TCB \
+extensions equal the report's REPORTED_TCB and its hwID the CHIP_ID; REPORT_DATA equals --report-data; the \
+guest policy (debug, migration agent, SMT), VMPL, TCB minimums, measurement and HOST_DATA satisfy the policy.";
 
 const SNP_EXAMPLES: &str = "\
 Examples:
   S=../shared/testdata/snp/lunal
-  ccgpu verify snp --report $S/live-report-v5-genoa.bin --vcek $S/live-vcek-genoa.der --at 2026-03-01T00:00:00Z \\
-      --report-data 68656c6c6f2d6174746573746174696f6e0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+  # REPORT_DATA: \"hello-attestation\", zero-padded to 64 bytes
+  D=68656c6c6f2d6174746573746174696f6e$(printf '%094d' 0)
+  ccgpu verify snp --report $S/live-report-v5-genoa.bin \\
+      --vcek $S/live-vcek-genoa.der \\
+      --at 2026-03-01T00:00:00Z --report-data $D";
 
 const BUNDLE_LONG_ABOUT: &str = "\
-Verify a composite evidence bundle: the JSON document ccgpu-guest-agent produces, holding the nonce, the
-SEV-SNP report and VCEK, and per GPU the SPDM report and certificate chain (optionally RIMs and recorded OCSP
-responses, so an air-gapped verifier has everything). Every GPU is verified as `verify gpu` does, with the
-bundle's nonce; the SNP report's REPORT_DATA must equal SHA-512 over a domain tag, the nonce and each GPU's
-evidence digest in order, so GPU evidence cannot be moved between VMs, dropped, added or reordered; and the
+Verify a composite evidence bundle: the JSON document ccgpu-guest-agent produces, holding the nonce, the \
+SEV-SNP report and VCEK, and per GPU the SPDM report and certificate chain (optionally RIMs and recorded OCSP \
+responses, so an air-gapped verifier has everything). Every GPU is verified as `verify gpu` does, with the \
+bundle's nonce; the SNP report's REPORT_DATA must equal SHA-512 over a domain tag, the nonce and each GPU's \
+evidence digest in order, so GPU evidence cannot be moved between VMs, dropped, added or reordered; and the \
 bundle must carry the nonce you issued (--nonce), so it cannot be a replay.
 
---format ear prints an IETF EAT Attestation Result (one submodule per GPU, `cpu`, `bundle`) as JSON, or as
-a signed JWT (ES384) with --ear-key.
-
-Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input.";
+--format ear prints an IETF EAT Attestation Result (one submodule per GPU, `cpu`, `bundle`) as JSON, or as \
+a signed JWT (ES384) with --ear-key.";
 
 /// `verify snp` arguments.
 #[derive(Debug, Args)]
@@ -153,27 +157,30 @@ pub enum BundleFormat {
 const GPU_LONG_ABOUT: &str = "\
 Verify an NVIDIA GPU's confidential-computing evidence.
 
-Checks, each reported separately: the SPDM report parses; the device certificate chain validates to
-NVIDIA's Device Identity root (shipped in this binary) at the verification time; the FWID in the
-attestation certificate equals the FWID in the report; the report signature (ECDSA P-384) verifies with
-the attestation key; the report carries your nonce; the driver and VBIOS RIMs are signed by NVIDIA (XML-DSig,
-chain to NVIDIA's RIM root) and are for this GPU's chip, driver and VBIOS; and every active golden
+Checks, each reported separately: the SPDM report parses; the device certificate chain validates to \
+NVIDIA's Device Identity root (shipped in this binary) at the verification time; the FWID in the \
+attestation certificate equals the FWID in the report; the report signature (ECDSA P-384) verifies with \
+the attestation key; the report carries your nonce; the driver and VBIOS RIMs are signed by NVIDIA (XML-DSig, \
+chain to NVIDIA's RIM root) and are for this GPU's chip, driver and VBIOS; and every active golden \
 measurement matches the report.
 
-Revocation: by default every certificate's OCSP status is fetched (--ocsp online); --ocsp DIR judges
-recorded responses and --ocsp off skips revocation (recorded as not checked in the claims).
-
-Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input.";
+Revocation: by default every certificate's OCSP status is fetched (--ocsp online); --ocsp DIR judges \
+recorded responses and --ocsp off skips revocation (recorded as not checked in the claims).";
 
 const GPU_EXAMPLES: &str = "\
 Examples:
-  # The real H100 sample, at a time when all of its certificates were valid:
+  # The real H100 sample, at a time when all of its
+  # certificates were valid:
   E=../shared/testdata/nvidia/h100-550.90.07
-  ccgpu verify gpu --report $E/attestation-report.hex --cert-chain $E/cert-chain.pem \\
-      --rim-dir $E/rims --nonce $(cat $E/nonce.hex) --at 2025-09-01T00:00:00Z --ocsp off
+  ccgpu verify gpu --report $E/attestation-report.hex \\
+      --cert-chain $E/cert-chain.pem --rim-dir $E/rims \\
+      --nonce $(cat $E/nonce.hex) \\
+      --at 2025-09-01T00:00:00Z --ocsp off
 
-  # Machine-readable output (NVIDIA v3 claim names under \"claims\"):
-  ccgpu verify gpu ... --format json | jq '.verdict, .failures'";
+  # Machine-readable output (NVIDIA v3 claim names under
+  # \"claims\"):
+  ccgpu verify gpu ... --format json \\
+      | jq '.verdict, .failures'";
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("rims").required(true).args(["rim_dir", "driver_rim"])))]
@@ -270,7 +277,11 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
     /// Prove the log's hash chain and name the first broken, reordered or missing line.
-    #[command(long_about = LOG_VERIFY_LONG_ABOUT)]
+    #[command(long_about = exit::with_status_line(LOG_VERIFY_LONG_ABOUT, |e| match e {
+        Exit::Affirming => "chain intact",
+        Exit::NotAffirming => "chain broken",
+        Exit::UnusableInput => e.meaning(),
+    }))]
     Verify(LogVerifyArgs),
     /// Print the log's records, filtered, verifying the chain as it goes.
     Show(LogShowArgs),
@@ -283,15 +294,13 @@ pub enum LogCommand {
 }
 
 const LOG_VERIFY_LONG_ABOUT: &str = "\
-Prove an attestation log's hash chain: every line well-formed, numbered in sequence and carrying the
-SHA-384 of the line before it, back to the header. On a break, names the first broken line and what
+Prove an attestation log's hash chain: every line well-formed, numbered in sequence and carrying the \
+SHA-384 of the line before it, back to the header. On a break, names the first broken line and what \
 happened (edited, deleted, swapped, inserted, replayed, torn) and exits 1.
 
-The chain alone cannot show that lines were cut from the end or that the last line changed: keep the head
-this command prints somewhere else and pass it back with --anchor, or sign checkpoints (the appender's
-operator key) and pass the public key with --checkpoint-key.
-
-Exit status: 0 chain intact; 1 chain broken; 2 unusable input.";
+The chain alone cannot show that lines were cut from the end or that the last line changed: keep the head \
+this command prints somewhere else and pass it back with --anchor, or sign checkpoints (the appender's \
+operator key) and pass the public key with --checkpoint-key.";
 
 /// `log verify` arguments.
 #[derive(Debug, Args)]

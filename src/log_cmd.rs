@@ -9,9 +9,10 @@ use ccgpu_attestation::log::{
 };
 
 use crate::cli::{LogCommand, LogShowArgs, LogShowFormat, LogVerifyArgs};
-use crate::{EXIT_AFFIRMING, EXIT_NOT_AFFIRMING, input};
+use crate::exit::Exit;
+use crate::input;
 
-pub fn run(command: &LogCommand) -> anyhow::Result<u8> {
+pub fn run(command: &LogCommand) -> anyhow::Result<Exit> {
     match command {
         LogCommand::Verify(args) => verify(args),
         LogCommand::Show(args) => show(args),
@@ -51,17 +52,17 @@ fn parse_anchor(text: &str) -> anyhow::Result<Head> {
     Ok(Head { line, hash })
 }
 
-fn verify(args: &LogVerifyArgs) -> anyhow::Result<u8> {
+fn verify(args: &LogVerifyArgs) -> anyhow::Result<Exit> {
     let r = reader(&args.file, args.checkpoint_key.as_deref(), args.anchor.as_deref())?;
     match r.verify() {
         Ok(summary) => {
             print!("{}", summary_text(&args.file, &summary, args.checkpoint_key.is_some(), args.anchor.is_some()));
-            Ok(EXIT_AFFIRMING)
+            Ok(Exit::Affirming)
         }
         Err(e) if broken(&e) => {
             println!("{}: BROKEN: {e}", args.file.display());
             println!("everything before that line is intact; nothing from it on can be trusted");
-            Ok(EXIT_NOT_AFFIRMING)
+            Ok(Exit::NotAffirming)
         }
         Err(e) => Err(e.into()),
     }
@@ -97,7 +98,7 @@ fn summary_text(path: &Path, s: &LogSummary, keyed: bool, anchored: bool) -> Str
     out
 }
 
-fn show(args: &LogShowArgs) -> anyhow::Result<u8> {
+fn show(args: &LogShowArgs) -> anyhow::Result<Exit> {
     let time = |flag: &str, v: &Option<String>| {
         v.as_deref().map(|t| input::verification_time(Some(t)).with_context(|| flag.to_owned())).transpose()
     };
@@ -133,10 +134,10 @@ fn show(args: &LogShowArgs) -> anyhow::Result<u8> {
         LogShowFormat::Table => print!("{}", table(&rows)),
     }
     match error {
-        None => Ok(EXIT_AFFIRMING),
+        None => Ok(Exit::Affirming),
         Some(e) => {
             eprintln!("error: the chain breaks: {e}; records from there on are not shown");
-            Ok(EXIT_NOT_AFFIRMING)
+            Ok(Exit::NotAffirming)
         }
     }
 }
@@ -178,7 +179,7 @@ fn table(rows: &[(u64, LogRecord)]) -> String {
     out
 }
 
-fn repair(file: &Path) -> anyhow::Result<u8> {
+fn repair(file: &Path) -> anyhow::Result<Exit> {
     match repair_torn_tail(file)? {
         None => println!("{}: the tail is sound; nothing changed", file.display()),
         Some(r) => println!(
@@ -189,5 +190,5 @@ fn repair(file: &Path) -> anyhow::Result<u8> {
             r.saved_to.display()
         ),
     }
-    Ok(EXIT_AFFIRMING)
+    Ok(Exit::Affirming)
 }

@@ -1,12 +1,13 @@
 //! `ccgpu`: the operator and security-team command line.
 //!
-//! Exit codes are stable: 0 = the evidence is affirming; 1 = the evidence was read but the verdict is
-//! not affirming; 2 = unusable input (a missing file, unparsable data, a bad flag). The error chain is
-//! printed once, on stderr.
+//! Exit codes are stable ([`exit::Exit`]): 0 = the evidence is affirming; 1 = the evidence was read but
+//! the verdict is not affirming; 2 = unusable input (a missing file, unparsable data, a bad flag). The
+//! error chain is printed once, on stderr.
 
 mod cli;
 #[cfg(feature = "demo")]
 mod demo;
+mod exit;
 mod input;
 mod log_cmd;
 mod ocsp_plan;
@@ -21,21 +22,16 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, VerifyCommand};
-
-/// Exit status for an affirming verdict.
-pub const EXIT_AFFIRMING: u8 = 0;
-/// Exit status when the evidence was read but is not affirming.
-pub const EXIT_NOT_AFFIRMING: u8 = 1;
-/// Exit status for unusable input.
-pub const EXIT_USAGE: u8 = 2;
+use crate::exit::Exit;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_AFFIRMING };
+            // `--help` and `--version` are printed on stdout and succeed; anything else is a bad flag.
+            let exit = if e.use_stderr() { Exit::UnusableInput } else { Exit::Affirming };
             let _ = e.print();
-            return ExitCode::from(code);
+            return exit.into();
         }
     };
     let result = match cli.command {
@@ -47,10 +43,10 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
     };
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("error: {}", ccgpu_attestation::error_chain(e.as_ref()));
-            ExitCode::from(EXIT_USAGE)
+            Exit::UnusableInput.into()
         }
     }
 }

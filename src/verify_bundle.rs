@@ -2,18 +2,18 @@
 
 use anyhow::{Context as _, bail};
 use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::appraisal::Verdict;
 use ccgpu_attestation::bundle::{BundleAppraise, EvidenceBundle, appraise_bundle};
 use ccgpu_attestation::cache::VerifierCache;
 use ccgpu_attestation::gpu::{GpuEvidence, revocation_queries};
 use ccgpu_attestation::snp::AmdRoots;
 
 use crate::cli::{BundleArgs, BundleFormat};
+use crate::exit::Exit;
 use crate::ocsp_plan::OcspPlan;
 use crate::revocation::OcspSource;
-use crate::{EXIT_AFFIRMING, EXIT_NOT_AFFIRMING, input, render};
+use crate::{input, render};
 
-pub fn run(args: &BundleArgs) -> anyhow::Result<u8> {
+pub fn run(args: &BundleArgs) -> anyhow::Result<Exit> {
     let bytes = input::read_file("bundle", &args.bundle)?;
     let bundle = EvidenceBundle::parse(&bytes).with_context(|| format!("bundle {}", args.bundle.display()))?;
     let at = input::verification_time(args.at.as_deref())?;
@@ -85,8 +85,5 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    Ok(match appraisal.verdict {
-        Verdict::Affirming => EXIT_AFFIRMING,
-        Verdict::Contraindicated => EXIT_NOT_AFFIRMING,
-    })
+    Ok(appraisal.verdict.into())
 }

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::appraisal::Verdict;
 use ccgpu_attestation::cache::VerifierCache;
 use ccgpu_attestation::gpu::{Appraise, GpuEvidence, appraise_gpu, implied_rim_ids, revocation_queries};
 use ccgpu_attestation::rim::rim_file_candidates;
@@ -12,11 +11,12 @@ use ccgpu_attestation::spdm::AttestationReport;
 use ccgpu_attestation::x509::CertChain;
 
 use crate::cli::{Format, GpuArgs};
+use crate::exit::Exit;
 use crate::ocsp_plan::OcspPlan;
 use crate::revocation::OcspSource;
-use crate::{EXIT_AFFIRMING, EXIT_NOT_AFFIRMING, input, render};
+use crate::{input, render};
 
-pub fn run(args: &GpuArgs) -> anyhow::Result<u8> {
+pub fn run(args: &GpuArgs) -> anyhow::Result<Exit> {
     let report_bytes = input::read_hex_or_binary("report", &args.report)?;
     let report = AttestationReport::parse(&report_bytes)
         .with_context(|| format!("report {} is not an NVIDIA SPDM attestation report", args.report.display()))?;
@@ -48,10 +48,7 @@ pub fn run(args: &GpuArgs) -> anyhow::Result<u8> {
         Format::Json => println!("{}", serde_json::to_string_pretty(&appraisal.to_json())?),
         Format::Text => print!("{}", render::gpu_text(&appraisal, &driver_path, &vbios_path)),
     }
-    Ok(match appraisal.verdict {
-        Verdict::Affirming => EXIT_AFFIRMING,
-        Verdict::Contraindicated => EXIT_NOT_AFFIRMING,
-    })
+    Ok(appraisal.verdict.into())
 }
 
 /// Finds the driver and VBIOS RIM files the report implies in `dir`.

@@ -1,13 +1,13 @@
 //! `ccgpu verify snp`: read the report and certificates, appraise under the policy, print, exit by verdict.
 
 use anyhow::Context as _;
-use ccgpu_attestation::appraisal::Verdict;
 use ccgpu_attestation::snp::{AmdRoots, SnpAppraise, SnpEvidence, appraise_snp};
 
 use crate::cli::{Format, SnpArgs};
-use crate::{EXIT_AFFIRMING, EXIT_NOT_AFFIRMING, input, render};
+use crate::exit::Exit;
+use crate::{input, render};
 
-pub fn run(args: &SnpArgs) -> anyhow::Result<u8> {
+pub fn run(args: &SnpArgs) -> anyhow::Result<Exit> {
     let report = input::read_hex_or_binary("SNP report", &args.report)?;
     let vek = input::read_file("VCEK/VLEK certificate", &args.vcek)?;
     let ask_ark = args.ask_ark.as_deref().map(|p| input::read_file("ASK/ARK chain", p)).transpose()?;
@@ -48,8 +48,5 @@ pub fn run(args: &SnpArgs) -> anyhow::Result<u8> {
         ),
         Format::Text => print!("{}", render::snp_text(&appraisal)),
     }
-    Ok(match appraisal.verdict {
-        Verdict::Affirming => EXIT_AFFIRMING,
-        Verdict::Contraindicated => EXIT_NOT_AFFIRMING,
-    })
+    Ok(appraisal.verdict.into())
 }

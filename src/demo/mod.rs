@@ -38,7 +38,7 @@ use self::flow::Plan;
 use self::output::Report;
 use self::recorded::Recording;
 pub use self::tamper::Tamper;
-use crate::{EXIT_AFFIRMING, EXIT_NOT_AFFIRMING};
+use crate::exit::{self, Exit};
 
 /// `ccgpu demo` arguments.
 #[derive(Debug, Args)]
@@ -71,29 +71,42 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
-/// `ccgpu demo --help`.
-pub const LONG_ABOUT: &str = "\
+/// `ccgpu demo --help`, before its exit statuses.
+const LONG_ABOUT: &str = "\
 Run the whole ccgpu pipeline on this machine, with the code that runs on a real node.
 
-The real kubelet plugin, node layer, guest agent, verifier and attestation log, wired together around
-SIMULATIONS of what this machine lacks: an HGX-like PCI bus with H200 GPUs, the kubelet, the API server and
-scheduler, the Kata runtime, NVML and the SEV-SNP guest device. The simulated GPUs sign real SPDM reports
+The real kubelet plugin, node layer, guest agent, verifier and attestation log, wired together around \
+SIMULATIONS of what this machine lacks: an HGX-like PCI bus with H200 GPUs, the kubelet, the API server and \
+scheduler, the Kata runtime, NVML and the SEV-SNP guest device. The simulated GPUs sign real SPDM reports \
 with a simulated device PKI, so every signature, certificate chain and measurement check runs for real.
 
-Needs no root, network, KVM or GPU; writes only to a temporary directory, removed at the end (--keep keeps
-it). Exit status: 0 every GPU verified and ready; 1 attestation not affirming (the GPUs stay locked);
-2 unusable input or a failed demo step.";
+Needs no root, network, KVM or GPU; writes only to a temporary directory, removed at the end (--keep keeps \
+it).";
+
+/// `ccgpu demo --help`.
+pub fn long_about() -> String {
+    exit::with_status_line(LONG_ABOUT, |e| match e {
+        Exit::Affirming => "every GPU verified and ready",
+        Exit::NotAffirming => "attestation not affirming (the GPUs stay locked)",
+        Exit::UnusableInput => "unusable input or a failed demo step",
+    })
+}
 
 /// Examples under `ccgpu demo --help`.
 pub const EXAMPLES: &str = "\
 Examples:
-  ccgpu demo                               # 2 simulated GPUs, end to end
-  ccgpu demo --gpus 8 --json               # machine-readable
-  ccgpu demo --tamper measurement          # attestation fails, GPUs stay locked, the log says why
-  ccgpu demo --real-evidence ../shared/testdata/nvidia/h100-550.90.07   # a real H100 recording";
+  # 2 simulated GPUs, end to end:
+  ccgpu demo
+  # machine-readable:
+  ccgpu demo --gpus 8 --json
+  # attestation fails, GPUs stay locked, the log says why:
+  ccgpu demo --tamper measurement
+  # a real H100 recording:
+  E=../shared/testdata/nvidia/h100-550.90.07
+  ccgpu demo --real-evidence $E";
 
 /// Runs the demo; returns the exit status.
-pub fn run(args: &DemoArgs) -> anyhow::Result<u8> {
+pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
     let recording = match &args.real_evidence {
         Some(dir) => Some(Recording::load(dir).with_context(|| format!("--real-evidence {}", dir.display()))?),
         None => None,
@@ -127,5 +140,5 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<u8> {
     };
     let outcome = result?;
     outcome.print(&report, args, kept.as_deref());
-    Ok(if outcome.ready { EXIT_AFFIRMING } else { EXIT_NOT_AFFIRMING })
+    Ok(if outcome.ready { Exit::Affirming } else { Exit::NotAffirming })
 }

@@ -3,10 +3,7 @@
 //! Configuration comes from the kernel command line (`--cmdline`, normally `/proc/cmdline`) and the file
 //! it names; the flags below only say where the OS is (paths) and, in a build with the `sim` feature
 //! (tests, demo; never the production agent), whether to run the simulation. See the crate documentation
-//! and `docs/operator-guest-agent.md`.
-//!
-//! Exit status: 0 ready (or no GPU), 1 bring-up failed (with `ccgpu.on_failure=exit` or `--once`),
-//! 2 configuration or start-up error.
+//! and `docs/operator-guest-agent.md`. The exit statuses are [`EXIT_STATUS`], shown under `--help`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,9 +19,14 @@ use ccgpu_guest_agent::{
 use ccgpu_pci::SysfsBus;
 use clap::Parser;
 
+/// The exit statuses, under `--help`.
+const EXIT_STATUS: &str = "\
+Exit status: 0 ready (or no GPU); 1 bring-up failed (with ccgpu.on_failure=exit or --once); 2 configuration \
+or start-up error.";
+
 /// GPU bring-up inside the Kata confidential VM, gated on attestation.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = EXIT_STATUS)]
 struct Args {
     /// The kernel command line to read the `ccgpu.*` configuration from.
     #[arg(long, default_value = "/proc/cmdline")]

@@ -254,7 +254,7 @@ pub struct OcspArgs {
     pub ocsp_url: Option<String>,
 
     /// Timeout of one OCSP request, in seconds (no retries; the whole fetch is bounded by 4× this).
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::revocation::DEFAULT_TIMEOUT_S)]
     pub ocsp_timeout: u64,
 
     /// Cache fetched responses here, reused until their nextUpdate. Default: ~/.cache/ccgpu/ocsp.

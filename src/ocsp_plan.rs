@@ -1,4 +1,12 @@
-//! Turning the `--ocsp*` flags into the responses and times an appraisal judges.
+//! [`OcspPlan`]: how revocation is judged in one appraisal — where the OCSP responses come from (nowhere,
+//! a directory of recorded responses, the responders, or only what a bundle carries) and the instant at
+//! which the device chain's and the RIM chains' responses must be fresh.
+//!
+//! The verify commands build it from their `--ocsp*` flags ([`OcspPlan::from_flags`]); `ccgpu demo
+//! --real-evidence` builds one for its recording ([`OcspPlan::new`]), as `--ocsp DIR --ocsp-at-device T
+//! --ocsp-at-rim T` would.
+
+use std::time::Duration;
 
 use anyhow::Context as _;
 use ccgpu_attestation::bundle::BundleRevocation;
@@ -10,20 +18,29 @@ use crate::cli::OcspArgs;
 use crate::input;
 use crate::revocation::{self, DEFAULT_OCSP_URL, OcspSource, Online};
 
-/// What to do about revocation for one command.
+/// What to do about revocation for one appraisal.
 #[derive(Debug)]
-pub struct OcspPlan<'a> {
-    args: &'a OcspArgs,
-    default: OcspSource,
+pub struct OcspPlan {
+    source: OcspSource,
+    /// How responders are asked, for [`OcspSource::Online`].
+    online: Online,
+    /// `--ocsp-url`: asked for every certificate instead of the responder it names.
+    responder: Option<String>,
     device_at: OffsetDateTime,
     rim_at: OffsetDateTime,
 }
 
-impl<'a> OcspPlan<'a> {
-    /// Resolves the OCSP times: per-chain flag, else `--ocsp-at`, else `--at` (as given), else now.
-    /// `default` is the source when `--ocsp` is not given.
-    pub fn new(
-        args: &'a OcspArgs,
+impl OcspPlan {
+    /// Responses from `source`, the device chain's judged at `device_at` and the RIM chains' at `rim_at`;
+    /// responders, if asked, are asked as the flags' defaults say.
+    pub fn new(source: OcspSource, device_at: OffsetDateTime, rim_at: OffsetDateTime) -> Self {
+        Self { source, online: Online::default(), responder: None, device_at, rim_at }
+    }
+
+    /// The plan the `--ocsp*` flags describe. The OCSP times: per-chain flag, else `--ocsp-at`, else `--at`
+    /// (as given in `at_flag`, parsed in `at`), else now. `default` is the source when `--ocsp` is not given.
+    pub fn from_flags(
+        args: &OcspArgs,
         default: OcspSource,
         at_flag: Option<&str>,
         at: OffsetDateTime,
@@ -39,43 +56,40 @@ impl<'a> OcspPlan<'a> {
                 None => Ok(base),
             }
         };
-        Ok(Self {
-            default,
-            args,
-            device_at: pick(&args.ocsp_at_device, "--ocsp-at-device")?,
-            rim_at: pick(&args.ocsp_at_rim, "--ocsp-at-rim")?,
-        })
-    }
-
-    /// The source: the flag, else `default`.
-    fn source(&self) -> &OcspSource {
-        self.args.ocsp.as_ref().unwrap_or(&self.default)
+        let source = args.ocsp.clone().unwrap_or(default);
+        let mut plan = Self::new(
+            source,
+            pick(&args.ocsp_at_device, "--ocsp-at-device")?,
+            pick(&args.ocsp_at_rim, "--ocsp-at-rim")?,
+        );
+        plan.online = Online {
+            default_url: args.ocsp_url.clone().unwrap_or_else(|| DEFAULT_OCSP_URL.to_owned()),
+            timeout: Duration::from_secs(args.ocsp_timeout.max(1)),
+            cache: if args.no_ocsp_cache {
+                None
+            } else {
+                args.ocsp_cache.clone().or_else(revocation::default_cache_dir)
+            },
+        };
+        plan.responder.clone_from(&args.ocsp_url);
+        Ok(plan)
     }
 
     /// The responses to judge: none when off, the directory's, or fetched for `queries`.
     pub fn responses(&self, queries: &[OcspQuery]) -> anyhow::Result<Vec<OcspResponse>> {
-        match self.source() {
+        match &self.source {
             OcspSource::Off | OcspSource::Bundled => Ok(Vec::new()),
             OcspSource::Dir(dir) => revocation::load_dir(dir),
             OcspSource::Online => {
-                let online = Online {
-                    default_url: self.args.ocsp_url.clone().unwrap_or_else(|| DEFAULT_OCSP_URL.to_owned()),
-                    timeout: std::time::Duration::from_secs(self.args.ocsp_timeout.max(1)),
-                    cache: if self.args.no_ocsp_cache {
-                        None
-                    } else {
-                        self.args.ocsp_cache.clone().or_else(revocation::default_cache_dir)
-                    },
-                };
                 let forced: Vec<OcspQuery>;
-                let queries = match &self.args.ocsp_url {
+                let queries = match &self.responder {
                     Some(url) => {
                         forced = queries.iter().map(|q| OcspQuery { url: Some(url.clone()), ..q.clone() }).collect();
                         &forced
                     }
                     None => queries,
                 };
-                let (responses, problems) = revocation::fetch(queries, &online, self.device_at.max(self.rim_at));
+                let (responses, problems) = revocation::fetch(queries, &self.online, self.device_at.max(self.rim_at));
                 for p in problems {
                     eprintln!("warning: OCSP: {p}");
                 }
@@ -86,7 +100,7 @@ impl<'a> OcspPlan<'a> {
 
     /// The revocation input for the appraisal.
     pub fn revocation<'r>(&self, responses: &'r [OcspResponse]) -> Revocation<'r> {
-        match self.source() {
+        match self.source {
             OcspSource::Off => Revocation::NotChecked,
             _ => Revocation::Responses { responses, device_at: self.device_at, rim_at: self.rim_at },
         }
@@ -94,7 +108,7 @@ impl<'a> OcspPlan<'a> {
 
     /// The revocation input for a bundle (its own recorded responses are always judged unless off).
     pub fn bundle_revocation<'r>(&self, extra: &'r [OcspResponse]) -> BundleRevocation<'r> {
-        match self.source() {
+        match self.source {
             OcspSource::Off => BundleRevocation::NotChecked,
             _ => BundleRevocation::Responses { extra, device_at: self.device_at, rim_at: self.rim_at },
         }

@@ -20,6 +20,8 @@ use time::OffsetDateTime;
 
 /// NVIDIA's OCSP responder, used when a certificate names none.
 pub const DEFAULT_OCSP_URL: &str = "http://ocsp.ndis.nvidia.com";
+/// Timeout of one OCSP request, in seconds, unless `--ocsp-timeout` says otherwise.
+pub const DEFAULT_TIMEOUT_S: u64 = 5;
 /// Responder hosts a certificate's AIA may send us to. Evidence is untrusted until verified, and its AIA
 /// URLs are read before that: any other host named there is replaced by the default responder, so a
 /// crafted certificate cannot make the verifier send requests to arbitrary (e.g. internal) addresses.
@@ -61,6 +63,17 @@ pub struct Online {
     pub timeout: Duration,
     /// Cache directory, if caching.
     pub cache: Option<PathBuf>,
+}
+
+impl Default for Online {
+    /// What the flags default to: NVIDIA's responder, [`DEFAULT_TIMEOUT_S`], the default cache.
+    fn default() -> Self {
+        Self {
+            default_url: DEFAULT_OCSP_URL.to_owned(),
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_S),
+            cache: default_cache_dir(),
+        }
+    }
 }
 
 /// Reads every response in `dir`: DER files, or base64 text (as NVIDIA's tools record them).

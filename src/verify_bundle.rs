@@ -27,7 +27,7 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<Exit> {
 
     let carries_ocsp = bundle.gpus.iter().any(|g| !g.ocsp.is_empty());
     let default = if carries_ocsp { OcspSource::Bundled } else { OcspSource::Online };
-    let plan = OcspPlan::new(&args.ocsp, default, args.at.as_deref(), at)?;
+    let plan = OcspPlan::from_flags(&args.ocsp, default, args.at.as_deref(), at)?;
     let cache = VerifierCache::new();
     let mut queries = Vec::new();
     for g in &bundle.gpus {

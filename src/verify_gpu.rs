@@ -37,7 +37,7 @@ pub fn run(args: &GpuArgs) -> anyhow::Result<Exit> {
     let anchors = Anchors::nvidia();
     let evidence =
         GpuEvidence { report: &report_bytes, chain: &chain, driver_rim: Some(&driver), vbios_rim: Some(&vbios) };
-    let ocsp = OcspPlan::new(&args.ocsp, OcspSource::Online, args.at.as_deref(), at)?;
+    let ocsp = OcspPlan::from_flags(&args.ocsp, OcspSource::Online, args.at.as_deref(), at)?;
     let cache = VerifierCache::new();
     let responses = ocsp.responses(&revocation_queries(&evidence, &anchors, &cache))?;
     let revocation = ocsp.revocation(&responses);

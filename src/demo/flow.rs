@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::DemoArgs;
 use super::guest::{self, Guest, Plugged};
 use super::host::{self, Claim, Host};
-use super::output::Report;
+use super::output::{Report, short};
 use super::recorded::{self, Recording};
 use super::summary::{Finished, GpuRow, GuestResult};
 
@@ -31,11 +31,6 @@ fn claim_uid() -> anyhow::Result<String> {
     let b = fresh_nonce().context("random claim uid")?;
     let h = hex::encode(&b[..16]);
     Ok(format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32]))
-}
-
-pub(super) fn short(hex_text: &str) -> String {
-    let n = hex_text.len().min(16);
-    format!("{}…", &hex_text[..n])
 }
 
 impl Plan<'_> {

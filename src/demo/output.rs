@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+/// The first 16 characters of a hex digest or nonce, then an ellipsis.
+pub(super) fn short(hex_text: &str) -> String {
+    let n = hex_text.len().min(16);
+    format!("{}…", &hex_text[..n])
+}
+
 /// One finished step.
 #[derive(Debug, Clone)]
 pub struct StepRecord {

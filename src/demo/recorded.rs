@@ -20,13 +20,12 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::PoisonError;
-
 use std::time::Instant;
 
 use anyhow::{Context as _, ensure};
 use ccgpu_attestation::anchors::Anchors;
 use ccgpu_attestation::appraisal::Verdict;
-use ccgpu_attestation::bundle::{BundleAppraise, BundleRevocation, appraise_bundle};
+use ccgpu_attestation::bundle::{BundleAppraise, appraise_bundle};
 use ccgpu_attestation::ocsp::{CertId, OcspResponse, queries};
 use ccgpu_attestation::spdm::AttestationReport;
 use ccgpu_attestation::x509::CertChain;
@@ -39,9 +38,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::guest::Guest;
-use super::output::Report;
+use super::output::{Report, short};
 use super::summary::{GuestResult, GuestRow};
 use crate::input;
+use crate::ocsp_plan::OcspPlan;
+use crate::revocation::{OcspSource, load_dir};
 
 /// The default verification time: inside the validity of every certificate of the shared H100 sample.
 pub const DEFAULT_AT: &str = "2025-09-01T00:00:00Z";
@@ -92,53 +93,6 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
-/// How revocation is judged.
-#[derive(Debug)]
-pub enum OcspPlan {
-    /// Recorded responses, each group at an instant inside its own validity window.
-    Recorded {
-        /// The responses.
-        responses: Vec<OcspResponse>,
-        /// OCSP time of the device chain.
-        device_at: OffsetDateTime,
-        /// OCSP time of the RIM chains.
-        rim_at: OffsetDateTime,
-        /// How many responses concern the device chain.
-        device_count: usize,
-    },
-    /// Not checked, and why.
-    Off(String),
-}
-
-impl OcspPlan {
-    /// What the appraisal is given.
-    pub fn revocation(&self) -> BundleRevocation<'_> {
-        match self {
-            Self::Recorded { responses, device_at, rim_at, .. } => {
-                BundleRevocation::Responses { extra: responses, device_at: *device_at, rim_at: *rim_at }
-            }
-            Self::Off(_) => BundleRevocation::NotChecked,
-        }
-    }
-
-    /// One line for the output.
-    pub fn describe(&self, at: OffsetDateTime) -> String {
-        match self {
-            Self::Recorded { responses, device_at, rim_at, device_count } => format!(
-                "revocation: {} recorded OCSP responses (NVIDIA's responders' signatures checked); none is fresh at {} \
-                 and no instant covers all, so the {device_count} device-chain ones are judged at {} and the {} RIM-chain \
-                 ones at {}",
-                responses.len(),
-                rfc3339(at),
-                rfc3339(*device_at),
-                responses.len() - device_count,
-                rfc3339(*rim_at)
-            ),
-            Self::Off(why) => format!("revocation: not checked ({why}); recorded as such in the claims and the log"),
-        }
-    }
-}
-
 /// The middle of the window in which every response of `group` is fresh, if there is one.
 fn common_window(group: &[&OcspResponse]) -> Option<OffsetDateTime> {
     let singles = group.iter().flat_map(|r| r.responses.iter());
@@ -148,25 +102,39 @@ fn common_window(group: &[&OcspResponse]) -> Option<OffsetDateTime> {
     (from < to).then(|| middle.replace_nanosecond(0).unwrap_or(middle))
 }
 
-/// The plan for `recording`: its `ocsp/` responses, split into device-chain and RIM-chain ones.
-pub fn ocsp_plan(recording: &Recording, anchors: &Anchors) -> anyhow::Result<OcspPlan> {
+/// How the recording's revocation is judged, and the line that says so: its `ocsp/` responses, the
+/// device-chain ones and the RIM-chain ones each at the middle of their own common validity window; off
+/// (at `at`) when there is no `ocsp/` or no such window.
+pub fn ocsp_plan(recording: &Recording, anchors: &Anchors, at: OffsetDateTime) -> anyhow::Result<(OcspPlan, String)> {
+    let off = |why: String| {
+        let line = format!("revocation: not checked ({why}); recorded as such in the claims and the log");
+        (OcspPlan::new(OcspSource::Off, at, at), line)
+    };
     let dir = recording.dir.join("ocsp");
     if !dir.is_dir() {
-        return Ok(OcspPlan::Off(format!("{} has no ocsp/ directory", recording.dir.display())));
+        return Ok(off(format!("{} has no ocsp/ directory", recording.dir.display())));
     }
-    let responses = crate::revocation::load_dir(&dir)?;
+    let responses = load_dir(&dir)?;
     let chain = &recording.chain;
     let device_ids: HashSet<CertId> =
         queries(chain, &anchors.device, 1..=chain.len().saturating_sub(2)).into_iter().map(|q| q.cert_id).collect();
     let is_device = |r: &&OcspResponse| r.responses.iter().any(|s| device_ids.contains(&s.cert_id));
     let (device, rim): (Vec<&OcspResponse>, Vec<&OcspResponse>) = responses.iter().partition(is_device);
-    match (common_window(&device), common_window(&rim)) {
-        (Some(device_at), Some(rim_at)) => {
-            let device_count = device.len();
-            Ok(OcspPlan::Recorded { responses, device_at, rim_at, device_count })
-        }
-        _ => Ok(OcspPlan::Off(format!("the responses in {} have no common validity window", dir.display()))),
-    }
+    let (Some(device_at), Some(rim_at)) = (common_window(&device), common_window(&rim)) else {
+        return Ok(off(format!("the responses in {} have no common validity window", dir.display())));
+    };
+    let line = format!(
+        "revocation: {} recorded OCSP responses (NVIDIA's responders' signatures checked); none is fresh at {} \
+         and no instant covers all, so the {} device-chain ones are judged at {} and the {} RIM-chain \
+         ones at {}",
+        responses.len(),
+        rfc3339(at),
+        device.len(),
+        rfc3339(device_at),
+        rim.len(),
+        rfc3339(rim_at)
+    );
+    Ok((OcspPlan::new(OcspSource::Dir(dir), device_at, rim_at), line))
 }
 
 /// The recorded GPU behind [`GpuManagement`]: it answers every report request with the recording (its
@@ -271,7 +239,7 @@ pub(super) async fn run_recorded(
             format!(
                 "nonce {}: the recording's own. A live agent asks with a fresh nonce and would refuse this \
                  report as a replay; this step hands the verifier the recorded nonce",
-                super::flow::short(&hex::encode(recording.nonce))
+                short(&hex::encode(recording.nonce))
             ),
             "SEV-SNP report (SIMULATED) binds the recorded nonce and the GPU evidence in REPORT_DATA".into(),
         ],
@@ -279,7 +247,8 @@ pub(super) async fn run_recorded(
 
     let step = report.begin("verify", "verifying the recorded evidence");
     let anchors = Anchors::nvidia();
-    let plan = ocsp_plan(recording, &anchors)?;
+    let (plan, revocation) = ocsp_plan(recording, &anchors, at)?;
+    let responses = plan.responses(&[])?;
     let amd = guest.fleet.pkis.snp.roots().context("simulated AMD roots")?;
     let appraisal = appraise_bundle(
         &bundle,
@@ -289,14 +258,14 @@ pub(super) async fn run_recorded(
             anchors: &anchors,
             amd_roots: &amd,
             policy: &guest.config.policy,
-            revocation: plan.revocation(),
+            revocation: plan.bundle_revocation(&responses),
             cache: None,
         },
     );
     let affirming = appraisal.verdict == Verdict::Affirming;
     let mut details = vec![
         "GPU: NVIDIA's production device-identity and RIM roots (compiled in); CPU: the simulated AMD roots".into(),
-        plan.describe(at),
+        revocation,
     ];
     if let Some(g) = appraisal.gpus.first() {
         let checks = &g.appraisal.checks;

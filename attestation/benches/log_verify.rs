@@ -13,9 +13,9 @@ use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ccgpu_attestation::log::{
-    Chain, CheckpointKey, CheckpointSigner, ClaimRef, DeviceEntry, DeviceKind, EvidenceDigests, Header, HexBytes,
-    LogContext, LogId, LogReader, LogRecord, LogVerdict, Sha384Digest, Timestamp,
+use ccgpu_attestation::{
+    CheckpointKey, CheckpointSigner, ClaimRef, DeviceEntry, DeviceKind, EvidenceDigests, Header, HexBytes, LogContext,
+    LogId, LogReader, LogRecord, LogVerdict, Sha384Digest, Timestamp, testing::log::Chain,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use time::macros::datetime;

@@ -4,13 +4,10 @@
 
 use std::hint::black_box;
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::appraisal::Verdict;
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::gpu::{Appraise, GpuEvidence, Revocation, appraise_gpu};
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::spdm::AttestationReport;
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{
+    Anchors, AttestationReport, CertChain, GpuAppraise, GpuEvidence, Policy, Revocation, Verdict, VerifierCache,
+    appraise_gpu,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 use time::macros::datetime;
 
@@ -42,7 +39,7 @@ fn bench(c: &mut Criterion) {
         let chain = CertChain::from_pem(&chain).expect("chain");
         let evidence =
             GpuEvidence { report: &report, chain: &chain, driver_rim: Some(&driver), vbios_rim: Some(&vbios) };
-        let ctx = Appraise {
+        let ctx = GpuAppraise {
             nonce: &nonce,
             at,
             anchors: &anchors,
@@ -64,25 +61,25 @@ fn bench(c: &mut Criterion) {
     let mut p = c.benchmark_group("gpu-parts");
     let parsed = AttestationReport::parse(&report).expect("report");
     let leaf_chain = CertChain::from_pem(&chain).expect("chain");
-    let key = ccgpu_attestation::x509::validate(
+    let key = ccgpu_attestation::testing::x509::validate(
         &leaf_chain,
         &anchors.device,
         at,
-        ccgpu_attestation::x509::ChainRule::ExactWithAnchor(5),
+        ccgpu_attestation::testing::x509::ChainRule::ExactWithAnchor(5),
     )
     .expect("valid")
     .leaf_key;
     p.bench_function("report-signature", |b| b.iter(|| black_box(parsed.verify_signature(&key))));
     p.bench_function("report-parse", |b| b.iter(|| black_box(AttestationReport::parse(&report))));
-    p.bench_function("rim-inspect", |b| b.iter(|| black_box(ccgpu_attestation::rim::inspect(&driver))));
+    p.bench_function("rim-inspect", |b| b.iter(|| black_box(ccgpu_attestation::testing::rim::inspect(&driver))));
     p.bench_function("chain-parse-validate", |b| {
         b.iter(|| {
             let chain = CertChain::from_pem(&chain).expect("chain");
-            black_box(ccgpu_attestation::x509::validate(
+            black_box(ccgpu_attestation::testing::x509::validate(
                 &chain,
                 &anchors.device,
                 at,
-                ccgpu_attestation::x509::ChainRule::ExactWithAnchor(5),
+                ccgpu_attestation::testing::x509::ChainRule::ExactWithAnchor(5),
             ))
         })
     });

@@ -7,9 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ccgpu_attestation::appraisal::Verdict;
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::snp::{AmdRoots, Product, SnpAppraise, SnpEvidence, SnpPolicy, appraise_snp};
+use ccgpu_attestation::{AmdRoots, Product, SnpAppraise, SnpEvidence, SnpPolicy, Verdict, VerifierCache, appraise_snp};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sev::certs::snp::{Certificate, Chain, Verifiable, ca};
 use sev::firmware::guest::AttestationReport;
@@ -76,9 +74,9 @@ fn bench(c: &mut Criterion) {
     let mut p = c.benchmark_group("snp-parts");
     let vcek_cert = x509_parser::parse_x509_certificate(&vcek).expect("vcek").1;
     let point = vcek_cert.public_key().subject_public_key.data.to_vec();
-    let raw: &[u8; ccgpu_attestation::snp::report::REPORT_LEN] = report.as_slice().try_into().expect("len");
-    let rs = ccgpu_attestation::snp::report::signature_rs(raw).expect("rs");
-    let signed = &report[..ccgpu_attestation::snp::report::SIGNED_LEN];
+    let raw: &[u8; ccgpu_attestation::testing::snp::REPORT_LEN] = report.as_slice().try_into().expect("len");
+    let rs = ccgpu_attestation::testing::snp::signature_rs(raw).expect("rs");
+    let signed = &report[..ccgpu_attestation::testing::snp::SIGNED_LEN];
     p.bench_function("ecdsa-p384-verify", |b| {
         b.iter(|| {
             aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED, &point)
@@ -91,9 +89,9 @@ fn bench(c: &mut Criterion) {
     p.bench_function("x509-parse-ark", |b| b.iter(|| x509_parser::parse_x509_certificate(black_box(&ark))));
     p.bench_function("x509-parse-vcek", |b| b.iter(|| x509_parser::parse_x509_certificate(black_box(&vcek))));
     p.bench_function("report-parse", |b| {
-        b.iter(|| ccgpu_attestation::snp::SnpReport::parse(black_box(&report), None).map(|r| r.version()))
+        b.iter(|| ccgpu_attestation::testing::snp::SnpReport::parse(black_box(&report), None).map(|r| r.version()))
     });
-    p.bench_function("sha384-ark", |b| b.iter(|| ccgpu_attestation::crypto::sha384(black_box(&ark))));
+    p.bench_function("sha384-ark", |b| b.iter(|| ccgpu_attestation::sha384(black_box(&ark))));
     p.finish();
 
     // The ratios, from rounds that time all four one after the other (so load changes hit all four alike):

@@ -6,8 +6,10 @@
 
 use std::path::Path;
 
-use ccgpu_attestation::sim::{RealEvidence, negative_corpus};
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{
+    CertChain,
+    sim::{RealEvidence, negative_corpus},
+};
 use time::macros::datetime;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,152 +5,65 @@
 //! check failed, makes the verdict [`Verdict::Contraindicated`]: the verifier fails closed.
 
 use std::fmt;
+use std::hash::Hash;
 
 use serde::Serialize;
 
-/// Every check a GPU verification performs, in the order it performs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Check {
-    /// The report parses as SPDM GET_MEASUREMENTS + MEASUREMENTS.
-    ReportParsed,
-    /// The GPU architecture is known and consistent with the evidence layout.
-    Arch,
-    /// The device certificate chain validates to the pinned NVIDIA device root.
-    DeviceChain,
-    /// Revocation status of the device chain.
-    DeviceChainOcsp,
-    /// The FWID in the attestation certificate equals the FWID in the report.
-    Fwid,
-    /// The report signature verifies with the attestation certificate's key.
-    ReportSignature,
-    /// The report's request nonce equals the expected nonce.
-    Nonce,
-    /// A driver RIM was provided.
-    DriverRimPresent,
-    /// The driver RIM has NVIDIA's SWID structure.
-    DriverRimStructure,
-    /// The driver RIM's XML signature verifies.
-    DriverRimSignature,
-    /// The driver RIM's signing chain validates to the pinned RIM root.
-    DriverRimChain,
-    /// Revocation status of the driver RIM chain.
-    DriverRimOcsp,
-    /// The driver RIM is for this chip and this driver version.
-    DriverRimIdentity,
-    /// A VBIOS RIM was provided.
-    VbiosRimPresent,
-    /// The VBIOS RIM has NVIDIA's SWID structure.
-    VbiosRimStructure,
-    /// The VBIOS RIM's XML signature verifies.
-    VbiosRimSignature,
-    /// The VBIOS RIM's signing chain validates to the pinned RIM root.
-    VbiosRimChain,
-    /// Revocation status of the VBIOS RIM chain.
-    VbiosRimOcsp,
-    /// The VBIOS RIM is for this chip and this VBIOS version.
-    VbiosRimIdentity,
-    /// No golden index is active in both RIMs.
-    IndexConflict,
-    /// Every active golden measurement matches the report.
-    Measurements,
-    /// The evidence satisfies the appraisal policy's own rules (versions, modes).
-    Policy,
-    /// SEV-SNP: the report is 1184 bytes of a known version (2, 3 or 5) and decodes.
-    SnpReportParsed,
-    /// SEV-SNP: every reserved field and bit of the report holds its required value.
-    SnpReservedFields,
-    /// SEV-SNP: the chain ends in the pinned AMD ARK (self-signed, valid); a supplied ARK is identical.
-    SnpArk,
-    /// SEV-SNP: the ASK (VCEK chain) or ASVK (VLEK chain) is signed by the ARK and valid.
-    SnpAsk,
-    /// SEV-SNP: the VCEK/VLEK is signed by the ASK/ASVK, valid, and a P-384 key.
-    SnpVek,
-    /// SEV-SNP: chain, VCEK/VLEK productName and the report's CPUID name the same product.
-    SnpProduct,
-    /// SEV-SNP: SIGNATURE_ALGO is ECDSA P-384/SHA-384 and KEY_INFO names the certificate's key kind.
-    SnpSignatureAlgorithm,
-    /// SEV-SNP: the report signature verifies with the VCEK/VLEK key over the bytes as received.
-    SnpReportSignature,
-    /// SEV-SNP: the VCEK/VLEK's TCB extensions equal the report's REPORTED_TCB.
-    SnpVekTcb,
-    /// SEV-SNP: the VCEK's hwID equals the report's CHIP_ID (skipped for a VLEK or a masked CHIP_ID).
-    SnpChipId,
-    /// SEV-SNP: REPORT_DATA equals the expected value (the nonce binding).
-    SnpReportData,
-    /// SEV-SNP: the guest policy bits (debug, migration agent, SMT) are acceptable.
-    SnpGuestPolicy,
-    /// SEV-SNP: the report's VMPL is the one the policy requires.
-    SnpVmpl,
-    /// SEV-SNP: REPORTED_TCB meets the policy's minimum for the product.
-    SnpMinTcb,
-    /// SEV-SNP: the launch measurement is one the policy allows.
-    SnpMeasurement,
-    /// SEV-SNP: HOST_DATA is the one the policy requires.
-    SnpHostData,
-    /// Bundle: it carries at least one GPU's evidence.
-    BundleGpus,
-    /// Bundle: it carries CPU TEE evidence binding the GPUs to the VM (or the policy waives it).
-    BundleCpu,
-    /// Bundle: it carries the nonce the verifier expected (freshness).
-    BundleNonce,
+/// One check of an appraisal: each kind of appraisal names its own checks in an enum declared with
+/// `checks!` (`GpuCheck`, `SnpCheck`, `BundleCheck`), so adding a kind adds an enum, not a variant here.
+///
+/// A check serializes as its [`Check::name`]; checks order as their kind runs them.
+pub trait Check: Copy + Eq + Ord + Hash + fmt::Debug + fmt::Display + Serialize + 'static {
+    /// Stable kebab-case name (as in JSON output, logs and `failures`).
+    fn name(self) -> &'static str;
 }
 
-impl Check {
-    /// Stable kebab-case name (as in JSON output and `failures`).
-    pub fn name(self) -> &'static str {
-        use Check::*;
-        match self {
-            ReportParsed => "report-parsed",
-            Arch => "arch",
-            DeviceChain => "device-chain",
-            DeviceChainOcsp => "device-chain-ocsp",
-            Fwid => "fwid",
-            ReportSignature => "report-signature",
-            Nonce => "nonce",
-            DriverRimPresent => "driver-rim-present",
-            DriverRimStructure => "driver-rim-structure",
-            DriverRimSignature => "driver-rim-signature",
-            DriverRimChain => "driver-rim-chain",
-            DriverRimOcsp => "driver-rim-ocsp",
-            DriverRimIdentity => "driver-rim-identity",
-            VbiosRimPresent => "vbios-rim-present",
-            VbiosRimStructure => "vbios-rim-structure",
-            VbiosRimSignature => "vbios-rim-signature",
-            VbiosRimChain => "vbios-rim-chain",
-            VbiosRimOcsp => "vbios-rim-ocsp",
-            VbiosRimIdentity => "vbios-rim-identity",
-            IndexConflict => "index-conflict",
-            Measurements => "measurements",
-            Policy => "policy",
-            SnpReportParsed => "snp-report-parsed",
-            SnpReservedFields => "snp-reserved-fields",
-            SnpArk => "snp-ark",
-            SnpAsk => "snp-ask",
-            SnpVek => "snp-vek",
-            SnpProduct => "snp-product",
-            SnpSignatureAlgorithm => "snp-signature-algorithm",
-            SnpReportSignature => "snp-report-signature",
-            SnpVekTcb => "snp-vek-tcb",
-            SnpChipId => "snp-chip-id",
-            SnpReportData => "snp-report-data",
-            SnpGuestPolicy => "snp-guest-policy",
-            SnpVmpl => "snp-vmpl",
-            SnpMinTcb => "snp-min-tcb",
-            SnpMeasurement => "snp-measurement",
-            SnpHostData => "snp-host-data",
-            BundleGpus => "bundle-gpus",
-            BundleCpu => "bundle-cpu",
-            BundleNonce => "bundle-nonce",
+/// Declares one kind's checks: an enum whose variants run in declaration order, each with its stable name
+/// and a one-line description (its doc comment). The enum gets an inherent `name()`, [`Check`], `Display`
+/// and `Serialize` (as the name), so a name is written once.
+macro_rules! checks {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $kind:ident {
+            $( $(#[$doc:meta])* $check:ident = $name:literal, )+
         }
-    }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis enum $kind {
+            $( $(#[$doc])* $check, )+
+        }
+
+        impl $kind {
+            /// Stable kebab-case name (as in JSON output, logs and `failures`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Self::$check => $name, )+
+                }
+            }
+        }
+
+        impl $crate::appraisal::Check for $kind {
+            fn name(self) -> &'static str {
+                $kind::name(self)
+            }
+        }
+
+        impl ::std::fmt::Display for $kind {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl ::serde::Serialize for $kind {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+    };
 }
 
-impl fmt::Display for Check {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub(crate) use checks;
 
 /// What happened to one check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -200,9 +113,9 @@ impl Outcome {
 
 /// One check and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CheckResult {
+pub struct CheckResult<C> {
     /// Which check.
-    pub check: Check,
+    pub check: C,
     /// Its outcome.
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -227,50 +140,56 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// An ordered list of check results.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// An ordered list of one kind's check results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct Checks(Vec<CheckResult>);
+pub struct Checks<C>(Vec<CheckResult<C>>);
 
-impl Checks {
-    pub(crate) fn record(&mut self, check: Check, outcome: Outcome) {
+impl<C> Default for Checks<C> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<C: Check> Checks<C> {
+    pub(crate) fn record(&mut self, check: C, outcome: Outcome) {
         debug_assert!(self.get(check).is_none(), "check {check} recorded twice");
         self.0.push(CheckResult { check, outcome });
     }
 
-    pub(crate) fn pass(&mut self, check: Check, detail: impl Into<String>) {
+    pub(crate) fn pass(&mut self, check: C, detail: impl Into<String>) {
         self.record(check, Outcome::Passed { detail: detail.into() });
     }
 
-    pub(crate) fn fail(&mut self, check: Check, reason: impl Into<String>) {
+    pub(crate) fn fail(&mut self, check: C, reason: impl Into<String>) {
         self.record(check, Outcome::Failed { reason: reason.into() });
     }
 
-    pub(crate) fn not_run(&mut self, check: Check, reason: impl Into<String>) {
+    pub(crate) fn not_run(&mut self, check: C, reason: impl Into<String>) {
         self.record(check, Outcome::NotRun { reason: reason.into() });
     }
 
-    pub(crate) fn skip(&mut self, check: Check, reason: impl Into<String>) {
+    pub(crate) fn skip(&mut self, check: C, reason: impl Into<String>) {
         self.record(check, Outcome::Skipped { reason: reason.into() });
     }
 
     /// The outcome of `check`, if it was recorded.
-    pub fn get(&self, check: Check) -> Option<&Outcome> {
+    pub fn get(&self, check: C) -> Option<&Outcome> {
         self.0.iter().find(|r| r.check == check).map(|r| &r.outcome)
     }
 
     /// True when `check` was recorded and passed.
-    pub fn passed(&self, check: Check) -> bool {
+    pub fn passed(&self, check: C) -> bool {
         self.get(check).is_some_and(Outcome::passed)
     }
 
     /// Every result in order.
-    pub fn iter(&self) -> impl Iterator<Item = &CheckResult> {
+    pub fn iter(&self) -> impl Iterator<Item = &CheckResult<C>> {
         self.0.iter()
     }
 
     /// Checks that failed or could not run, in order.
-    pub fn failures(&self) -> Vec<Check> {
+    pub fn failures(&self) -> Vec<C> {
         self.0.iter().filter(|r| r.outcome.blocks()).map(|r| r.check).collect()
     }
 

@@ -96,12 +96,12 @@ impl EcPublicKey {
     }
 
     /// The key's curve.
-    pub fn curve(&self) -> Curve {
+    pub(crate) fn curve(&self) -> Curve {
         self.curve
     }
 
     /// Verifies a DER-encoded ECDSA signature (as in X.509 and OCSP) made with `hash`.
-    pub fn verify_der(&self, hash: Hash, message: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
+    pub(crate) fn verify_der(&self, hash: Hash, message: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
         let alg: &'static dyn VerificationAlgorithm = match (self.curve, hash) {
             (Curve::P384, Hash::Sha384) => &signature::ECDSA_P384_SHA384_ASN1,
             (Curve::P384, Hash::Sha256) => &signature::ECDSA_P384_SHA256_ASN1,
@@ -112,7 +112,7 @@ impl EcPublicKey {
     }
 
     /// Verifies a fixed-width `r‖s` ECDSA P-384/SHA-384 signature (SPDM reports, XML-DSig).
-    pub fn verify_p384_fixed(&self, message: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
+    pub(crate) fn verify_p384_fixed(&self, message: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
         if self.curve != Curve::P384 {
             return Err(SignatureError::UnsupportedAlgorithm("ECDSA P-384/SHA-384 with a non-P-384 key".into()));
         }

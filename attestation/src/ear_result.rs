@@ -11,8 +11,8 @@ use ::ear::{Appraisal, Ear, Extensions, Nonce, RawValue, TrustTier, TrustVector,
 
 use crate::appraisal::{Check, Checks, Outcome, Verdict};
 use crate::bundle::CompositeAppraisal;
-use crate::gpu::GpuAppraisal;
-use crate::snp::SnpAppraisal;
+use crate::gpu::{GpuAppraisal, GpuCheck};
+use crate::snp::{SnpAppraisal, SnpCheck};
 
 /// The EAR profile we emit.
 pub const EAR_PROFILE: &str = ::ear::EAR_PROFILE;
@@ -23,7 +23,7 @@ const CONTRAINDICATED: i8 = 96;
 /// `executables` 33: "unrecognized" (a measurement that matches no golden value).
 const UNRECOGNIZED_EXECUTABLES: i8 = 33;
 
-fn all_passed(checks: &Checks, of: &[Check]) -> Option<bool> {
+fn all_passed<C: Check>(checks: &Checks<C>, of: &[C]) -> Option<bool> {
     let seen: Vec<bool> = of.iter().filter_map(|c| checks.get(*c).map(|o| !o.blocks())).collect();
     (!seen.is_empty()).then(|| seen.iter().all(|x| *x))
 }
@@ -39,19 +39,25 @@ fn claim(v: Option<bool>, bad: i8) -> i8 {
 fn gpu_submod(a: &GpuAppraisal, policy_id: &str) -> Appraisal {
     let c = &a.checks;
     let mut tv = TrustVector::new();
-    tv.instance_identity
-        .set(claim(all_passed(c, &[Check::DeviceChain, Check::Fwid, Check::DeviceChainOcsp]), CONTRAINDICATED));
-    tv.hardware.set(claim(all_passed(c, &[Check::Arch, Check::ReportSignature, Check::DeviceChain]), CONTRAINDICATED));
-    tv.executables.set(claim(all_passed(c, &[Check::Measurements, Check::IndexConflict]), UNRECOGNIZED_EXECUTABLES));
+    tv.instance_identity.set(claim(
+        all_passed(c, &[GpuCheck::DeviceChain, GpuCheck::Fwid, GpuCheck::DeviceChainOcsp]),
+        CONTRAINDICATED,
+    ));
+    tv.hardware.set(claim(
+        all_passed(c, &[GpuCheck::Arch, GpuCheck::ReportSignature, GpuCheck::DeviceChain]),
+        CONTRAINDICATED,
+    ));
+    tv.executables
+        .set(claim(all_passed(c, &[GpuCheck::Measurements, GpuCheck::IndexConflict]), UNRECOGNIZED_EXECUTABLES));
     tv.configuration.set(claim(
         all_passed(
             c,
             &[
-                Check::Policy,
-                Check::DriverRimIdentity,
-                Check::VbiosRimIdentity,
-                Check::DriverRimChain,
-                Check::VbiosRimChain,
+                GpuCheck::Policy,
+                GpuCheck::DriverRimIdentity,
+                GpuCheck::VbiosRimIdentity,
+                GpuCheck::DriverRimChain,
+                GpuCheck::VbiosRimChain,
             ],
         ),
         CONTRAINDICATED,
@@ -74,14 +80,14 @@ fn cpu_submod(a: &SnpAppraisal, policy_id: &str, nonce: &str) -> Appraisal {
     let c = &a.checks;
     let mut tv = TrustVector::new();
     tv.hardware.set(claim(
-        all_passed(c, &[Check::SnpArk, Check::SnpAsk, Check::SnpVek, Check::SnpReportSignature, Check::SnpProduct]),
+        all_passed(c, &[SnpCheck::Ark, SnpCheck::Ask, SnpCheck::Vek, SnpCheck::ReportSignature, SnpCheck::Product]),
         CONTRAINDICATED,
     ));
-    tv.instance_identity.set(claim(all_passed(c, &[Check::SnpReportData, Check::SnpChipId]), CONTRAINDICATED));
+    tv.instance_identity.set(claim(all_passed(c, &[SnpCheck::ReportData, SnpCheck::ChipId]), CONTRAINDICATED));
     tv.executables
-        .set(claim(all_passed(c, &[Check::SnpMeasurement, Check::SnpVekTcb, Check::SnpMinTcb]), CONTRAINDICATED));
+        .set(claim(all_passed(c, &[SnpCheck::Measurement, SnpCheck::VekTcb, SnpCheck::MinTcb]), CONTRAINDICATED));
     tv.configuration
-        .set(claim(all_passed(c, &[Check::SnpGuestPolicy, Check::SnpVmpl, Check::SnpHostData]), CONTRAINDICATED));
+        .set(claim(all_passed(c, &[SnpCheck::GuestPolicy, SnpCheck::Vmpl, SnpCheck::HostData]), CONTRAINDICATED));
     let mut verifier_claims = BTreeMap::new();
     verifier_claims.insert(
         "failures".to_owned(),
@@ -102,7 +108,7 @@ fn cpu_submod(a: &SnpAppraisal, policy_id: &str, nonce: &str) -> Appraisal {
 /// policy, any (non-debug) guest image is accepted, so the result is at most `warning`.
 pub fn snp_warnings(a: &SnpAppraisal) -> Vec<String> {
     let mut out = Vec::new();
-    if matches!(a.checks.get(Check::SnpMeasurement), Some(Outcome::Skipped { .. })) {
+    if matches!(a.checks.get(SnpCheck::Measurement), Some(Outcome::Skipped { .. })) {
         out.push("the policy pins no launch measurement (snp.measurements): any guest image was accepted".to_owned());
     }
     out

@@ -3,42 +3,103 @@
 //! Every verdict is a function of its inputs: evidence bytes, the verification time, trust anchors and a
 //! policy. The verifiers open no files or sockets and never read the clock, so a verdict can be
 //! reproduced exactly and tests can pin time; the one module that touches files is the attestation log's
-//! appender/reader ([`log::file`]). Success returns typed proofs (a [`x509::ValidatedChain`], a
-//! [`rim::VerifiedRim`]); an appraisal records every check's outcome, and a verdict is affirming only
-//! when every check passed.
+//! appender/reader. An appraisal records every check's outcome, and a verdict is affirming only when
+//! every check passed.
 //!
-//! Modules: GPU evidence ([`spdm`], [`x509`], [`rim`], [`measurements`], [`ocsp`], [`gpu`], NVIDIA claims),
-//! AMD SEV-SNP ([`snp`]), composite bundles ([`bundle`]), results ([`appraisal`], [`ear_result`]), rules
-//! ([`policy`]), the tamper-evident [`log`], and the `sim` feature's simulated PKIs and negative corpora.
+//! What it trusts: only the trust anchors it is handed ([`Anchors::nvidia`] ships NVIDIA's production
+//! roots, [`AmdRoots::amd`] AMD's). What it does not trust: every byte of evidence, which comes from the
+//! devices through an untrusted host.
 //!
-//! What it trusts: only the trust anchors it is handed ([`anchors`] ships NVIDIA's production roots,
-//! [`snp`] AMD's).
-//! What it does not trust: every byte of evidence, which comes from the GPU through an untrusted host.
+//! # Map
+//!
+//! Modules are private; this file's one `pub use` block is the whole surface. Each layer imports only
+//! from the layers above it in this list:
+//!
+//! 1. Primitives: `der`, `der_write`, `oid`, `reader`, `crypto`, `error_chain`.
+//! 2. Shared mechanisms: `x509` (chains, path validation, FWID), `ocsp` (RFC 6960), `cache` (verified
+//!    links and document inspections), `appraisal` (the [`Check`] trait, [`Checks`], [`Verdict`]).
+//! 3. Vendor formats: `nvidia/` (SPDM reports, RIMs, measurements, architectures, NVIDIA's anchors) and
+//!    the AMD formats inside `snp/` (`report`, `vek`, `chain`, `roots`, `product`, `tcb`, `policy`).
+//! 4. `policy`: the appraisal policy, which names each kind's rules.
+//! 5. Appraisals, one folder per kind with the same files: `gpu/` and `snp/` — `evidence` (inputs),
+//!    `check` (the kind's checks, in order), `appraise` (the numbered steps), `checks/` (one function per
+//!    step), `identity`, `result`.
+//! 6. Composition: `bundle/` (a VM's CPU and GPU evidence, bound by REPORT_DATA), `nvidia_claims`
+//!    (NVIDIA's v3 claim set of a GPU appraisal), `ear_result` (IETF EAR), `log/` (the tamper-evident
+//!    attestation log).
+//!
+//! With the `sim` feature: `sim` (simulated PKIs, evidence and negative corpora) and `testing`
+//! (internals this crate's own tests, benches and fuzz targets reach into).
+//!
+//! Adding an appraisal kind (a device such as NVSwitch, or a CPU TEE such as Intel TDX): a folder beside
+//! `gpu/` and `snp/` with the same six files, its formats in a vendor folder (or in its own folder when no
+//! other kind shares them), its rules in `policy`, and its place in `bundle/` and `ear_result`.
 
-pub mod anchors;
-pub mod appraisal;
-pub mod arch;
-pub mod bundle;
-pub mod cache;
-mod claims;
-pub mod crypto;
+#![deny(missing_docs)]
+
+mod appraisal;
+mod bundle;
+mod cache;
+mod crypto;
 mod der;
 mod der_write;
-pub mod ear_result;
+mod ear_result;
 mod error_chain;
-pub mod gpu;
-pub mod log;
-pub mod measurements;
-pub mod ocsp;
+mod gpu;
+mod log;
+mod nvidia;
+mod nvidia_claims;
+mod ocsp;
 mod oid;
-pub mod policy;
+mod policy;
 mod reader;
-pub mod rim;
 #[cfg(feature = "sim")]
 pub mod sim;
-pub mod snp;
-pub mod spdm;
-pub mod x509;
+mod snp;
+#[cfg(feature = "sim")]
+pub mod testing;
+mod x509;
 
-pub use error_chain::error_chain;
-pub use reader::Truncated;
+pub use crate::{
+    appraisal::{Check, CheckResult, Checks, Outcome, Verdict},
+    bundle::{
+        BundleAppraise, BundleCheck, BundleDocument, BundleError, BundleRevocation, CompositeAppraisal, CpuDocument,
+        CpuEvidence, EvidenceBundle, GpuBundleEvidence, GpuDocument, GpuEntry, appraise_bundle, report_data,
+    },
+    cache::VerifierCache,
+    crypto::{EcPublicKey, SignatureError, sha384},
+    der::DerError,
+    ear_result::{EAR_PROFILE, snp_warnings},
+    error_chain::error_chain,
+    gpu::{
+        ChainSummary, GpuAppraisal, GpuAppraise, GpuCheck, GpuEvidence, GpuIdentity, Revocation, RevocationMode,
+        appraise_gpu, implied_rim_ids, revocation_queries,
+    },
+    log::{
+        AppendOptions, Appended, Appender, BreakKind, Checkpoint, CheckpointKey, CheckpointSigner, Checkpointing,
+        ClaimRef, DeviceEntry, DeviceKind, Entry, EvidenceDigests, FORMAT, FORMAT_VERSION, Filter, GpuRef, Head,
+        Header, HexBytes, LogContext, LogError, LogId, LogReader, LogRecord, LogSummary, LogVerdict, Repair,
+        Sha384Digest, Timestamp, VERIFIER, VerdictCounts, repair_torn_tail,
+    },
+    nvidia::{
+        anchors::Anchors,
+        arch::GpuArch,
+        measurements::{Comparison, Mismatch, Source},
+        rim::{RimIds, rim_file_candidates},
+        spdm::{
+            AttestationReport, FeatureFlag, GetMeasurementsRequest, MeasurementBlock, MeasurementsResponse,
+            Nvdec0Status, OpaqueData, OpaqueEntry, OpaqueType, SpdmError, VbiosVersion,
+        },
+    },
+    ocsp::{
+        CertId, CertStatus, HashAlg, OcspError, OcspQuery, OcspRequirement, OcspResponse, ResponderId,
+        RevocationReason, SingleResponse,
+    },
+    policy::{BundlePolicy, GpuPolicy, OcspPolicy, Policy, PolicyError},
+    reader::Truncated,
+    snp::{
+        AmdRoots, HostData, Intermediate, Measurement, Product, ProductRoots, RootsError, SnpAppraisal, SnpAppraise,
+        SnpCheck, SnpEvidence, SnpIdentity, SnpPolicy, Tcb, VekKind, appraise_snp,
+    },
+    x509::{CertChain, ChainParseError, TrustAnchor},
+};

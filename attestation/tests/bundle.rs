@@ -4,16 +4,12 @@
 
 mod common;
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::appraisal::{Check, Verdict};
-use ccgpu_attestation::bundle::{
-    BundleAppraise, BundleError, BundleRevocation, CompositeAppraisal, CpuEvidence, EvidenceBundle, GpuBundleEvidence,
-    appraise_bundle,
+use ccgpu_attestation::{
+    AmdRoots, Anchors, AttestationReport, BundleAppraise, BundleCheck, BundleError, BundleRevocation,
+    CompositeAppraisal, CpuEvidence, EvidenceBundle, GpuBundleEvidence, GpuCheck, Policy, Product, SnpCheck, Tcb,
+    Verdict, appraise_bundle,
+    sim::{DevicePki, ReportBuilder, SnpPki, SnpReportBuilder, VekSpec},
 };
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::sim::{DevicePki, ReportBuilder, SnpPki, SnpReportBuilder, VekSpec};
-use ccgpu_attestation::snp::{AmdRoots, Product, Tcb};
-use ccgpu_attestation::spdm::AttestationReport;
 
 struct World {
     base: ccgpu_attestation::sim::RealEvidence,
@@ -83,7 +79,7 @@ fn appraise(w: &World, b: &EvidenceBundle) -> CompositeAppraisal {
 }
 
 fn binding_failed(a: &CompositeAppraisal) -> bool {
-    a.cpu.as_ref().is_some_and(|c| c.checks.failures().contains(&Check::SnpReportData))
+    a.cpu.as_ref().is_some_and(|c| c.checks.failures().contains(&SnpCheck::ReportData))
 }
 
 #[test]
@@ -94,7 +90,7 @@ fn real_gpu_evidence_bound_into_a_simulated_snp_report_is_affirming() {
     let b = EvidenceBundle::parse(&b.to_json()).expect("round trip");
     let a = appraise(w, &b);
     assert_eq!(a.verdict, Verdict::Affirming, "{:?}", a.failures());
-    assert!(a.cpu.as_ref().expect("cpu").checks.passed(Check::SnpReportData));
+    assert!(a.cpu.as_ref().expect("cpu").checks.passed(SnpCheck::ReportData));
     // The same evidence under AMD's real roots: the simulated chain is refused.
     let anchors = Anchors::nvidia();
     let policy = Policy::default();
@@ -156,7 +152,7 @@ fn every_swap_and_replay_breaks_the_binding() {
     replay.nonce[0] ^= 1;
     let a = appraise(w, &replay);
     assert!(binding_failed(&a), "replayed with a new nonce");
-    assert!(a.gpus[0].appraisal.checks.failures().contains(&Check::Nonce));
+    assert!(a.gpus[0].appraisal.checks.failures().contains(&GpuCheck::Nonce));
 
     // A verbatim old bundle under a new challenge: refused as stale, and without any expected nonce the
     // default policy refuses to call it fresh.
@@ -173,33 +169,33 @@ fn every_swap_and_replay_breaks_the_binding() {
         cache: None,
     };
     let fresh = [0x77; 32];
-    assert_eq!(appraise_bundle(&old, &ctx(Some(&fresh))).checks.failures(), vec![Check::BundleNonce]);
-    assert_eq!(appraise_bundle(&old, &ctx(None)).checks.failures(), vec![Check::BundleNonce]);
+    assert_eq!(appraise_bundle(&old, &ctx(Some(&fresh))).checks.failures(), vec![BundleCheck::Nonce]);
+    assert_eq!(appraise_bundle(&old, &ctx(None)).checks.failures(), vec![BundleCheck::Nonce]);
 
     // The same GPU twice.
     let twice = bound(w, w.base.nonce, vec![real.clone(), real.clone()]);
     let a = appraise(w, &twice);
-    assert!(a.checks.failures().contains(&Check::BundleGpus), "{:?}", a.failures());
+    assert!(a.checks.failures().contains(&BundleCheck::Gpus), "{:?}", a.failures());
 
     // The same GPU twice with different reports (re-signed by its own key: every signed byte differs).
     let mut again = real.clone();
     again.report = ReportBuilder::from_report(&parsed).sign(&other_pki).expect("sign");
     again.chain = other_pki.chain.clone();
     let a = appraise(w, &bound(w, w.base.nonce, vec![other.clone(), again]));
-    assert!(a.checks.failures().contains(&Check::BundleGpus), "{:?}", a.failures());
+    assert!(a.checks.failures().contains(&BundleCheck::Gpus), "{:?}", a.failures());
 
     // Mixed topology modes in one VM.
     let mut mpt = ReportBuilder::from_report(&parsed);
-    mpt.opaque.push(ccgpu_attestation::spdm::OpaqueType::FeatureFlag, vec![1]);
+    mpt.opaque.push(ccgpu_attestation::OpaqueType::FeatureFlag, vec![1]);
     let mut spt = ReportBuilder::from_report(&parsed);
-    spt.opaque.push(ccgpu_attestation::spdm::OpaqueType::FeatureFlag, vec![0]);
+    spt.opaque.push(ccgpu_attestation::OpaqueType::FeatureFlag, vec![0]);
     let second = DevicePki::generate("GH100", &fwid).expect("pki");
     let mut g1 = gpu(mpt.sign(&other_pki).expect("sign"), w);
     g1.chain = other_pki.chain.clone();
     let mut g2 = gpu(spt.sign(&second).expect("sign"), w);
     g2.chain = second.chain.clone();
     let a = appraise(w, &bound(w, w.base.nonce, vec![g1, g2]));
-    let bundle_check = a.checks.get(Check::BundleGpus).expect("recorded");
+    let bundle_check = a.checks.get(BundleCheck::Gpus).expect("recorded");
     assert!(bundle_check.text().contains("one VM, one mode"), "{bundle_check:?}");
 
     // No CPU evidence at all: nothing binds the GPUs to a VM.

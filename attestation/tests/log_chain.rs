@@ -3,9 +3,10 @@
 
 use std::num::NonZeroU64;
 
-use ccgpu_attestation::log::{
-    BreakKind, Chain, CheckpointKey, CheckpointSigner, ClaimRef, DeviceEntry, DeviceKind, EvidenceDigests, Filter,
-    Head, Header, LogContext, LogError, LogId, LogReader, LogRecord, LogSummary, LogVerdict, MAX_LINE, Sha384Digest,
+use ccgpu_attestation::{
+    BreakKind, CheckpointKey, CheckpointSigner, ClaimRef, DeviceEntry, DeviceKind, EvidenceDigests, Filter, Head,
+    Header, LogContext, LogError, LogId, LogReader, LogRecord, LogSummary, LogVerdict, Sha384Digest,
+    testing::log::{Chain, MAX_LINE},
 };
 use proptest::prelude::*;
 use time::Duration;

@@ -8,7 +8,7 @@ use std::num::NonZeroU64;
 use std::path::Path;
 use std::sync::Arc;
 
-use ccgpu_attestation::log::{
+use ccgpu_attestation::{
     AppendOptions, Appender, BreakKind, CheckpointKey, CheckpointSigner, Checkpointing, ClaimRef, DeviceEntry,
     DeviceKind, EvidenceDigests, LogContext, LogError, LogReader, LogRecord, LogVerdict, Repair, Sha384Digest,
     repair_torn_tail,
@@ -46,7 +46,7 @@ fn line_offsets(path: &Path) -> Vec<u64> {
     offsets
 }
 
-fn verify(path: &Path) -> Result<ccgpu_attestation::log::LogSummary, LogError> {
+fn verify(path: &Path) -> Result<ccgpu_attestation::LogSummary, LogError> {
     LogReader::open(path).expect("open").verify()
 }
 

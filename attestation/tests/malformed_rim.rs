@@ -4,11 +4,10 @@
 //! quoting, empty-element form, character references, comments) still verify under NVIDIA's signature,
 //! which checks our C14N against NVIDIA's signer.
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::rim::{
-    self, MAX_RIM_LEN, RimChainError, RimError, RimVerification, StructureError, XmlDsigError,
+use ccgpu_attestation::{
+    Anchors, ChainParseError,
+    testing::rim::{self, MAX_RIM_LEN, RimChainError, RimError, RimVerification, StructureError, XmlDsigError},
 };
-use ccgpu_attestation::x509::ChainParseError;
 use time::macros::datetime;
 
 const DRIVER: &str = "nvidia/h100-550.90.07/rims/NV_GPU_DRIVER_GH100_550.90.07.xml";

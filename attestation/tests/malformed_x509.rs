@@ -3,9 +3,9 @@
 //! any path validation. And path validation of chains made from the real H100 certificates put together
 //! wrongly.
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::x509::{
-    CertChain, CertProblem, ChainError, ChainParseError, ChainRule, MAX_CHAIN_LEN, TrustAnchor, validate,
+use ccgpu_attestation::{
+    Anchors, CertChain, ChainParseError, TrustAnchor,
+    testing::x509::{CertProblem, ChainError, ChainRule, MAX_CHAIN_LEN, validate},
 };
 use ccgpu_test_support::require_testdata_bytes;
 use time::macros::datetime;

@@ -6,11 +6,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::appraisal::{Check, Verdict};
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::sim::{DevicePki, ReportBuilder, RimPki, byte_flips, negative_corpus, sign_rim};
-use ccgpu_attestation::spdm::AttestationReport;
+use ccgpu_attestation::{
+    Anchors, AttestationReport, GpuCheck, Verdict, VerifierCache,
+    sim::{DevicePki, ReportBuilder, RimPki, byte_flips, negative_corpus, sign_rim},
+};
 
 use common::{appraise_case, appraise_with, failed, h100};
 
@@ -61,7 +60,7 @@ fn simulated_pkis_without_changes_are_affirming() {
     assert_eq!(a.verdict, Verdict::Affirming, "{:?}", a.checks.failures());
     // And the same evidence is refused under NVIDIA's roots: simulated roots are never trusted implicitly.
     let a = appraise_with(&resigned, &device.chain, &driver, &vbios, &base.nonce, base.at, &Anchors::nvidia(), None);
-    assert_eq!(failed(&a), vec![Check::DeviceChain, Check::DriverRimChain, Check::VbiosRimChain]);
+    assert_eq!(failed(&a), vec![GpuCheck::DeviceChain, GpuCheck::DriverRimChain, GpuCheck::VbiosRimChain]);
 }
 
 #[test]
@@ -84,7 +83,7 @@ fn every_single_byte_change_of_the_signed_region_is_caught() {
         let got = failed(&a);
         assert_eq!(a.verdict, Verdict::Contraindicated, "flip at byte {offset}");
         assert!(
-            got.contains(&Check::ReportParsed) || got.contains(&Check::ReportSignature),
+            got.contains(&GpuCheck::ReportParsed) || got.contains(&GpuCheck::ReportSignature),
             "flip at byte {offset} caught only by {got:?}"
         );
         count += 1;

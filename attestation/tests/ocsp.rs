@@ -6,9 +6,11 @@
 mod common;
 
 use base64::Engine as _;
-use ccgpu_attestation::ocsp::{OcspError, OcspOptions, OcspResponse, check_certificate, parse_response};
-use ccgpu_attestation::sim::{DevicePki, SimStatus, ocsp_response};
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{
+    CertChain, OcspError, OcspResponse,
+    sim::{DevicePki, SimStatus, ocsp_response},
+    testing::ocsp::{OcspOptions, check_certificate},
+};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -22,7 +24,7 @@ fn recorded() -> Option<Vec<(String, OcspResponse)>> {
         let b64 = std::fs::read_to_string(&p).expect("read");
         let der = base64::engine::general_purpose::STANDARD.decode(b64.trim()).expect("base64");
         let name = p.file_name().expect("name").to_string_lossy().into_owned();
-        out.push((name, parse_response(&der).expect("parses")));
+        out.push((name, OcspResponse::parse(&der).expect("parses")));
     }
     Some(out)
 }
@@ -135,7 +137,7 @@ fn generated_statuses_are_judged_by_policy() {
     let c2 = cert(&pki.chain.ders()[2]);
     let judge = |status, opts: OcspOptions| {
         let der = ocsp_response(&pki, 1, status, t, t, Some(t + Duration::days(1)), true).expect("response");
-        check_certificate(&c1, &c2, &[parse_response(&der).expect("parse")], &opts)
+        check_certificate(&c1, &c2, &[OcspResponse::parse(&der).expect("parse")], &opts)
     };
     let at = options(t + Duration::hours(1));
     assert_eq!(judge(SimStatus::Good, at).map(|r| r.status), Ok("good"));
@@ -156,19 +158,19 @@ fn generated_statuses_are_judged_by_policy() {
 
     // A responder without id-kp-OCSPSigning cannot speak for the issuer.
     let der = ocsp_response(&pki, 1, SimStatus::Good, t, t, Some(t + Duration::days(1)), false).expect("response");
-    let err = check_certificate(&c1, &c2, &[parse_response(&der).expect("parse")], &at).unwrap_err();
+    let err = check_certificate(&c1, &c2, &[OcspResponse::parse(&der).expect("parse")], &at).unwrap_err();
     assert!(err.to_string().contains("is not authorized for OCSP signing"), "{err}");
 
     // A response signed for position 2 (by a responder of certificate 3) does not answer for position 1.
     let der = ocsp_response(&pki, 2, SimStatus::Good, t, t, Some(t + Duration::days(1)), true).expect("response");
     assert!(matches!(
-        check_certificate(&c1, &c2, &[parse_response(&der).expect("parse")], &at),
+        check_certificate(&c1, &c2, &[OcspResponse::parse(&der).expect("parse")], &at),
         Err(OcspError::NoResponse { .. })
     ));
 
     // No nextUpdate: fresh only within max_age of thisUpdate.
     let der = ocsp_response(&pki, 1, SimStatus::Good, t, t, None, true).expect("response");
-    let r = parse_response(&der).expect("parse");
+    let r = OcspResponse::parse(&der).expect("parse");
     assert!(check_certificate(&c1, &c2, std::slice::from_ref(&r), &options(t + Duration::days(6))).is_ok());
     assert!(matches!(check_certificate(&c1, &c2, &[r], &options(t + Duration::days(8))), Err(OcspError::Stale { .. })));
 
@@ -177,7 +179,7 @@ fn generated_statuses_are_judged_by_policy() {
     let pos = der.windows(2).position(|w| w == [0x80, 0x00]).expect("good status");
     der[pos + 1 + 20] ^= 1; // a byte of thisUpdate, inside tbsResponseData
     // Either it no longer parses, or the signature fails: refused both ways.
-    if let Ok(r) = parse_response(&der) {
+    if let Ok(r) = OcspResponse::parse(&der) {
         assert!(check_certificate(&c1, &c2, &[r], &at).is_err());
     }
 }
@@ -188,12 +190,12 @@ fn a_stale_good_response_cannot_mask_a_revocation() {
     let t = datetime!(2026-01-10 12:00 UTC);
     let c1 = cert(&pki.chain.ders()[1]);
     let c2 = cert(&pki.chain.ders()[2]);
-    let good = parse_response(
+    let good = OcspResponse::parse(
         &ocsp_response(&pki, 1, SimStatus::Good, t, t, Some(t + Duration::days(1)), true).expect("good"),
     )
     .expect("parse");
     let old = t - Duration::days(20);
-    let revoked = parse_response(
+    let revoked = OcspResponse::parse(
         &ocsp_response(&pki, 1, SimStatus::Revoked(old, Some(1)), old, old, Some(old + Duration::days(1)), true)
             .expect("revoked"),
     )
@@ -206,7 +208,7 @@ fn a_stale_good_response_cannot_mask_a_revocation() {
         ));
     }
     // Two goods: the newest thisUpdate is the one reported.
-    let older = parse_response(
+    let older = OcspResponse::parse(
         &ocsp_response(
             &pki,
             1,
@@ -230,11 +232,11 @@ fn malformed_responses_are_errors_not_panics() {
     let b64 = std::fs::read_to_string(dir.join(&rec[0].0)).expect("read");
     let der = base64::engine::general_purpose::STANDARD.decode(b64.trim()).expect("b64");
     for len in 0..der.len() {
-        assert!(parse_response(&der[..len]).is_err(), "prefix of {len} bytes");
+        assert!(OcspResponse::parse(&der[..len]).is_err(), "prefix of {len} bytes");
     }
     let mut extended = der.clone();
     extended.push(0);
-    assert!(parse_response(&extended).is_err());
+    assert!(OcspResponse::parse(&extended).is_err());
     // tryLater
-    assert_eq!(parse_response(&[0x30, 0x03, 0x0a, 0x01, 0x03]), Err(OcspError::Status("tryLater (3)".into())));
+    assert_eq!(OcspResponse::parse(&[0x30, 0x03, 0x0a, 0x01, 0x03]), Err(OcspError::Status("tryLater (3)".into())));
 }

@@ -1,12 +1,10 @@
 //! The real H100 evidence (driver 550.90.07) from ../shared/testdata, appraised with NVIDIA's production
 //! roots at a pinned time inside every certificate's validity, and at a time after the RIM signers expired.
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::appraisal::{Check, Verdict};
-use ccgpu_attestation::gpu::{Appraise, GpuAppraisal, GpuEvidence, Revocation, appraise_gpu};
-use ccgpu_attestation::ocsp::{OcspResponse, parse_response};
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{
+    Anchors, CertChain, GpuAppraisal, GpuAppraise, GpuCheck, GpuEvidence, OcspResponse, Policy, Revocation, Verdict,
+    appraise_gpu,
+};
 use ccgpu_test_support::require_testdata_bytes;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -47,7 +45,7 @@ fn recorded_ocsp() -> Option<Vec<OcspResponse>> {
     for entry in std::fs::read_dir(dir).expect("ocsp dir") {
         let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
         let der = base64::engine::general_purpose::STANDARD.decode(text.trim()).expect("base64");
-        out.push(parse_response(&der).expect("parses"));
+        out.push(OcspResponse::parse(&der).expect("parses"));
     }
     Some(out)
 }
@@ -59,7 +57,7 @@ fn appraise_with_revocation(s: &Sample, at: OffsetDateTime, revocation: Revocati
         GpuEvidence { report: &s.report, chain: &s.chain, driver_rim: Some(&s.driver), vbios_rim: Some(&s.vbios) };
     appraise_gpu(
         &evidence,
-        &Appraise { nonce: &s.nonce, at, anchors: &anchors, policy: &policy, revocation, cache: None },
+        &GpuAppraise { nonce: &s.nonce, at, anchors: &anchors, policy: &policy, revocation, cache: None },
     )
 }
 
@@ -117,16 +115,18 @@ fn not_affirming_today_and_names_the_expired_certificate() {
     assert_eq!(a.verdict, Verdict::Contraindicated);
     assert_eq!(
         a.checks.failures(),
-        vec![Check::DriverRimChain, Check::VbiosRimChain, Check::IndexConflict, Check::Measurements]
+        vec![GpuCheck::DriverRimChain, GpuCheck::VbiosRimChain, GpuCheck::IndexConflict, GpuCheck::Measurements]
     );
-    let reason = a.checks.get(Check::DriverRimChain).expect("recorded").text().to_owned();
+    let reason = a.checks.get(GpuCheck::DriverRimChain).expect("recorded").text().to_owned();
     assert_eq!(
         reason,
         "certificate 0 (CN=HCC RIM L4 Signer) expired at 2026-06-01T02:08:29Z, before the verification time 2026-11-23T00:00:00Z"
     );
-    assert!(a.checks.get(Check::VbiosRimChain).expect("recorded").text().contains("expired at 2026-02-22T23:17:58Z"));
+    assert!(
+        a.checks.get(GpuCheck::VbiosRimChain).expect("recorded").text().contains("expired at 2026-02-22T23:17:58Z")
+    );
     // The device chain itself is valid until 9999.
-    assert!(a.checks.passed(Check::DeviceChain));
+    assert!(a.checks.passed(GpuCheck::DeviceChain));
     assert_eq!(a.nvidia_claims()["x-nvidia-gpu-driver-rim-cert-chain"]["x-nvidia-cert-status"], "expired");
 }
 
@@ -143,7 +143,7 @@ fn affirming_with_recorded_ocsp_and_claims_match_nvidia_including_revocation() {
     };
     let a = appraise_with_revocation(&s, datetime!(2025-10-24 12:00 UTC), revocation);
     assert_eq!(a.verdict, Verdict::Affirming, "{:?}", a.checks.failures());
-    for check in [Check::DeviceChainOcsp, Check::DriverRimOcsp, Check::VbiosRimOcsp] {
+    for check in [GpuCheck::DeviceChainOcsp, GpuCheck::DriverRimOcsp, GpuCheck::VbiosRimOcsp] {
         assert!(a.checks.passed(check), "{check}: {:?}", a.checks.get(check));
     }
     let claims = a.nvidia_claims();
@@ -162,19 +162,19 @@ fn recorded_ocsp_at_a_single_instant_fails_with_the_stale_bound() {
     let (Some(s), Some(responses)) = (sample(), recorded_ocsp()) else { return };
     let t = datetime!(2025-09-01 0:00 UTC);
     let a = appraise_with_revocation(&s, t, Revocation::Responses { responses: &responses, device_at: t, rim_at: t });
-    assert_eq!(a.checks.failures(), vec![Check::DeviceChainOcsp, Check::DriverRimOcsp, Check::VbiosRimOcsp]);
+    assert_eq!(a.checks.failures(), vec![GpuCheck::DeviceChainOcsp, GpuCheck::DriverRimOcsp, GpuCheck::VbiosRimOcsp]);
     assert_eq!(
-        a.checks.get(Check::DeviceChainOcsp).expect("recorded").text(),
+        a.checks.get(GpuCheck::DeviceChainOcsp).expect("recorded").text(),
         "certificate 1 (CN=GH100 A01 GSP BROM): OCSP response is not fresh at 2025-09-01T00:00:00Z: nextUpdate 2025-08-22T06:47:07Z has passed"
     );
     assert!(
         a.checks
-            .get(Check::DriverRimOcsp)
+            .get(GpuCheck::DriverRimOcsp)
             .expect("recorded")
             .text()
             .contains("producedAt 2025-10-24T11:32:21Z is in the future"),
         "{:?}",
-        a.checks.get(Check::DriverRimOcsp)
+        a.checks.get(GpuCheck::DriverRimOcsp)
     );
 }
 
@@ -183,13 +183,13 @@ fn recorded_ocsp_at_a_single_instant_fails_with_the_stale_bound() {
 #[test]
 fn the_cache_never_changes_a_verdict() {
     let Some(s) = sample() else { return };
-    let cache = ccgpu_attestation::cache::VerifierCache::new();
+    let cache = ccgpu_attestation::VerifierCache::new();
     let anchors = Anchors::nvidia();
     let policy = Policy::default();
     let run = |driver: &[u8], at: OffsetDateTime| {
         let evidence =
             GpuEvidence { report: &s.report, chain: &s.chain, driver_rim: Some(driver), vbios_rim: Some(&s.vbios) };
-        let ctx = Appraise {
+        let ctx = GpuAppraise {
             nonce: &s.nonce,
             at,
             anchors: &anchors,
@@ -197,7 +197,7 @@ fn the_cache_never_changes_a_verdict() {
             revocation: Revocation::NotChecked,
             cache: Some(&cache),
         };
-        (appraise_gpu(&evidence, &ctx), appraise_gpu(&evidence, &Appraise { cache: None, ..ctx }))
+        (appraise_gpu(&evidence, &ctx), appraise_gpu(&evidence, &GpuAppraise { cache: None, ..ctx }))
     };
     for (driver, at) in [
         (s.driver.clone(), datetime!(2025-09-01 0:00 UTC)),

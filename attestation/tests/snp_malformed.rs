@@ -5,10 +5,10 @@
 
 mod snp_common;
 
-use ccgpu_attestation::appraisal::{Check, Verdict};
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::snp::report::REPORT_LEN;
-use ccgpu_attestation::snp::{AmdRoots, SnpPolicy, SnpReport};
+use ccgpu_attestation::{
+    AmdRoots, SnpCheck, SnpPolicy, Verdict, VerifierCache,
+    testing::snp::{REPORT_LEN, SnpReport},
+};
 use proptest::prelude::*;
 use time::macros::datetime;
 
@@ -30,10 +30,10 @@ fn every_truncation_and_extension_of_a_report_is_refused_by_the_parser() {
     for report in inputs {
         let a =
             appraise(&report, &real.vek, None, Some(&real.report_data()), real.at, &real.policy, &roots, Some(&cache));
-        assert_eq!(failed(&a), vec![Check::SnpReportParsed], "{} bytes: {}", report.len(), explain(&a));
+        assert_eq!(failed(&a), vec![SnpCheck::ReportParsed], "{} bytes: {}", report.len(), explain(&a));
         assert!(
             a.checks
-                .get(Check::SnpReportParsed)
+                .get(SnpCheck::ReportParsed)
                 .expect("parsed")
                 .text()
                 .contains(&format!("report is {} bytes", report.len())),
@@ -41,7 +41,7 @@ fn every_truncation_and_extension_of_a_report_is_refused_by_the_parser() {
             report.len()
         );
         // The chain is still judged on its own.
-        assert!(a.checks.passed(Check::SnpVek), "{} bytes", report.len());
+        assert!(a.checks.passed(SnpCheck::Vek), "{} bytes", report.len());
     }
 }
 
@@ -57,11 +57,11 @@ fn every_byte_change_and_truncation_of_a_real_vcek_is_refused() {
         vek[i] ^= 0x01;
         let a = run(&vek);
         assert_eq!(a.verdict, Verdict::Contraindicated, "VCEK byte {i}");
-        assert!(!a.checks.passed(Check::SnpVek), "VCEK byte {i} changed, yet the VCEK check passed");
+        assert!(!a.checks.passed(SnpCheck::Vek), "VCEK byte {i} changed, yet the VCEK check passed");
     }
     for n in 0..real.vek.len() {
         let a = run(&real.vek[..n]);
-        assert_eq!(failed(&a), vec![Check::SnpVek], "VCEK truncated to {n}: {}", explain(&a));
+        assert_eq!(failed(&a), vec![SnpCheck::Vek], "VCEK truncated to {n}: {}", explain(&a));
     }
 }
 
@@ -83,9 +83,9 @@ fn garbage_certificates_and_bundles_are_refused() {
     for vek in &veks {
         let a = appraise(&real.report, vek, None, Some(&rd), real.at, &real.policy, &roots, None);
         assert_eq!(a.verdict, Verdict::Contraindicated);
-        assert_eq!(failed(&a), vec![Check::SnpVek], "{}", explain(&a));
+        assert_eq!(failed(&a), vec![SnpCheck::Vek], "{}", explain(&a));
     }
-    let ark = roots.product(ccgpu_attestation::snp::Product::Milan).expect("milan").ark().to_vec();
+    let ark = roots.product(ccgpu_attestation::Product::Milan).expect("milan").ark().to_vec();
     let bundles: Vec<Vec<u8>> = vec![
         Vec::new(),
         b"garbage".to_vec(),
@@ -96,7 +96,7 @@ fn garbage_certificates_and_bundles_are_refused() {
     ];
     for bundle in &bundles {
         let a = appraise(&real.report, &real.vek, Some(bundle), Some(&rd), real.at, &real.policy, &roots, None);
-        assert_eq!(failed(&a), vec![Check::SnpArk], "{:?}: {}", String::from_utf8_lossy(bundle), explain(&a));
+        assert_eq!(failed(&a), vec![SnpCheck::Ark], "{:?}: {}", String::from_utf8_lossy(bundle), explain(&a));
     }
 }
 

@@ -8,12 +8,11 @@ mod snp_common;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use ccgpu_attestation::appraisal::{Check, Verdict};
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::sim::snp::snp_byte_flips;
-use ccgpu_attestation::sim::{SnpBase, SnpPki, SnpReportBuilder, VekSpec, snp_negative_corpus};
-use ccgpu_attestation::snp::report::{REPORT_LEN, SIGNED_LEN, offset};
-use ccgpu_attestation::snp::{AmdRoots, Product, SnpPolicy, SnpReport};
+use ccgpu_attestation::{
+    AmdRoots, Product, SnpCheck, SnpPolicy, Verdict, VerifierCache,
+    sim::{SnpBase, SnpPki, SnpReportBuilder, VekSpec, snp_byte_flips, snp_negative_corpus},
+    testing::snp::{REPORT_LEN, SIGNED_LEN, SnpReport, offset},
+};
 
 use snp_common::{appraise, explain, failed, real_reports};
 
@@ -75,13 +74,13 @@ fn the_simulated_chain_alone_is_affirming_only_under_its_own_roots() {
     let rd = f.report_data;
     let policy = SnpPolicy::default();
     let sim_roots = pki.roots().expect("roots");
-    let bundle = pki.ask_ark_pem(ccgpu_attestation::snp::VekKind::Vcek);
+    let bundle = pki.ask_ark_pem(ccgpu_attestation::VekKind::Vcek);
     for ask_ark in [None, Some(bundle.as_bytes())] {
         let a = appraise(&report, &vcek.der, ask_ark, Some(&rd), base.at, &policy, &sim_roots, None);
         assert_eq!(a.verdict, Verdict::Affirming, "{}", explain(&a));
     }
     let a = appraise(&report, &vcek.der, None, Some(&rd), base.at, &policy, &AmdRoots::amd(), None);
-    assert_eq!(failed(&a), vec![Check::SnpVek], "{}", explain(&a));
+    assert_eq!(failed(&a), vec![SnpCheck::Vek], "{}", explain(&a));
 }
 
 #[test]
@@ -104,7 +103,7 @@ fn every_single_byte_change_of_the_signed_region_of_every_real_report_is_caught(
             );
             assert_eq!(a.verdict, Verdict::Contraindicated, "{}: flip at {at:#x}", real.name);
             let got = failed(&a);
-            assert!(got.contains(&Check::SnpReportSignature), "{}: flip at {at:#x} caught only by {got:?}", real.name);
+            assert!(got.contains(&SnpCheck::ReportSignature), "{}: flip at {at:#x} caught only by {got:?}", real.name);
             count += 1;
         }
     }
@@ -122,12 +121,12 @@ fn every_byte_of_the_signature_field_is_caught() {
         };
         for (at, report) in snp_byte_flips(&real.report, offset::SIGNATURE_R.start..offset::SIGNATURE_S.end) {
             let a = appraise_flip(&report);
-            assert_eq!(failed(&a), vec![Check::SnpReportSignature], "{}: flip at {at:#x}: {}", real.name, explain(&a));
+            assert_eq!(failed(&a), vec![SnpCheck::ReportSignature], "{}: flip at {at:#x}: {}", real.name, explain(&a));
         }
         // The unsigned reserve: a signature cannot cover it, the reserved-field check does.
         for (at, report) in snp_byte_flips(&real.report, offset::RESERVED_SIGNATURE) {
             let a = appraise_flip(&report);
-            assert_eq!(failed(&a), vec![Check::SnpReservedFields], "{}: flip at {at:#x}: {}", real.name, explain(&a));
+            assert_eq!(failed(&a), vec![SnpCheck::ReservedFields], "{}: flip at {at:#x}: {}", real.name, explain(&a));
         }
     }
     assert_eq!(offset::RESERVED_SIGNATURE.end, REPORT_LEN);

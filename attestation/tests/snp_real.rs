@@ -5,9 +5,7 @@
 
 mod snp_common;
 
-use ccgpu_attestation::appraisal::{Check, Verdict};
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::snp::{AmdRoots, Product, SnpPolicy, Tcb, VekKind};
+use ccgpu_attestation::{AmdRoots, Product, SnpCheck, SnpPolicy, Tcb, VekKind, Verdict, VerifierCache};
 use time::Duration;
 use time::macros::datetime;
 
@@ -93,16 +91,16 @@ fn identities_of_the_real_reports() {
         // evidence itself (VMPL, TCB minimum, measurement and host data are skipped by the default policy).
         let mut expected_skips = vec![];
         if masked || kind == VekKind::Vlek {
-            expected_skips.push(Check::SnpChipId);
+            expected_skips.push(SnpCheck::ChipId);
         }
-        expected_skips.extend([Check::SnpVmpl, Check::SnpMinTcb, Check::SnpMeasurement, Check::SnpHostData]);
+        expected_skips.extend([SnpCheck::Vmpl, SnpCheck::MinTcb, SnpCheck::Measurement, SnpCheck::HostData]);
         assert_eq!(skipped(&a), expected_skips, "{name}");
     }
     let vlek = find(&reals, "trustee-milan-v3-vlek");
     let a = vlek.appraise(&roots);
     assert_eq!(a.identity.csp_id.as_deref(), Some("CN=cc-us-east-2.amazonaws.com"));
     assert_eq!(a.identity.vmpl, Some(1));
-    assert!(a.checks.get(Check::SnpChipId).expect("recorded").text().contains("VLEK"));
+    assert!(a.checks.get(SnpCheck::ChipId).expect("recorded").text().contains("VLEK"));
 }
 
 fn tcb(bootloader: u8, tee: u8, snp: u8, microcode: u8) -> Tcb {
@@ -115,8 +113,8 @@ fn the_real_debug_guest_is_refused_by_the_default_policy() {
     let real = find(&reals, "go-sev-guest-milan-v2-debug");
     let a = RealSnp { policy: SnpPolicy::default(), ..real.clone() }.appraise(&AmdRoots::amd());
     assert_eq!(a.verdict, Verdict::Contraindicated);
-    assert_eq!(failed(&a), vec![Check::SnpGuestPolicy], "{}", explain(&a));
-    assert!(a.checks.get(Check::SnpGuestPolicy).expect("recorded").text().contains("debugging (POLICY bit 19)"));
+    assert_eq!(failed(&a), vec![SnpCheck::GuestPolicy], "{}", explain(&a));
+    assert!(a.checks.get(SnpCheck::GuestPolicy).expect("recorded").text().contains("debugging (POLICY bit 19)"));
     assert_eq!(a.identity.debug_allowed, Some(true));
 }
 
@@ -128,13 +126,13 @@ fn another_chips_vcek_is_refused() {
     let a = RealSnp { vek: mismatched, ..real.clone() }.appraise(&AmdRoots::amd());
     // A genuine AMD VCEK of another chip at the same TCB: its chain and TCB are fine; it did not sign this
     // report, and its hwID is not this CHIP_ID.
-    assert_eq!(failed(&a), vec![Check::SnpReportSignature, Check::SnpChipId], "{}", explain(&a));
-    assert_eq!(a.checks.get(Check::SnpVek).map(|o| o.passed()), Some(true));
+    assert_eq!(failed(&a), vec![SnpCheck::ReportSignature, SnpCheck::ChipId], "{}", explain(&a));
+    assert_eq!(a.checks.get(SnpCheck::Vek).map(|o| o.passed()), Some(true));
     // And likewise between two other real Milan chips at the same TCB.
     let virtee = find(&reals, "virtee-milan-v2");
     let trustee = find(&reals, "trustee-milan-v2");
     let a = RealSnp { vek: virtee.vek.clone(), ..trustee.clone() }.appraise(&AmdRoots::amd());
-    assert_eq!(failed(&a), vec![Check::SnpReportSignature, Check::SnpChipId], "{}", explain(&a));
+    assert_eq!(failed(&a), vec![SnpCheck::ReportSignature, SnpCheck::ChipId], "{}", explain(&a));
 }
 
 #[test]
@@ -148,11 +146,11 @@ fn trustees_invalid_vceks_are_refused() {
         // the key did not sign the report, and the TCB and hwID they state are not the report's.
         assert_eq!(
             failed(&a),
-            vec![Check::SnpVek, Check::SnpReportSignature, Check::SnpVekTcb, Check::SnpChipId],
+            vec![SnpCheck::Vek, SnpCheck::ReportSignature, SnpCheck::VekTcb, SnpCheck::ChipId],
             "{file}: {}",
             explain(&a)
         );
-        assert!(a.checks.get(Check::SnpVek).expect("recorded").text().contains("does not verify"), "{file}");
+        assert!(a.checks.get(SnpCheck::Vek).expect("recorded").text().contains("does not verify"), "{file}");
     }
 }
 
@@ -166,11 +164,11 @@ fn every_real_chain_is_refused_outside_its_validity() {
         let before = cert.validity().not_before.to_datetime() - Duration::seconds(1);
         for at in [after, before] {
             let a = RealSnp { at, ..real.clone() }.appraise(&roots);
-            assert_eq!(failed(&a), vec![Check::SnpVek], "{} at {at}: {}", real.name, explain(&a));
+            assert_eq!(failed(&a), vec![SnpCheck::Vek], "{} at {at}: {}", real.name, explain(&a));
         }
         // Before AMD issued any root, the whole chain is not yet valid.
         let a = RealSnp { at: datetime!(2019-01-01 0:00 UTC), ..real.clone() }.appraise(&roots);
-        assert_eq!(failed(&a), vec![Check::SnpArk, Check::SnpAsk, Check::SnpVek], "{}", real.name);
+        assert_eq!(failed(&a), vec![SnpCheck::Ark, SnpCheck::Ask, SnpCheck::Vek], "{}", real.name);
     }
 }
 
@@ -180,7 +178,7 @@ fn a_vlek_report_is_refused_when_the_policy_requires_vmpl_0() {
     let real = find(&reals, "trustee-milan-v3-vlek");
     let policy = SnpPolicy { vmpl: Some(0), ..SnpPolicy::default() };
     let a = RealSnp { policy, ..real.clone() }.appraise(&AmdRoots::amd());
-    assert_eq!(failed(&a), vec![Check::SnpVmpl], "{}", explain(&a));
+    assert_eq!(failed(&a), vec![SnpCheck::Vmpl], "{}", explain(&a));
 }
 
 #[test]
@@ -190,8 +188,8 @@ fn a_genoa_report_needs_genoa_roots() {
     let amd = AmdRoots::amd();
     let milan_only = AmdRoots::new(vec![amd.product(Product::Milan).cloned().expect("milan")]).expect("roots");
     let a = real.appraise(&milan_only);
-    assert_eq!(failed(&a), vec![Check::SnpAsk], "{}", explain(&a));
-    assert_eq!(a.checks.get(Check::SnpArk).map(|o| o.blocks()), Some(true));
+    assert_eq!(failed(&a), vec![SnpCheck::Ask], "{}", explain(&a));
+    assert_eq!(a.checks.get(SnpCheck::Ark).map(|o| o.blocks()), Some(true));
 }
 
 #[test]
@@ -217,8 +215,8 @@ fn the_two_lunal_captures_are_one_chip_with_two_reports() {
 /// after signing still "verifies" there. Ours refuses those by the signature and the reserved-field check.
 #[test]
 fn the_sev_crate_agrees_except_on_bytes_it_does_not_hash() {
-    use ccgpu_attestation::sim::snp::snp_byte_flips;
-    use ccgpu_attestation::snp::report::{SIGNED_LEN, offset};
+    use ccgpu_attestation::sim::snp_byte_flips;
+    use ccgpu_attestation::testing::snp::{SIGNED_LEN, offset};
     use sev::certs::snp::{Certificate, Chain, Verifiable, ca};
     use sev::firmware::guest::AttestationReport;
     use sev::parser::ByteParser;
@@ -253,7 +251,7 @@ fn the_sev_crate_agrees_except_on_bytes_it_does_not_hash() {
                 assert!(sev_ok(&flipped), "{}: the sev crate now refuses a reserved TCB flip at {at:#x}", real.name);
                 assert_eq!(
                     failed(&ours),
-                    vec![Check::SnpReservedFields, Check::SnpReportSignature],
+                    vec![SnpCheck::ReservedFields, SnpCheck::ReportSignature],
                     "{}: flip at {at:#x}",
                     real.name
                 );

@@ -6,10 +6,11 @@ mod snp_common;
 
 use std::sync::OnceLock;
 
-use ccgpu_attestation::appraisal::{Check, Verdict};
-use ccgpu_attestation::sim::{SnpPki, SnpReportBuilder, VekSpec};
-use ccgpu_attestation::snp::report::key_info;
-use ccgpu_attestation::snp::{HostData, Measurement, Product, SnpPolicy, Tcb, VekKind};
+use ccgpu_attestation::{
+    HostData, Measurement, Product, SnpCheck, SnpPolicy, Tcb, VekKind, Verdict,
+    sim::{SnpPki, SnpReportBuilder, VekSpec},
+    testing::snp::key_info,
+};
 use time::macros::datetime;
 
 use snp_common::{appraise, explain, failed, skipped};
@@ -57,12 +58,12 @@ fn build(product: Product, version: u32, kind: VekKind, masked: bool, edit: impl
     Sim { report: r.sign(&vek).expect("sign"), vek: vek.der, product }
 }
 
-fn run(sim: &Sim, policy: &SnpPolicy) -> ccgpu_attestation::snp::SnpAppraisal {
+fn run(sim: &Sim, policy: &SnpPolicy) -> ccgpu_attestation::SnpAppraisal {
     let roots = pki(sim.product).roots().expect("roots");
     appraise(&sim.report, &sim.vek, None, Some(&NONCE), datetime!(2025-06-01 0:00 UTC), policy, &roots, None)
 }
 
-const POLICY_SKIPS: [Check; 4] = [Check::SnpVmpl, Check::SnpMinTcb, Check::SnpMeasurement, Check::SnpHostData];
+const POLICY_SKIPS: [SnpCheck; 4] = [SnpCheck::Vmpl, SnpCheck::MinTcb, SnpCheck::Measurement, SnpCheck::HostData];
 
 #[test]
 fn every_product_version_and_key_kind_is_affirming() {
@@ -76,7 +77,7 @@ fn every_product_version_and_key_kind_is_affirming() {
                     assert_eq!(a.verdict, Verdict::Affirming, "{what}: {}", explain(&a));
                     let mut skips = Vec::new();
                     if masked || kind == VekKind::Vlek {
-                        skips.push(Check::SnpChipId);
+                        skips.push(SnpCheck::ChipId);
                     }
                     skips.extend(POLICY_SKIPS);
                     assert_eq!(skipped(&a), skips, "{what}");
@@ -84,7 +85,7 @@ fn every_product_version_and_key_kind_is_affirming() {
                     assert_eq!(a.identity.signing_key, Some(kind), "{what}");
                     assert_eq!(a.identity.reported_tcb, Some(tcb_of(product)), "{what}");
                     assert_eq!(a.identity.chip_id_masked, masked, "{what}");
-                    let parsed = a.checks.get(Check::SnpReportParsed).expect("parsed").text().to_owned();
+                    let parsed = a.checks.get(SnpCheck::ReportParsed).expect("parsed").text().to_owned();
                     if version == 2 && masked {
                         // The `sev` crate alone refuses these (MaskedChipId); the layout comes from the VCEK/VLEK.
                         assert!(
@@ -104,22 +105,22 @@ fn turin_binds_the_fmc_spl_and_an_eight_byte_hwid() {
     let a = run(&sim, &SnpPolicy::default());
     assert_eq!(a.verdict, Verdict::Affirming, "{}", explain(&a));
     assert_eq!(a.identity.chip_id.as_deref(), Some(&*format!("{}{}", "5a".repeat(8), "00".repeat(56))));
-    assert!(a.checks.get(Check::SnpVekTcb).expect("tcb").text().contains("fmc 2"));
+    assert!(a.checks.get(SnpCheck::VekTcb).expect("tcb").text().contains("fmc 2"));
     // An FMC SPL that differs from the VCEK's.
     let mut other = tcb_of(Product::Turin);
     other.fmc = Some(3);
     let sim = build(Product::Turin, 3, VekKind::Vcek, false, |r| {
         r.set_reported_tcb(&other, true);
     });
-    assert_eq!(failed(&run(&sim, &SnpPolicy::default())), vec![Check::SnpVekTcb]);
+    assert_eq!(failed(&run(&sim, &SnpPolicy::default())), vec![SnpCheck::VekTcb]);
     // A minimum FMC SPL above the report's.
     let mut min = tcb_of(Product::Turin);
     min.fmc = Some(3);
     let policy = SnpPolicy { min_tcb: [(Product::Turin, min)].into_iter().collect(), ..SnpPolicy::default() };
     let sim = build(Product::Turin, 5, VekKind::Vcek, false, |_| {});
     let a = run(&sim, &policy);
-    assert_eq!(failed(&a), vec![Check::SnpMinTcb]);
-    assert!(a.checks.get(Check::SnpMinTcb).expect("min").text().contains("fmc 2 < 3"));
+    assert_eq!(failed(&a), vec![SnpCheck::MinTcb]);
+    assert!(a.checks.get(SnpCheck::MinTcb).expect("min").text().contains("fmc 2 < 3"));
     // A Turin CHIP_ID with bytes set past the first eight does not match the 8-byte hwID.
     let sim = build(Product::Turin, 3, VekKind::Vcek, false, |r| {
         let mut chip = [0u8; 64];
@@ -127,7 +128,7 @@ fn turin_binds_the_fmc_spl_and_an_eight_byte_hwid() {
         chip[63] = 1;
         r.set_chip_id(&chip);
     });
-    assert_eq!(failed(&run(&sim, &SnpPolicy::default())), vec![Check::SnpChipId]);
+    assert_eq!(failed(&run(&sim, &SnpPolicy::default())), vec![SnpCheck::ChipId]);
 }
 
 #[test]
@@ -157,7 +158,7 @@ fn debug_and_migration_agent_guests_pass_only_when_the_policy_allows_them() {
             let p = r.policy();
             r.set_policy(p | bit);
         });
-        assert_eq!(failed(&run(&sim, &SnpPolicy::default())), vec![Check::SnpGuestPolicy], "{field}");
+        assert_eq!(failed(&run(&sim, &SnpPolicy::default())), vec![SnpCheck::GuestPolicy], "{field}");
         let policy: SnpPolicy = serde_json::from_str(&format!("{{\"{field}\": true}}")).expect("policy");
         assert_eq!(run(&sim, &policy).verdict, Verdict::Affirming, "{field}");
     }
@@ -169,11 +170,11 @@ fn without_an_expected_report_data_the_policy_decides() {
     let roots = pki(Product::Milan).roots().expect("roots");
     let at = datetime!(2025-06-01 0:00 UTC);
     let a = appraise(&sim.report, &sim.vek, None, None, at, &SnpPolicy::default(), &roots, None);
-    assert_eq!(failed(&a), vec![Check::SnpReportData]);
+    assert_eq!(failed(&a), vec![SnpCheck::ReportData]);
     let lenient = SnpPolicy { require_report_data: false, ..SnpPolicy::default() };
     let a = appraise(&sim.report, &sim.vek, None, None, at, &lenient, &roots, None);
     assert_eq!(a.verdict, Verdict::Affirming, "{}", explain(&a));
-    assert!(skipped(&a).contains(&Check::SnpReportData));
+    assert!(skipped(&a).contains(&SnpCheck::ReportData));
 }
 
 #[test]
@@ -181,14 +182,10 @@ fn a_vlek_chain_needs_the_asvk() {
     // The same VLEK evidence under roots that know no ASVK: its issuer is unknown.
     let sim = build(Product::Milan, 3, VekKind::Vlek, true, |_| {});
     let p = pki(Product::Milan);
-    let no_asvk = ccgpu_attestation::snp::ProductRoots::from_der(
-        Product::Milan,
-        p.ark_der().to_vec(),
-        p.ask_der().to_vec(),
-        None,
-    )
-    .expect("roots");
-    let roots = ccgpu_attestation::snp::AmdRoots::new(vec![no_asvk]).expect("roots");
+    let no_asvk =
+        ccgpu_attestation::ProductRoots::from_der(Product::Milan, p.ark_der().to_vec(), p.ask_der().to_vec(), None)
+            .expect("roots");
+    let roots = ccgpu_attestation::AmdRoots::new(vec![no_asvk]).expect("roots");
     let a = appraise(
         &sim.report,
         &sim.vek,
@@ -199,7 +196,7 @@ fn a_vlek_chain_needs_the_asvk() {
         &roots,
         None,
     );
-    assert_eq!(failed(&a), vec![Check::SnpAsk], "{}", explain(&a));
+    assert_eq!(failed(&a), vec![SnpCheck::Ask], "{}", explain(&a));
     // With the ASVK in the evidence's bundle it is still unknown: only the roots decide which
     // intermediates exist.
     let bundle = p.ask_ark_pem(VekKind::Vlek);
@@ -213,5 +210,5 @@ fn a_vlek_chain_needs_the_asvk() {
         &roots,
         None,
     );
-    assert_eq!(failed(&a), vec![Check::SnpAsk], "{}", explain(&a));
+    assert_eq!(failed(&a), vec![SnpCheck::Ask], "{}", explain(&a));
 }

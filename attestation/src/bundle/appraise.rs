@@ -5,14 +5,15 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::EvidenceBundle;
-use crate::anchors::Anchors;
-use crate::appraisal::{Check, Checks, Verdict};
+use super::check::BundleCheck;
+use crate::appraisal::{Checks, Verdict};
 use crate::cache::VerifierCache;
-use crate::gpu::{Appraise, GpuAppraisal, GpuEvidence, Revocation, appraise_gpu};
-use crate::ocsp::{OcspResponse, parse_response};
+use crate::gpu::{GpuAppraisal, GpuAppraise, GpuEvidence, Revocation, appraise_gpu};
+use crate::nvidia::anchors::Anchors;
+use crate::nvidia::spdm::{AttestationReport, FeatureFlag};
+use crate::ocsp::OcspResponse;
 use crate::policy::Policy;
 use crate::snp::{AmdRoots, SnpAppraisal, SnpAppraise, SnpEvidence, appraise_snp};
-use crate::spdm::{AttestationReport, FeatureFlag};
 use crate::x509::rfc3339;
 
 /// How revocation is handled for a bundle.
@@ -71,7 +72,7 @@ pub struct CompositeAppraisal {
     /// Affirming only when every GPU, the CPU and the bundle-level checks are.
     pub verdict: Verdict,
     /// Bundle-level checks (CPU evidence present, at least one GPU).
-    pub checks: Checks,
+    pub checks: Checks<BundleCheck>,
     /// The nonce, hex.
     pub nonce: String,
     /// The REPORT_DATA the CPU report must carry, hex.
@@ -144,19 +145,19 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
     let mut checks = Checks::default();
     let digests: Vec<[u8; 48]> = bundle.gpus.iter().map(|g| g.digest()).collect();
     match (bundle.gpus.len(), repeated_device(bundle), topology(bundle)) {
-        (0, _, _) => checks.fail(Check::BundleGpus, "the bundle carries no GPU evidence"),
+        (0, _, _) => checks.fail(BundleCheck::Gpus, "the bundle carries no GPU evidence"),
         (_, Some((j, i)), _) => checks.fail(
-            Check::BundleGpus,
+            BundleCheck::Gpus,
             format!("GPU {i} has the same device certificate as GPU {j}: one GPU cannot be counted twice"),
         ),
-        (_, None, Err(mixed)) => checks.fail(Check::BundleGpus, mixed),
-        (n, None, Ok(mode)) => checks.pass(Check::BundleGpus, format!("{n} distinct GPU(s){mode}")),
+        (_, None, Err(mixed)) => checks.fail(BundleCheck::Gpus, mixed),
+        (n, None, Ok(mode)) => checks.pass(BundleCheck::Gpus, format!("{n} distinct GPU(s){mode}")),
     }
 
     match ctx.expected_nonce {
-        Some(n) if n == &bundle.nonce => checks.pass(Check::BundleNonce, "the bundle carries the expected nonce"),
+        Some(n) if n == &bundle.nonce => checks.pass(BundleCheck::Nonce, "the bundle carries the expected nonce"),
         Some(n) => checks.fail(
-            Check::BundleNonce,
+            BundleCheck::Nonce,
             format!(
                 "the bundle carries nonce {}, not the expected {}: stale or replayed",
                 hex::encode(bundle.nonce),
@@ -164,15 +165,15 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
             ),
         ),
         None if ctx.policy.bundle.require_nonce => checks.fail(
-            Check::BundleNonce,
+            BundleCheck::Nonce,
             "no expected nonce was given, so this bundle could be a replay (policy bundle.require_nonce)",
         ),
-        None => checks.skip(Check::BundleNonce, "freshness is left to the nonce's issuer (eat_nonce in the result)"),
+        None => checks.skip(BundleCheck::Nonce, "freshness is left to the nonce's issuer (eat_nonce in the result)"),
     }
 
     let mut gpus = Vec::with_capacity(bundle.gpus.len());
     for g in &bundle.gpus {
-        let mut responses: Vec<OcspResponse> = g.ocsp.iter().filter_map(|der| parse_response(der).ok()).collect();
+        let mut responses: Vec<OcspResponse> = g.ocsp.iter().filter_map(|der| OcspResponse::parse(der).ok()).collect();
         let revocation = match ctx.revocation {
             BundleRevocation::NotChecked => Revocation::NotChecked,
             BundleRevocation::Responses { extra, device_at, rim_at } => {
@@ -188,7 +189,7 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
         };
         let appraisal = appraise_gpu(
             &evidence,
-            &Appraise {
+            &GpuAppraise {
                 nonce: &bundle.nonce,
                 at: ctx.at,
                 anchors: ctx.anchors,
@@ -208,7 +209,7 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
     let expected = bundle.expected_report_data();
     let cpu = match &bundle.cpu {
         Some(c) => {
-            checks.pass(Check::BundleCpu, "SEV-SNP evidence present");
+            checks.pass(BundleCheck::Cpu, "SEV-SNP evidence present");
             Some(appraise_snp(
                 &SnpEvidence { report: &c.report, vek: &c.vek, ask_ark: c.ask_ark.as_deref() },
                 &SnpAppraise {
@@ -222,13 +223,13 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
         }
         None if ctx.policy.bundle.require_cpu_evidence => {
             checks.fail(
-                Check::BundleCpu,
+                BundleCheck::Cpu,
                 "no CPU TEE evidence: nothing binds the GPU reports to this VM (policy bundle.require_cpu_evidence)",
             );
             None
         }
         None => {
-            checks.skip(Check::BundleCpu, "no CPU TEE evidence; policy bundle.require_cpu_evidence is false");
+            checks.skip(BundleCheck::Cpu, "no CPU TEE evidence; policy bundle.require_cpu_evidence is false");
             None
         }
     };

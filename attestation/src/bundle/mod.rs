@@ -13,12 +13,14 @@
 //! piece of evidence goes through the same verifiers as when it arrives alone.
 
 mod appraise;
+mod check;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use appraise::{BundleAppraise, BundleRevocation, CompositeAppraisal, GpuEntry, appraise_bundle};
+pub use check::BundleCheck;
 
 use crate::crypto;
 use crate::x509::CertChain;
@@ -39,7 +41,7 @@ const MAX_OCSP: usize = 32;
 /// A bundle that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BundleError {
-    /// Over [`MAX_BUNDLE_LEN`].
+    /// Over `MAX_BUNDLE_LEN` (8 MiB).
     #[error("bundle is {0} bytes, more than the {MAX_BUNDLE_LEN}-byte limit")]
     TooLarge(usize),
     /// Not JSON of the bundle's shape.
@@ -71,9 +73,9 @@ fn field(field: impl Into<String>, reason: impl ToString) -> BundleError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BundleDocument {
-    /// Always [`BUNDLE_FORMAT`].
+    /// Always `ccgpu-evidence-bundle` (`BUNDLE_FORMAT`).
     pub format: String,
-    /// Always [`BUNDLE_VERSION`].
+    /// Always 1 (`BUNDLE_VERSION`).
     pub version: u32,
     /// The 32-byte nonce, hex.
     pub nonce: String,
@@ -248,7 +250,7 @@ impl EvidenceBundle {
                     .enumerate()
                     .map(|(k, s)| {
                         let der = b64(&format!("gpus[{i}].ocsp[{k}]"), s)?;
-                        crate::ocsp::parse_response(&der).map_err(|e| field(format!("gpus[{i}].ocsp[{k}]"), e))?;
+                        crate::ocsp::OcspResponse::parse(&der).map_err(|e| field(format!("gpus[{i}].ocsp[{k}]"), e))?;
                         Ok(der)
                     })
                     .collect::<Result<_, BundleError>>()?,

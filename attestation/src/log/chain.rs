@@ -4,8 +4,9 @@
 use time::OffsetDateTime;
 
 use super::checkpoint::CheckpointSigner;
+use super::digest::Sha384Digest;
 use super::error::LogError;
-use super::record::{Checkpoint, Header, LogId, LogRecord, Sha384Digest};
+use super::record::{Checkpoint, Header, LogId, LogRecord};
 use super::verify::Head;
 use super::wire::MAX_LINE;
 

@@ -16,8 +16,9 @@ use aws_lc_rs::signature::{
     ECDSA_P384_SHA384_ASN1, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, KeyPair, ParsedPublicKey,
 };
 
+use super::digest::Sha384Digest;
 use super::error::{BreakKind, LogError};
-use super::record::{Checkpoint, HexBytes, LogId, Sha384Digest};
+use super::record::{Checkpoint, HexBytes, LogId};
 
 const DOMAIN: &[u8] = b"ccgpu-attestation-log checkpoint v1\n";
 const SIGNATURE_FIELD: &[u8] = br#","signature":""#;

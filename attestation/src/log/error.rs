@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use super::record::Sha384Digest;
+use super::digest::Sha384Digest;
 
 /// Errors of the attestation log.
 #[derive(Debug, Error)]

@@ -27,8 +27,9 @@ use time::OffsetDateTime;
 
 use super::chain::Chain;
 use super::checkpoint::CheckpointSigner;
+use super::digest::Sha384Digest;
 use super::error::{BreakKind, LogError};
-use super::record::{Checkpoint, Header, LogId, LogRecord, Sha384Digest};
+use super::record::{Checkpoint, Header, LogId, LogRecord};
 use super::verify::{Head, LogReader};
 use super::wire::{self, MAX_LINE};
 

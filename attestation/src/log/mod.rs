@@ -33,7 +33,7 @@
 //! {"prev":"…","line":12,"kind":"checkpoint","time":"…","key_id":"<96 hex>","signature":"<DER hex>"}
 //! ```
 //! signed with ECDSA P-384/SHA-384 over `"ccgpu-attestation-log checkpoint v1\n" ‖ log_id ‖ "\n" ‖` the
-//! line's bytes before `,"signature":"` (see [`checkpoint`]).
+//! line's bytes before `,"signature":"` (see `checkpoint`).
 //!
 //! # What the chain proves, and what it cannot
 //!
@@ -48,26 +48,27 @@
 //!
 //! # Layout
 //!
-//! Pure: [`record`] (the line types), `chain` (building chained lines), `wire` (line splitting and the fixed prefix), [`verify`] (the
-//! verifying reader, queries), [`checkpoint`] (signing). I/O: [`file`] only (appender, open, repair).
+//! Pure: `record` (the line types), `digest` (the SHA-384 digest and strict hex), `chain` (building
+//! chained lines), `wire` (line splitting and the fixed prefix), `verify` (the verifying reader, queries),
+//! `checkpoint` (signing), `error` (what breaks). I/O: `file` only (appender, open, repair).
 //!
 //! Trusts: nothing in a log. Only the auditor's checkpoint key and head anchor add trust beyond the chain.
 
-mod chain;
-pub mod checkpoint;
+pub(crate) mod chain;
+mod checkpoint;
+mod digest;
 mod error;
-pub mod file;
-pub mod record;
-pub mod verify;
-mod wire;
+mod file;
+mod record;
+mod verify;
+pub(crate) mod wire;
 
-pub use chain::Chain;
 pub use checkpoint::{CheckpointKey, CheckpointSigner};
+pub use digest::Sha384Digest;
 pub use error::{BreakKind, LogError};
 pub use file::{AppendOptions, Appended, Appender, Checkpointing, Repair, repair_torn_tail};
 pub use record::{
     Checkpoint, ClaimRef, DeviceEntry, DeviceKind, Entry, EvidenceDigests, FORMAT, FORMAT_VERSION, GpuRef, Header,
-    HexBytes, LogContext, LogId, LogRecord, LogVerdict, Sha384Digest, Timestamp, VERIFIER,
+    HexBytes, LogContext, LogId, LogRecord, LogVerdict, Timestamp, VERIFIER,
 };
-pub use verify::{Filter, Head, LogReader, LogSummary, VerdictCounts, WINDOW};
-pub use wire::MAX_LINE;
+pub use verify::{Filter, Head, LogReader, LogSummary, VerdictCounts};

@@ -8,11 +8,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
+use super::digest::{Sha384Digest, StrVisitor, decode_lower_hex};
 use super::error::LogError;
 use crate::appraisal::Verdict;
 use crate::gpu::GpuAppraisal;
@@ -25,35 +26,6 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// What a record names as its verifier unless the caller says otherwise.
 pub const VERIFIER: &str = concat!("ccgpu-attestation ", env!("CARGO_PKG_VERSION"));
-
-/// A SHA-384 digest, written as 96 lowercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Sha384Digest(pub [u8; 48]);
-
-impl Sha384Digest {
-    /// The SHA-384 of `data`.
-    pub fn of(data: &[u8]) -> Self {
-        Self(crate::crypto::sha384(data))
-    }
-
-    /// Parses exactly 96 lowercase hex digits.
-    pub fn from_hex(text: &[u8]) -> Option<Self> {
-        let mut out = [0u8; 48];
-        decode_lower_hex(text, &mut out).then_some(Self(out))
-    }
-}
-
-impl fmt::Display for Sha384Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for Sha384Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sha384Digest({self})")
-    }
-}
 
 impl FromStr for Sha384Digest {
     type Err = LogError;
@@ -418,7 +390,7 @@ impl LogRecord {
 
 /// A signed statement of the chain head: "the `line - 1` lines before me hash to `prev`".
 ///
-/// The signature is ECDSA P-384/SHA-384 (ASN.1 DER, hex) over [`super::checkpoint::signed_message`]: a
+/// The signature is ECDSA P-384/SHA-384 (ASN.1 DER, hex) over `checkpoint::signed_message`: a
 /// domain tag, the log id, and the line's own bytes up to (not including) `,"signature":`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -471,70 +443,9 @@ pub(crate) fn invalid(field: &'static str, value: &str, reason: &str) -> LogErro
     LogError::InvalidField { field, value: shown, reason: reason.to_owned() }
 }
 
-/// Decodes lowercase hex into exactly `out.len()` bytes. Table-driven and branch-free per digit: a
-/// record carries seven digests, and this is on the verifier's hot path.
-pub(crate) fn decode_lower_hex(text: &[u8], out: &mut [u8]) -> bool {
-    if text.len() != out.len() * 2 {
-        return false;
-    }
-    let mut bad = 0u8;
-    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        let (h, l) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
-        bad |= h | l;
-        *o = (h << 4) | (l & 0x0f);
-    }
-    bad & 0xf0 == 0
-}
-
-/// Value of each lowercase hex digit; 0xff for every other byte.
-const NIBBLE: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut d = 0u8;
-    while d < 10 {
-        t[(b'0' + d) as usize] = d;
-        d += 1;
-    }
-    let mut d = 0u8;
-    while d < 6 {
-        t[(b'a' + d) as usize] = 10 + d;
-        d += 1;
-    }
-    t
-};
-
 fn parse_hex_vec(s: &str) -> Option<HexBytes> {
     let mut out = vec![0u8; s.len() / 2];
     decode_lower_hex(s.as_bytes(), &mut out).then_some(HexBytes(out))
-}
-
-/// A visitor for string-encoded values, so borrowed and escaped JSON strings both work.
-struct StrVisitor<T>(&'static str, fn(&str) -> Option<T>);
-
-impl<T> Visitor<'_> for StrVisitor<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        (self.1)(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
-    }
-}
-
-impl Serialize for Sha384Digest {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0u8; 96];
-        // Infallible: the buffer is exactly twice the input.
-        hex::encode_to_slice(self.0, &mut buf).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(std::str::from_utf8(&buf).map_err(serde::ser::Error::custom)?)
-    }
-}
-
-impl<'de> Deserialize<'de> for Sha384Digest {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(StrVisitor("96 lowercase hex digits", |s| Self::from_hex(s.as_bytes())))
-    }
 }
 
 impl Serialize for LogId {
@@ -618,15 +529,15 @@ pub(crate) use tag::{Appraisal as AppraisalTag, Checkpoint as CheckpointTag, Hea
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::appraisal::{Check, Checks};
-    use crate::gpu::{ChainSummary, GpuIdentity, RevocationMode};
+    use crate::appraisal::Checks;
+    use crate::gpu::{ChainSummary, GpuCheck, GpuIdentity, RevocationMode};
     use time::macros::datetime;
 
     fn appraisal() -> GpuAppraisal {
         let mut checks = Checks::default();
-        checks.pass(Check::ReportParsed, "ok");
-        checks.fail(Check::Nonce, "nonce differs");
-        checks.not_run(Check::Measurements, "no RIMs");
+        checks.pass(GpuCheck::ReportParsed, "ok");
+        checks.fail(GpuCheck::Nonce, "nonce differs");
+        checks.not_run(GpuCheck::Measurements, "no RIMs");
         GpuAppraisal {
             verdict: checks.verdict(),
             checks,

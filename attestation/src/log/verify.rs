@@ -14,8 +14,9 @@ use std::io::BufRead;
 use time::OffsetDateTime;
 
 use super::checkpoint::CheckpointKey;
+use super::digest::Sha384Digest;
 use super::error::{BreakKind, LogError};
-use super::record::{Checkpoint, Entry, Header, LogRecord, LogVerdict, Sha384Digest, Timestamp};
+use super::record::{Checkpoint, Entry, Header, LogRecord, LogVerdict, Timestamp};
 use super::wire::{self, LineKind, Lines, Prefix, RawLine};
 
 /// How many recent line hashes are kept to explain a break ("line 9 follows line 5").

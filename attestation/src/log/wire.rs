@@ -7,8 +7,9 @@
 
 use std::io::{BufRead, Read};
 
+use super::digest::Sha384Digest;
 use super::error::{BreakKind, LogError};
-use super::record::{AppraisalTag, CheckpointTag, HeaderTag, Sha384Digest};
+use super::record::{AppraisalTag, CheckpointTag, HeaderTag};
 
 /// The longest line accepted, newline excluded (1 MiB).
 pub const MAX_LINE: usize = 1 << 20;

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use check::{CertRevocation, OcspOptions, check_certificate};
-pub use request::{CertId, HashAlg, OcspQuery, queries, request_der};
-pub use response::{CertStatus, OcspResponse, RevocationReason, SingleResponse, parse_response};
+pub use request::{CertId, HashAlg, OcspQuery};
+pub use response::{CertStatus, OcspResponse, ResponderId, RevocationReason, SingleResponse};
 
 use crate::der::DerError;
 

@@ -1,10 +1,13 @@
 //! CertIDs (RFC 6960 §4.1.1) and OCSP request encoding. ccgpu asks with SHA-384 CertIDs, as NVIDIA's
 //! responders expect; responses using SHA-1/256/512 CertIDs are still matched correctly.
 
+use std::ops::RangeInclusive;
+
 use aws_lc_rs::digest;
 use x509_parser::certificate::X509Certificate;
 
 use crate::der_write::{seq, tlv};
+use crate::x509::{CertChain, TrustAnchor, describe, parse_one};
 
 /// Hash algorithm of a CertID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,14 +87,15 @@ impl CertId {
         let alg = seq(&[&tlv(0x06, self.hash.oid()), &[0x05, 0x00]]);
         seq(&[&alg, &tlv(0x04, &self.issuer_name_hash), &tlv(0x04, &self.issuer_key_hash), &tlv(0x02, &self.serial)])
     }
-}
 
-/// An OCSPRequest for one certificate (no nonce: NVIDIA's responders answer from pre-produced responses).
-pub fn request_der(cert_id: &CertId) -> Vec<u8> {
-    let request = seq(&[&cert_id.to_der()]);
-    let request_list = seq(&[&request]);
-    let tbs_request = seq(&[&request_list]);
-    seq(&[&tbs_request])
+    /// An OCSPRequest for this one certificate (no nonce: NVIDIA's responders answer from pre-produced
+    /// responses).
+    pub fn request_der(&self) -> Vec<u8> {
+        let request = seq(&[&self.to_der()]);
+        let request_list = seq(&[&request]);
+        let tbs_request = seq(&[&request_list]);
+        seq(&[&tbs_request])
+    }
 }
 
 /// One certificate whose status must be asked for.
@@ -105,29 +109,27 @@ pub struct OcspQuery {
     pub url: Option<String>,
 }
 
-/// The queries for `positions` of `chain` (each certificate's issuer is the next one, or `anchor` after the
-/// last), with SHA-384 CertIDs.
-pub fn queries(
-    chain: &crate::x509::CertChain,
-    anchor: &crate::x509::TrustAnchor,
-    positions: std::ops::RangeInclusive<usize>,
-) -> Vec<OcspQuery> {
-    let Ok(anchor_cert) = crate::x509::parse_one(anchor.der()) else { return Vec::new() };
-    let mut out = Vec::new();
-    for i in positions {
-        let Some(Ok(cert)) = chain.ders().get(i).map(|d| crate::x509::parse_one(d)) else { continue };
-        let issuer = match chain.ders().get(i + 1).map(|d| crate::x509::parse_one(d)) {
-            Some(Ok(issuer)) => issuer,
-            Some(Err(_)) => continue,
-            None => anchor_cert.clone(),
-        };
-        out.push(OcspQuery {
-            subject: crate::x509::describe(&cert),
-            cert_id: CertId::new(&cert, &issuer, HashAlg::Sha384),
-            url: aia_ocsp_url(&cert),
-        });
+impl OcspQuery {
+    /// The queries for `positions` of `chain` (each certificate's issuer is the next one, or `anchor` after
+    /// the last), with SHA-384 CertIDs.
+    pub fn for_chain(chain: &CertChain, anchor: &TrustAnchor, positions: RangeInclusive<usize>) -> Vec<Self> {
+        let Ok(anchor_cert) = parse_one(anchor.der()) else { return Vec::new() };
+        let mut out = Vec::new();
+        for i in positions {
+            let Some(Ok(cert)) = chain.ders().get(i).map(|d| parse_one(d)) else { continue };
+            let issuer = match chain.ders().get(i + 1).map(|d| parse_one(d)) {
+                Some(Ok(issuer)) => issuer,
+                Some(Err(_)) => continue,
+                None => anchor_cert.clone(),
+            };
+            out.push(Self {
+                subject: describe(&cert),
+                cert_id: CertId::new(&cert, &issuer, HashAlg::Sha384),
+                url: aia_ocsp_url(&cert),
+            });
+        }
+        out
     }
-    out
 }
 
 fn aia_ocsp_url(cert: &X509Certificate<'_>) -> Option<String> {

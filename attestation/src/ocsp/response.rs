@@ -118,75 +118,77 @@ pub struct OcspResponse {
     pub certs: Vec<Vec<u8>>,
 }
 
-/// Parses a DER OCSPResponse; anything but a `successful` basic response is an error.
-pub fn parse_response(der: &[u8]) -> Result<OcspResponse, OcspError> {
-    let fmt_err = |s: &str| OcspError::Format(s.to_owned());
-    let mut outer = DerReader::new(der);
-    let resp = outer.expect(tag::SEQUENCE)?;
-    outer.finish()?;
-    let mut r = DerReader::new(resp.value);
-    let status = r.expect(ENUMERATED)?;
-    match status.value {
-        [0] => {}
-        [code] => {
-            let name = match code {
-                1 => "malformedRequest",
-                2 => "internalError",
-                3 => "tryLater",
-                5 => "sigRequired",
-                6 => "unauthorized",
-                _ => "an unknown status",
-            };
-            return Err(OcspError::Status(format!("{name} ({code})")));
-        }
-        _ => return Err(fmt_err("responseStatus is not a one-byte ENUMERATED")),
-    }
-    let bytes = r.expect(0xa0)?;
-    r.finish()?;
-    let mut rb = DerReader::new(bytes.value);
-    let rb_seq = rb.expect(tag::SEQUENCE)?;
-    rb.finish()?;
-    let mut rb = DerReader::new(rb_seq.value);
-    if rb.expect(tag::OID)?.value != ID_PKIX_OCSP_BASIC {
-        return Err(fmt_err("responseType is not id-pkix-ocsp-basic"));
-    }
-    let basic = rb.expect(tag::OCTET_STRING)?;
-    rb.finish()?;
-
-    let mut b = DerReader::new(basic.value);
-    let basic_seq = b.expect(tag::SEQUENCE)?;
-    b.finish()?;
-    let mut b = DerReader::new(basic_seq.value);
-    let tbs = b.expect(tag::SEQUENCE)?;
-    let alg = b.expect(tag::SEQUENCE)?;
-    let signature_algorithm = DerReader::new(alg.value).expect(tag::OID)?.value.to_vec();
-    let sig_bits = b.expect(tag::BIT_STRING)?;
-    let signature = match sig_bits.value.split_first() {
-        Some((0, rest)) => rest.to_vec(),
-        _ => return Err(fmt_err("signature BIT STRING has unused bits")),
-    };
-    let mut certs = Vec::new();
-    if let Some(c) = b.optional(0xa0)? {
-        let mut list = DerReader::new(DerReader::new(c.value).expect(tag::SEQUENCE)?.value);
-        while !list.is_empty() {
-            if certs.len() == MAX_CERTS {
-                return Err(fmt_err("too many certificates"));
+impl OcspResponse {
+    /// Parses a DER OCSPResponse; anything but a `successful` basic response is an error.
+    pub fn parse(der: &[u8]) -> Result<Self, OcspError> {
+        let fmt_err = |s: &str| OcspError::Format(s.to_owned());
+        let mut outer = DerReader::new(der);
+        let resp = outer.expect(tag::SEQUENCE)?;
+        outer.finish()?;
+        let mut r = DerReader::new(resp.value);
+        let status = r.expect(ENUMERATED)?;
+        match status.value {
+            [0] => {}
+            [code] => {
+                let name = match code {
+                    1 => "malformedRequest",
+                    2 => "internalError",
+                    3 => "tryLater",
+                    5 => "sigRequired",
+                    6 => "unauthorized",
+                    _ => "an unknown status",
+                };
+                return Err(OcspError::Status(format!("{name} ({code})")));
             }
-            let cert = list.expect(tag::SEQUENCE)?;
-            certs.push(cert.raw.to_vec());
+            _ => return Err(fmt_err("responseStatus is not a one-byte ENUMERATED")),
         }
+        let bytes = r.expect(0xa0)?;
+        r.finish()?;
+        let mut rb = DerReader::new(bytes.value);
+        let rb_seq = rb.expect(tag::SEQUENCE)?;
+        rb.finish()?;
+        let mut rb = DerReader::new(rb_seq.value);
+        if rb.expect(tag::OID)?.value != ID_PKIX_OCSP_BASIC {
+            return Err(fmt_err("responseType is not id-pkix-ocsp-basic"));
+        }
+        let basic = rb.expect(tag::OCTET_STRING)?;
+        rb.finish()?;
+
+        let mut b = DerReader::new(basic.value);
+        let basic_seq = b.expect(tag::SEQUENCE)?;
+        b.finish()?;
+        let mut b = DerReader::new(basic_seq.value);
+        let tbs = b.expect(tag::SEQUENCE)?;
+        let alg = b.expect(tag::SEQUENCE)?;
+        let signature_algorithm = DerReader::new(alg.value).expect(tag::OID)?.value.to_vec();
+        let sig_bits = b.expect(tag::BIT_STRING)?;
+        let signature = match sig_bits.value.split_first() {
+            Some((0, rest)) => rest.to_vec(),
+            _ => return Err(fmt_err("signature BIT STRING has unused bits")),
+        };
+        let mut certs = Vec::new();
+        if let Some(c) = b.optional(0xa0)? {
+            let mut list = DerReader::new(DerReader::new(c.value).expect(tag::SEQUENCE)?.value);
+            while !list.is_empty() {
+                if certs.len() == MAX_CERTS {
+                    return Err(fmt_err("too many certificates"));
+                }
+                let cert = list.expect(tag::SEQUENCE)?;
+                certs.push(cert.raw.to_vec());
+            }
+        }
+        b.finish()?;
+        let (responder_id, produced_at, responses) = parse_tbs(tbs.value)?;
+        Ok(OcspResponse {
+            tbs: tbs.raw.to_vec(),
+            responder_id,
+            produced_at,
+            responses,
+            signature_algorithm,
+            signature,
+            certs,
+        })
     }
-    b.finish()?;
-    let (responder_id, produced_at, responses) = parse_tbs(tbs.value)?;
-    Ok(OcspResponse {
-        tbs: tbs.raw.to_vec(),
-        responder_id,
-        produced_at,
-        responses,
-        signature_algorithm,
-        signature,
-        certs,
-    })
 }
 
 fn parse_tbs(tbs: &[u8]) -> Result<(ResponderId, OffsetDateTime, Vec<SingleResponse>), OcspError> {

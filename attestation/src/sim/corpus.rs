@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use super::pki::{DevicePki, Pki, RimPki, SimError};
 use super::report::ReportBuilder;
 use super::rim_sign::sign_rim;
-use crate::appraisal::Check;
-use crate::spdm::{AttestationReport, OpaqueType, SIGNATURE_LEN};
+use crate::gpu::GpuCheck;
+use crate::nvidia::spdm::{AttestationReport, OpaqueType, SIGNATURE_LEN};
 use crate::x509::{CertChain, TrustAnchor};
 
 /// Real evidence to derive the corpus from (all of it affirming at `at`).
@@ -53,7 +53,7 @@ pub struct Case {
     /// RIM anchor when not NVIDIA's.
     pub rim_anchor: Option<TrustAnchor>,
     /// Exactly the checks that must fail (checks that cannot run as a consequence are not listed).
-    pub failing: Vec<Check>,
+    pub failing: Vec<GpuCheck>,
 }
 
 impl Case {
@@ -80,7 +80,7 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn case(&mut self, name: &str, what: &str, failing: &[Check], edit: impl FnOnce(&mut Case)) {
+    fn case(&mut self, name: &str, what: &str, failing: &[GpuCheck], edit: impl FnOnce(&mut Case)) {
         let mut c = Case {
             name: name.to_owned(),
             what: what.to_owned(),
@@ -130,7 +130,7 @@ fn flip_hex_digit(s: &str) -> String {
 
 /// Builds the corpus. Fails only if the simulated PKIs cannot be generated.
 pub fn negative_corpus(base: &RealEvidence) -> Result<Vec<Case>, SimError> {
-    use Check::*;
+    use GpuCheck::*;
     let parsed = AttestationReport::parse(&base.report).map_err(|e| SimError::Chain(format!("base report: {e}")))?;
     let fwid = parsed.opaque().fwid.unwrap_or([0; 48]);
     let chip = "GH100";

@@ -11,11 +11,11 @@ mod ocsp;
 mod pki;
 mod report;
 mod rim_sign;
-pub mod snp;
+mod snp;
 
 pub use corpus::{Case, RealEvidence, byte_flips, negative_corpus};
 pub use ocsp::{SimStatus, ocsp_response};
 pub use pki::{DevicePki, Pki, RimPki, SimError};
 pub use report::{OpaqueBuilder, RECORDED_H200, ReportBuilder, SimFirmware};
 pub use rim_sign::{GoldenSpec, rim_document, sign_rim};
-pub use snp::{SnpBase, SnpCase, SnpPki, SnpReportBuilder, VekSpec, snp_negative_corpus};
+pub use snp::{SimVek, SnpBase, SnpCase, SnpPki, SnpReportBuilder, VekSpec, snp_byte_flips, snp_negative_corpus};

@@ -1,7 +1,7 @@
 //! Building SPDM GET_MEASUREMENTS + MEASUREMENTS reports in NVIDIA's layout, signed by a simulated
 //! attestation key.
 
-use crate::spdm::{AttestationReport, OpaqueType};
+use crate::nvidia::spdm::{AttestationReport, OpaqueType};
 
 use super::pki::{Pki, SimError};
 

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use std::fmt::Write as _;
 
 use super::pki::{Pki, SimError};
-use crate::rim::c14n;
+use crate::nvidia::rim::c14n;
 
 /// One golden measurement of a generated RIM.
 #[derive(Debug, Clone, PartialEq, Eq)]

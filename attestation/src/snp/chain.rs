@@ -81,13 +81,6 @@ pub enum AmdCertError {
     },
 }
 
-impl AmdCertError {
-    /// True when the problem is the validity period only.
-    pub fn is_time(&self) -> bool {
-        matches!(self, Self::Time(_))
-    }
-}
-
 /// Role of a certificate in the chain (decides which profile rules apply).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {

@@ -1,10 +1,10 @@
 //! Appraisal of AMD SEV-SNP evidence: an attestation report, the VCEK or VLEK that signed it, and
-//! optionally the ASK/ASVK + ARK bundle that came with it.
+//! optionally the ASK/ASVK + ARK bundle that came with it, each judged by its own check ([`SnpCheck`]).
 //!
-//! [`appraise_snp`] takes everything the decision depends on — evidence bytes, the verification time,
-//! AMD's roots, the policy and the expected REPORT_DATA — and returns an [`SnpAppraisal`] recording one
-//! outcome per check ([`crate::appraisal::Check`], the `Snp…` variants), the verdict they imply and who
-//! the guest says it is. Nothing is read from the environment.
+//! [`appraise_snp`] takes everything the decision depends on — evidence bytes ([`SnpEvidence`]), the
+//! verification time, AMD's roots, the policy and the expected REPORT_DATA ([`SnpAppraise`]) — and
+//! returns an [`SnpAppraisal`] recording every check, the verdict they imply and who the guest says it is.
+//! Nothing is read from the environment.
 //!
 //! What it trusts: only the ARKs in the [`AmdRoots`] it is handed ([`AmdRoots::amd`] ships AMD's for
 //! Milan, Genoa and Turin). What it does not trust: the report, the VCEK/VLEK, and any ASK/ARK bundle in
@@ -16,24 +16,34 @@
 //! out is checked here: certificate validity at the verification time, the VCEK/VLEK TCB, hwID and product
 //! extensions against the report, the reserved fields, the signature algorithm and signing-key fields, and
 //! the guest policy, VMPL, REPORT_DATA and reference values of [`SnpPolicy`].
+//!
+//! Layout, the same for every appraisal kind: `evidence` (inputs), `check` (the checks, in order),
+//! `appraise` (the steps), `checks` (one function per step), `identity` (who the evidence says it is),
+//! `result` (the appraisal). AMD's formats, used by this appraisal alone, sit beside them: `report` (the
+//! attestation report), `vek` (VCEK/VLEK and its extensions), `chain` (AMD's certificate profile), `roots`
+//! (AMD's pinned roots), `product`, `tcb`, and `policy` (the SNP part of the appraisal policy).
 
 mod appraise;
 mod chain;
-pub mod policy;
+mod check;
+mod checks;
+mod evidence;
+mod identity;
+mod policy;
 mod product;
-pub mod report;
+pub(crate) mod report; // also read by the simulator
+mod result;
 mod roots;
 mod tcb;
 mod vek;
 
-pub use appraise::{SnpAppraisal, SnpAppraise, SnpEvidence, SnpIdentity, VekKind, appraise_snp};
-pub use chain::AmdCertError;
+pub use appraise::appraise_snp;
+pub use check::SnpCheck;
+pub use evidence::{SnpAppraise, SnpEvidence};
+pub use identity::SnpIdentity;
 pub use policy::{HostData, Measurement, SnpPolicy};
 pub use product::Product;
-pub use report::{ReportError, SnpReport};
-pub use roots::{
-    AmdRoots, GENOA_ARK_PEM, GENOA_ASK_PEM, GENOA_ASVK_PEM, Intermediate, MILAN_ARK_PEM, MILAN_ASK_PEM, MILAN_ASVK_PEM,
-    ProductRoots, RootsError, TURIN_ARK_PEM, TURIN_ASK_PEM, TURIN_ASVK_PEM,
-};
+pub use result::SnpAppraisal;
+pub use roots::{AmdRoots, Intermediate, ProductRoots, RootsError};
 pub use tcb::Tcb;
-pub use vek::{VekExtensionError, VekExtensions, VekInputError, vek_der};
+pub use vek::VekKind;

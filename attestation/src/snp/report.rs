@@ -31,7 +31,9 @@ pub const SUPPORTED_VERSIONS: [u32; 3] = [2, 3, 5];
 /// `SIGNATURE_ALGO` value of ECDSA P-384 with SHA-384, the only algorithm AMD defines.
 pub const SIG_ALGO_ECDSA_P384_SHA384: u32 = 1;
 
-/// Byte offsets and ranges of the report's fields.
+/// Byte offsets and ranges of the report's fields. The whole layout is named, though the verifier reads
+/// only some fields by offset (the simulator and the tests read the rest).
+#[allow(dead_code)]
 pub mod offset {
     use std::ops::Range;
 
@@ -135,6 +137,7 @@ pub mod policy_bit {
 }
 
 /// KEY_INFO bits (offset 0x48).
+#[allow(dead_code)] // AUTHOR_KEY_EN: the layout is named whole
 pub mod key_info {
     /// AUTHOR_KEY_EN.
     pub const AUTHOR_KEY_EN: u32 = 1 << 0;
@@ -228,11 +231,6 @@ impl<'a> SnpReport<'a> {
     /// The bytes as received.
     pub fn raw(&self) -> &'a [u8; REPORT_LEN] {
         self.raw
-    }
-
-    /// The signed bytes `[0, 0x2A0)` as received.
-    pub fn signed_bytes(&self) -> &'a [u8] {
-        &self.raw[..SIGNED_LEN]
     }
 
     /// The report version (2, 3 or 5).

@@ -8,14 +8,53 @@
 //! Turin; some certificates wrap it in a DER OCTET STRING, which is accepted too); `.5` cspID (VLEK, the
 //! provider's name). A duplicated AMD extension, or one that does not decode, is refused.
 
+use serde::Serialize;
 use thiserror::Error;
 use x509_parser::certificate::X509Certificate;
 
+use super::report::key_info;
+use super::roots::Intermediate;
 use crate::der::{self, DerError, tag};
 use crate::oid;
 
 /// DER content of 1.3.6.1.4.1.3704.1 (AMD SEV).
 const AMD_SEV: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x9c, 0x78, 0x01];
+
+/// Which kind of endorsement key signed the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VekKind {
+    /// Versioned Chip Endorsement Key: one chip, one TCB.
+    Vcek,
+    /// Versioned Loaded Endorsement Key: one cloud provider, one TCB.
+    Vlek,
+}
+
+impl VekKind {
+    /// "VCEK" or "VLEK".
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vcek => "VCEK",
+            Self::Vlek => "VLEK",
+        }
+    }
+
+    /// The kind of key the intermediate issues.
+    pub(crate) fn issued_by(intermediate: Intermediate) -> Self {
+        match intermediate {
+            Intermediate::Ask => Self::Vcek,
+            Intermediate::Asvk => Self::Vlek,
+        }
+    }
+
+    /// The report's KEY_INFO.SIGNING_KEY value for this kind.
+    pub(crate) fn signing_key_value(self) -> u32 {
+        match self {
+            Self::Vcek => key_info::SIGNING_KEY_VCEK,
+            Self::Vlek => key_info::SIGNING_KEY_VLEK,
+        }
+    }
+}
 
 /// A certificate's input form was neither one DER certificate nor one PEM CERTIFICATE block.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

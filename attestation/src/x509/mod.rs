@@ -5,12 +5,14 @@
 //! (RIM signing chain) and are treated as attacker-controlled until [`validate`] returns a
 //! [`ValidatedChain`] for a given verification time.
 
-mod cert;
-mod fwid;
+pub(crate) mod cert;
+pub(crate) mod fwid;
 mod path;
 
-pub use cert::{CertChain, ChainParseError, MAX_CHAIN_LEN};
+pub use cert::{CertChain, ChainParseError};
 pub(crate) use cert::{describe, parse_one};
-pub use fwid::{FwidError, leaf_fwid};
-pub use path::{CertProblem, ChainError, ChainRule, TrustAnchor, ValidatedChain, validate, validate_cached};
+pub(crate) use fwid::leaf_fwid;
+#[cfg(feature = "sim")]
+pub use path::validate;
+pub use path::{CertProblem, ChainError, ChainRule, TrustAnchor, ValidatedChain, validate_cached};
 pub(crate) use path::{check_validity, public_key as leaf_public_key, rfc3339};

@@ -217,7 +217,9 @@ pub struct ValidatedChain {
     pub subjects: Vec<String>,
 }
 
-/// Validates `chain` to `anchor` at time `at` under `rule`.
+/// Validates `chain` to `anchor` at time `at` under `rule`, without a cache (for tests, benches and fuzz
+/// targets; the verifiers always go through `validate_cached`).
+#[cfg(feature = "sim")]
 pub fn validate(
     chain: &CertChain,
     anchor: &TrustAnchor,
@@ -227,8 +229,8 @@ pub fn validate(
     validate_cached(chain, anchor, at, rule, None)
 }
 
-/// [`validate`], skipping signature checks of links `cache` has already seen verify (byte-identical
-/// issuer key and certificate). Every other check runs every time.
+/// Validates `chain` to `anchor` at time `at` under `rule`, skipping signature checks of links `cache` has
+/// already seen verify (byte-identical issuer key and certificate). Every other check runs every time.
 pub fn validate_cached(
     chain: &CertChain,
     anchor: &TrustAnchor,

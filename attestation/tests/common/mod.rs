@@ -2,13 +2,11 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::appraisal::{Check, Outcome};
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::gpu::{Appraise, GpuAppraisal, GpuEvidence, Revocation, appraise_gpu};
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::sim::{Case, RealEvidence};
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{
+    Anchors, CertChain, GpuAppraisal, GpuAppraise, GpuCheck, GpuEvidence, Outcome, Policy, Revocation, VerifierCache,
+    appraise_gpu,
+    sim::{Case, RealEvidence},
+};
 use time::macros::datetime;
 
 pub const H100: &str = "nvidia/h100-550.90.07";
@@ -45,7 +43,7 @@ pub fn appraise_with(
     let evidence = GpuEvidence { report, chain, driver_rim: Some(driver), vbios_rim: Some(vbios) };
     appraise_gpu(
         &evidence,
-        &Appraise { nonce, at, anchors, policy: &policy, revocation: Revocation::NotChecked, cache },
+        &GpuAppraise { nonce, at, anchors, policy: &policy, revocation: Revocation::NotChecked, cache },
     )
 }
 
@@ -61,6 +59,6 @@ pub fn appraise_case(case: &Case, at: time::OffsetDateTime, cache: Option<&Verif
 }
 
 /// Checks whose outcome is `Failed` (not those that merely could not run).
-pub fn failed(a: &GpuAppraisal) -> Vec<Check> {
+pub fn failed(a: &GpuAppraisal) -> Vec<GpuCheck> {
     a.checks.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. })).map(|r| r.check).collect()
 }

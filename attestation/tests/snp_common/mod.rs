@@ -2,9 +2,9 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use ccgpu_attestation::appraisal::{Check, Outcome};
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::snp::{AmdRoots, SnpAppraisal, SnpAppraise, SnpEvidence, SnpPolicy, appraise_snp};
+use ccgpu_attestation::{
+    AmdRoots, Outcome, SnpAppraisal, SnpAppraise, SnpCheck, SnpEvidence, SnpPolicy, VerifierCache, appraise_snp,
+};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -135,12 +135,12 @@ pub fn appraise(
 }
 
 /// Checks whose outcome is `Failed` (not those that merely could not run).
-pub fn failed(a: &SnpAppraisal) -> Vec<Check> {
+pub fn failed(a: &SnpAppraisal) -> Vec<SnpCheck> {
     a.checks.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. })).map(|r| r.check).collect()
 }
 
 /// Checks that were skipped.
-pub fn skipped(a: &SnpAppraisal) -> Vec<Check> {
+pub fn skipped(a: &SnpAppraisal) -> Vec<SnpCheck> {
     a.checks.iter().filter(|r| matches!(r.outcome, Outcome::Skipped { .. })).map(|r| r.check).collect()
 }
 

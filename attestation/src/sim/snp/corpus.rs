@@ -11,9 +11,10 @@ use time::{Duration, OffsetDateTime};
 use super::super::SimError;
 use super::pki::{SnpPki, VekSpec};
 use super::report::SnpReportBuilder;
-use crate::appraisal::Check;
+use crate::snp::SnpCheck;
+use crate::snp::report::SnpReport;
 use crate::snp::report::{REPORT_LEN, offset, policy_bit};
-use crate::snp::{AmdRoots, HostData, Measurement, Product, SnpPolicy, SnpReport, Tcb, VekKind};
+use crate::snp::{AmdRoots, HostData, Measurement, Product, SnpPolicy, Tcb, VekKind};
 use crate::x509::parse_one;
 
 /// The real evidence the corpus derives from: a version 2 report signed by a VCEK, affirming at `at`
@@ -50,7 +51,7 @@ pub struct SnpCase {
     /// Verification time.
     pub at: OffsetDateTime,
     /// Exactly the checks that must fail (checks that cannot run as a consequence are not listed).
-    pub failing: Vec<Check>,
+    pub failing: Vec<SnpCheck>,
 }
 
 /// A single-byte change (XOR 0x01) of `report` at each of `offsets` (a range, or a stride of one):
@@ -77,7 +78,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     /// A case over AMD's roots, the default policy and the base's REPORT_DATA, with `edit` applied.
-    fn amd(&mut self, name: &str, what: &str, failing: &[Check], edit: impl FnOnce(&mut SnpCase)) {
+    fn amd(&mut self, name: &str, what: &str, failing: &[SnpCheck], edit: impl FnOnce(&mut SnpCase)) {
         let mut case = SnpCase {
             name: name.to_owned(),
             what: what.to_owned(),
@@ -95,7 +96,7 @@ impl Builder<'_> {
     }
 
     /// A case over the simulated roots with a re-signed report and its VCEK.
-    fn sim(&mut self, name: &str, what: &str, report: Vec<u8>, vek: Vec<u8>, failing: &[Check]) {
+    fn sim(&mut self, name: &str, what: &str, report: Vec<u8>, vek: Vec<u8>, failing: &[SnpCheck]) {
         let roots = self.sim.clone();
         self.amd(name, what, failing, |c| {
             c.report = report;
@@ -130,41 +131,41 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
     // --- Evidence around the real report, AMD's roots.
     let mut wrong_rd = fields.report_data;
     wrong_rd[0] ^= 0x01;
-    b.amd("report-data-mismatch", "expected REPORT_DATA differs in one bit", &[Check::SnpReportData], |c| {
+    b.amd("report-data-mismatch", "expected REPORT_DATA differs in one bit", &[SnpCheck::ReportData], |c| {
         c.report_data = Some(wrong_rd);
     });
-    b.amd("report-data-missing", "no expected REPORT_DATA under the default policy", &[Check::SnpReportData], |c| {
+    b.amd("report-data-missing", "no expected REPORT_DATA under the default policy", &[SnpCheck::ReportData], |c| {
         c.report_data = None;
     });
-    b.amd("vek-expired", "verification time one day after the VCEK's notAfter", &[Check::SnpVek], |c| {
+    b.amd("vek-expired", "verification time one day after the VCEK's notAfter", &[SnpCheck::Vek], |c| {
         c.at = vek_not_after + Duration::days(1);
     });
     b.amd(
         "before-ark",
         "verification time one day before the ARK's notBefore",
-        &[Check::SnpArk, Check::SnpAsk, Check::SnpVek],
+        &[SnpCheck::Ark, SnpCheck::Ask, SnpCheck::Vek],
         |c| c.at = ark_not_before - Duration::days(1),
     );
     let foreign_bundle = format!("{amd_ask_pem}{}", pem_of(pki.ark_der()));
     b.amd(
         "foreign-ark-in-bundle",
         "the bundle carries AMD's ASK and a generated ARK named ARK-<product>",
-        &[Check::SnpArk],
+        &[SnpCheck::Ark],
         |c| {
             c.ask_ark = Some(foreign_bundle.into_bytes());
         },
     );
-    b.amd("bundle-not-pem", "the bundle is not PEM", &[Check::SnpArk], |c| c.ask_ark = Some(b"not a bundle".to_vec()));
+    b.amd("bundle-not-pem", "the bundle is not PEM", &[SnpCheck::Ark], |c| c.ask_ark = Some(b"not a bundle".to_vec()));
     let other = Product::ALL.into_iter().find(|p| *p != product).unwrap_or(Product::Genoa);
     if let Some(o) = amd.product(other) {
         let other_bundle = format!("{}{}", pem_of(o.ask()), pem_of(o.ark()));
-        b.amd("bundle-of-another-product", "the bundle is another product's ASK and ARK", &[Check::SnpArk], |c| {
+        b.amd("bundle-of-another-product", "the bundle is another product's ASK and ARK", &[SnpCheck::Ark], |c| {
             c.ask_ark = Some(other_bundle.into_bytes());
         });
     }
     let without: Vec<_> = amd.iter().filter(|p| p.product() != product).cloned().collect();
     let without = AmdRoots::new(without).map_err(|e| SimError::Chain(e.to_string()))?;
-    b.amd("roots-without-product", "the verifier's roots lack the report's product", &[Check::SnpAsk], |c| {
+    b.amd("roots-without-product", "the verifier's roots lack the report's product", &[SnpCheck::Ask], |c| {
         c.roots = without;
     });
 
@@ -172,35 +173,35 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
     let mut high = tcb;
     high.snp = high.snp.saturating_add(1);
     let min_tcb = [(product, high)].into_iter().collect();
-    b.amd("tcb-below-policy", "policy minimum snpSPL one above the report's", &[Check::SnpMinTcb], |c| {
+    b.amd("tcb-below-policy", "policy minimum snpSPL one above the report's", &[SnpCheck::MinTcb], |c| {
         c.policy.min_tcb = min_tcb;
     });
     let other_min = [(other, tcb)].into_iter().collect();
     b.amd(
         "tcb-policy-for-another-product",
         "policy sets a minimum TCB for another product only",
-        &[Check::SnpMinTcb],
+        &[SnpCheck::MinTcb],
         |c| {
             c.policy.min_tcb = other_min;
         },
     );
     let mut other_measurement = fields.measurement;
     other_measurement[47] ^= 0x01;
-    b.amd("measurement-not-allowed", "policy allows one other measurement", &[Check::SnpMeasurement], |c| {
+    b.amd("measurement-not-allowed", "policy allows one other measurement", &[SnpCheck::Measurement], |c| {
         c.policy.measurements = Some(vec![Measurement(other_measurement)]);
     });
-    b.amd("measurement-list-empty", "policy allows no measurement", &[Check::SnpMeasurement], |c| {
+    b.amd("measurement-list-empty", "policy allows no measurement", &[SnpCheck::Measurement], |c| {
         c.policy.measurements = Some(Vec::new());
     });
     let mut other_host = fields.host_data;
     other_host[0] ^= 0x01;
-    b.amd("host-data-mismatch", "policy requires other HOST_DATA", &[Check::SnpHostData], |c| {
+    b.amd("host-data-mismatch", "policy requires other HOST_DATA", &[SnpCheck::HostData], |c| {
         c.policy.host_data = Some(HostData(other_host));
     });
     let other_vmpl = fields.vmpl.wrapping_add(1);
-    b.amd("vmpl-mismatch", "policy requires another VMPL", &[Check::SnpVmpl], |c| c.policy.vmpl = Some(other_vmpl));
+    b.amd("vmpl-mismatch", "policy requires another VMPL", &[SnpCheck::Vmpl], |c| c.policy.vmpl = Some(other_vmpl));
     if fields.policy.smt_allowed() {
-        b.amd("smt-forbidden", "policy forbids SMT, the guest allows it", &[Check::SnpGuestPolicy], |c| {
+        b.amd("smt-forbidden", "policy forbids SMT, the guest allows it", &[SnpCheck::GuestPolicy], |c| {
             c.policy.allow_smt = false;
         });
     }
@@ -211,22 +212,22 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
     b.amd(
         "signature-reserve-nonzero",
         "a byte of the unsigned signature reserve is set",
-        &[Check::SnpReservedFields],
+        &[SnpCheck::ReservedFields],
         |c| {
             c.report = tail;
         },
     );
     let mut wide = base.report.clone();
     wide[offset::SIGNATURE_R.start + 48] = 0x01;
-    b.amd("signature-r-above-384-bits", "r has a bit set above bit 384", &[Check::SnpReportSignature], |c| {
+    b.amd("signature-r-above-384-bits", "r has a bit set above bit 384", &[SnpCheck::ReportSignature], |c| {
         c.report = wide;
     });
     let mut s_flip = base.report.clone();
     s_flip[offset::SIGNATURE_S.start] ^= 0x01;
-    b.amd("signature-s-flipped", "the low bit of s is flipped", &[Check::SnpReportSignature], |c| c.report = s_flip);
+    b.amd("signature-s-flipped", "the low bit of s is flipped", &[SnpCheck::ReportSignature], |c| c.report = s_flip);
     let mut zeroed = base.report.clone();
     zeroed[offset::SIGNATURE_R.start..offset::SIGNATURE_S.end].fill(0);
-    b.amd("signature-zeroed", "r and s are zero (as with MASK_CHIP_KEY)", &[Check::SnpReportSignature], |c| {
+    b.amd("signature-zeroed", "r and s are zero (as with MASK_CHIP_KEY)", &[SnpCheck::ReportSignature], |c| {
         c.report = zeroed;
     });
 
@@ -238,7 +239,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         r.sign(&vcek)
     };
     let sim_chain = resign(&|_| {})?;
-    b.amd("simulated-vcek-under-amd-roots", "a simulated VCEK named like AMD's, AMD's roots", &[Check::SnpVek], |c| {
+    b.amd("simulated-vcek-under-amd-roots", "a simulated VCEK named like AMD's, AMD's roots", &[SnpCheck::Vek], |c| {
         c.report = sim_chain.clone();
         c.vek = vcek.der.clone();
     });
@@ -246,7 +247,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
     b.amd(
         "simulated-chain-under-amd-roots",
         "a simulated VCEK, ASK and ARK named like AMD's, AMD's roots",
-        &[Check::SnpArk, Check::SnpAsk],
+        &[SnpCheck::Ark, SnpCheck::Ask],
         |c| {
             c.report = sim_chain.clone();
             c.vek = vcek.der.clone();
@@ -262,7 +263,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         let report = resign(&|r| {
             r.set_policy(policy | bits);
         })?;
-        b.sim(name, what, report, vcek.der.clone(), &[Check::SnpGuestPolicy]);
+        b.sim(name, what, report, vcek.der.clone(), &[SnpCheck::GuestPolicy]);
     }
     for (name, what, edit) in [
         ("sig-algo-2", "SIGNATURE_ALGO 2", (offset::SIGNATURE_ALGO, 2u32)),
@@ -273,7 +274,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         let report = resign(&|r| {
             r.set_u32(edit.0, edit.1);
         })?;
-        b.sim(name, what, report, vcek.der.clone(), &[Check::SnpSignatureAlgorithm]);
+        b.sim(name, what, report, vcek.der.clone(), &[SnpCheck::SignatureAlgorithm]);
     }
     let reserved_bytes: [(&str, usize); 8] = [
         ("reserved-after-key-info", offset::RESERVED_AFTER_KEY_INFO.start),
@@ -292,7 +293,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
             &format!("reserved byte {at:#05x} set, re-signed"),
             report,
             vcek.der.clone(),
-            &[Check::SnpReservedFields],
+            &[SnpCheck::ReservedFields],
         );
     }
     for (name, what, edit) in [
@@ -314,7 +315,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
                 r.set_u32(at, u32::try_from(v).unwrap_or(u32::MAX));
             }
         })?;
-        b.sim(name, what, report, vcek.der.clone(), &[Check::SnpReservedFields]);
+        b.sim(name, what, report, vcek.der.clone(), &[SnpCheck::ReservedFields]);
     }
 
     // TCB and hwID bindings.
@@ -328,7 +329,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         "REPORTED_TCB snpSPL one above the VCEK's",
         report,
         vcek.der.clone(),
-        &[Check::SnpVekTcb],
+        &[SnpCheck::VekTcb],
     );
     let mut lower = tcb;
     lower.microcode = lower.microcode.wrapping_sub(1);
@@ -339,7 +340,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         "the VCEK certifies a microcode SPL one below the report's",
         report,
         lower_vcek.der,
-        &[Check::SnpVekTcb],
+        &[SnpCheck::VekTcb],
     );
     let mut other_chip = fields.chip_id;
     other_chip[5] ^= 0x01;
@@ -351,13 +352,13 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         "CHIP_ID differs from the VCEK's hwID in one bit",
         report,
         vcek.der.clone(),
-        &[Check::SnpChipId],
+        &[SnpCheck::ChipId],
     );
     let mut spec = VekSpec::vcek(product, tcb, &fields.chip_id);
     spec.hw_id = None;
     let no_hwid = pki.issue_vek(&spec)?;
     let report = SnpReportBuilder::from_bytes(&base.report)?.sign(&no_hwid)?;
-    b.sim("vcek-without-hwid", "the VCEK carries no hwID", report, no_hwid.der, &[Check::SnpChipId]);
+    b.sim("vcek-without-hwid", "the VCEK carries no hwID", report, no_hwid.der, &[SnpCheck::ChipId]);
 
     // Product and versions.
     let mut spec = VekSpec::vcek(product, tcb, &fields.chip_id);
@@ -369,13 +370,13 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         "the VCEK's productName is another product",
         report,
         misnamed.der,
-        &[Check::SnpProduct],
+        &[SnpCheck::Product],
     );
     let mut spec = VekSpec::vcek(product, tcb, &fields.chip_id);
     spec.product_name = None;
     let unnamed = pki.issue_vek(&spec)?;
     let report = SnpReportBuilder::from_bytes(&base.report)?.sign(&unnamed)?;
-    b.sim("vcek-without-product-name", "the VCEK has no productName", report, unnamed.der, &[Check::SnpProduct]);
+    b.sim("vcek-without-product-name", "the VCEK has no productName", report, unnamed.der, &[SnpCheck::Product]);
     let same_layout_other = match product {
         Product::Milan => (0x19, 0x11),
         _ => (0x19, 0x01),
@@ -388,7 +389,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         "version 3 whose CPUID names another product",
         report,
         vcek.der.clone(),
-        &[Check::SnpProduct],
+        &[SnpCheck::Product],
     );
     let report = resign(&|r| {
         r.set_version(3).set_cpuid(0x17, 0x31, 0);
@@ -398,13 +399,13 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         "version 3 whose CPUID is not an SNP product",
         report,
         vcek.der.clone(),
-        &[Check::SnpReportParsed],
+        &[SnpCheck::ReportParsed],
     );
     for v in [0u32, 1, 4, 6] {
         let report = resign(&|r| {
             r.set_version(v);
         })?;
-        b.sim(&format!("version-{v}"), &format!("VERSION {v}"), report, vcek.der.clone(), &[Check::SnpReportParsed]);
+        b.sim(&format!("version-{v}"), &format!("VERSION {v}"), report, vcek.der.clone(), &[SnpCheck::ReportParsed]);
     }
 
     // Keys and certificates.
@@ -414,7 +415,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         "another VCEK of the same chip and TCB",
         sim_chain.clone(),
         other_vcek.der,
-        &[Check::SnpReportSignature],
+        &[SnpCheck::ReportSignature],
     );
     let mut spec = VekSpec::vcek(product, tcb, &fields.chip_id);
     spec.not_before = base.at + Duration::days(1);
@@ -426,7 +427,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         "the VCEK's notBefore is one day after the verification time",
         report,
         future.der,
-        &[Check::SnpVek],
+        &[SnpCheck::Vek],
     );
     let vlek = pki.issue_vek(&VekSpec::vlek(product, tcb, "CN=simulated-csp"))?;
     let report = SnpReportBuilder::from_bytes(&base.report)?.sign(&vlek)?;
@@ -435,7 +436,7 @@ pub fn snp_negative_corpus(base: &SnpBase, pki: &SnpPki) -> Result<Vec<SnpCase>,
         "signed by a VLEK, KEY_INFO.SIGNING_KEY says VCEK",
         report,
         vlek.der,
-        &[Check::SnpSignatureAlgorithm],
+        &[SnpCheck::SignatureAlgorithm],
     );
 
     debug_assert!(b.cases.iter().all(|c| c.report.len() == REPORT_LEN || c.name.starts_with("length")));

@@ -2,7 +2,7 @@ use ccgpu_test_support::{require_testdata, require_testdata_bytes};
 use time::macros::datetime;
 
 use super::*;
-use crate::anchors::Anchors;
+use crate::nvidia::anchors::Anchors;
 
 const H100_RIMS: [&str; 2] = [
     "nvidia/h100-550.90.07/rims/NV_GPU_DRIVER_GH100_550.90.07.xml",

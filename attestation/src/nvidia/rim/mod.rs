@@ -13,10 +13,11 @@ mod document;
 mod id;
 mod xmldsig;
 
+use std::sync::Arc;
+
 use thiserror::Error;
 use time::OffsetDateTime;
 
-pub use c14n::C14nError;
 pub use document::{GoldenMeasurement, RimIdentity, StructureError};
 pub use id::{RimIds, rim_file_candidates};
 pub use xmldsig::XmlDsigError;
@@ -44,7 +45,7 @@ pub enum RimError {
     /// Not well-formed XML (or uses a DTD, or exceeds the node, attribute or namespace limits).
     #[error("RIM is not acceptable XML: {0}")]
     Xml(String),
-    /// Nested deeper than [`MAX_DEPTH`].
+    /// Nested deeper than `MAX_DEPTH` (16).
     #[error("RIM nests elements deeper than {MAX_DEPTH}")]
     TooDeep,
     /// Structure outside NVIDIA's SWID shape.
@@ -155,6 +156,11 @@ impl RimInspection {
             signing_chain: self.signing_chain().cloned(),
         }
     }
+}
+
+/// [`inspect`], from `cache` when the same document was inspected before.
+pub fn inspect_cached(xml: &[u8], cache: &VerifierCache) -> Arc<RimInspection> {
+    cache.inspection(xml, inspect)
 }
 
 /// Verifies one RIM document against `anchor` at time `at`.

@@ -10,8 +10,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::rim::VerifiedRim;
-use crate::spdm::{AttestationReport, Nvdec0Status};
+use crate::nvidia::rim::VerifiedRim;
+use crate::nvidia::spdm::{AttestationReport, Nvdec0Status};
 
 /// The golden index NVIDIA exempts when NVDEC0 is disabled.
 pub const NVDEC0_INDEX: usize = 35;

@@ -8,8 +8,8 @@
 
 use serde::Serialize;
 
-use crate::arch::GpuArch;
-use crate::spdm::OpaqueData;
+use crate::nvidia::arch::GpuArch;
+use crate::nvidia::spdm::OpaqueData;
 
 /// The driver and VBIOS RIM ids a report implies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

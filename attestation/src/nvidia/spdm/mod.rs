@@ -97,7 +97,7 @@ pub enum SpdmError {
         /// Number of extra bytes.
         count: usize,
     },
-    /// The report exceeds [`MAX_REPORT_LEN`].
+    /// The report exceeds `MAX_REPORT_LEN` (64 KiB).
     #[error("report is {0} bytes, more than the {MAX_REPORT_LEN}-byte limit")]
     TooLarge(usize),
     /// Opaque data TLV of a type NVIDIA does not document.

@@ -1,5 +1,5 @@
-//! NVIDIA's per-GPU claim set (claims version 3.0), so consumers of NVIDIA's verifier or NRAS can switch
-//! to ccgpu without changes.
+//! NVIDIA's per-GPU claim set (claims version 3.0): a GPU appraisal as NVIDIA's verifier or NRAS would
+//! state it, so their consumers can switch to ccgpu without changes; and the appraisal's one-object JSON.
 //!
 //! Mapping: a check that passed is `true`, one that failed is `false`, one that did not run (or was
 //! skipped by policy) is `null` — as NVIDIA's v3 claims are `null` for steps not reached. Revocation that
@@ -8,13 +8,13 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::appraisal::{Check, Outcome};
-use crate::gpu::{ChainSummary, GpuAppraisal, RevocationMode};
+use crate::appraisal::Outcome;
+use crate::gpu::{ChainSummary, GpuAppraisal, GpuCheck, RevocationMode};
 
 impl GpuAppraisal {
     /// The appraisal as NVIDIA v3 claims (plus `x-ccgpu-*` additions).
     pub fn nvidia_claims(&self) -> Map<String, Value> {
-        let b = |check: Check| match self.checks.get(check) {
+        let b = |check: GpuCheck| match self.checks.get(check) {
             Some(Outcome::Passed { .. }) => Value::Bool(true),
             Some(Outcome::Failed { .. }) => Value::Bool(false),
             _ => Value::Null,
@@ -28,12 +28,12 @@ impl GpuAppraisal {
             }),
             None => Value::Null,
         };
-        let measres = match self.checks.get(Check::Measurements) {
+        let measres = match self.checks.get(GpuCheck::Measurements) {
             Some(Outcome::Passed { .. }) => json!("success"),
             Some(Outcome::Failed { .. }) => json!("fail"),
             _ => Value::Null,
         };
-        let rim_available = |structure: Check, signature: Check, rim_chain: Check| {
+        let rim_available = |structure: GpuCheck, signature: GpuCheck, rim_chain: GpuCheck| {
             Value::Bool(self.checks.passed(structure) && self.checks.passed(signature) && self.checks.passed(rim_chain))
         };
         let mut c = Map::new();
@@ -41,33 +41,33 @@ impl GpuAppraisal {
             c.insert(k.to_owned(), v);
         };
         put("measres", measres.clone());
-        put("x-nvidia-gpu-arch-check", b(Check::Arch));
+        put("x-nvidia-gpu-arch-check", b(GpuCheck::Arch));
         put("x-nvidia-gpu-driver-version", json!(self.identity.driver_version));
         put("x-nvidia-gpu-vbios-version", json!(self.identity.vbios_version));
-        put("x-nvidia-gpu-attestation-report-parsed", b(Check::ReportParsed));
-        put("x-nvidia-gpu-attestation-report-nonce-match", b(Check::Nonce));
-        put("x-nvidia-gpu-attestation-report-signature-verified", b(Check::ReportSignature));
+        put("x-nvidia-gpu-attestation-report-parsed", b(GpuCheck::ReportParsed));
+        put("x-nvidia-gpu-attestation-report-nonce-match", b(GpuCheck::Nonce));
+        put("x-nvidia-gpu-attestation-report-signature-verified", b(GpuCheck::ReportSignature));
         put("x-nvidia-gpu-attestation-report-cert-chain", chain(Some(&self.device_chain)));
-        put("x-nvidia-gpu-attestation-report-cert-chain-fwid-match", b(Check::Fwid));
-        put("x-nvidia-gpu-driver-rim-fetched", b(Check::DriverRimPresent));
-        put("x-nvidia-gpu-driver-rim-schema-validated", b(Check::DriverRimStructure));
-        put("x-nvidia-gpu-driver-rim-signature-verified", b(Check::DriverRimSignature));
+        put("x-nvidia-gpu-attestation-report-cert-chain-fwid-match", b(GpuCheck::Fwid));
+        put("x-nvidia-gpu-driver-rim-fetched", b(GpuCheck::DriverRimPresent));
+        put("x-nvidia-gpu-driver-rim-schema-validated", b(GpuCheck::DriverRimStructure));
+        put("x-nvidia-gpu-driver-rim-signature-verified", b(GpuCheck::DriverRimSignature));
         put("x-nvidia-gpu-driver-rim-cert-chain", chain(self.driver_rim_chain.as_ref()));
-        put("x-nvidia-gpu-driver-rim-version-match", b(Check::DriverRimIdentity));
+        put("x-nvidia-gpu-driver-rim-version-match", b(GpuCheck::DriverRimIdentity));
         put(
             "x-nvidia-gpu-driver-rim-measurements-available",
-            rim_available(Check::DriverRimStructure, Check::DriverRimSignature, Check::DriverRimChain),
+            rim_available(GpuCheck::DriverRimStructure, GpuCheck::DriverRimSignature, GpuCheck::DriverRimChain),
         );
-        put("x-nvidia-gpu-vbios-rim-fetched", b(Check::VbiosRimPresent));
-        put("x-nvidia-gpu-vbios-rim-schema-validated", b(Check::VbiosRimStructure));
-        put("x-nvidia-gpu-vbios-rim-signature-verified", b(Check::VbiosRimSignature));
+        put("x-nvidia-gpu-vbios-rim-fetched", b(GpuCheck::VbiosRimPresent));
+        put("x-nvidia-gpu-vbios-rim-schema-validated", b(GpuCheck::VbiosRimStructure));
+        put("x-nvidia-gpu-vbios-rim-signature-verified", b(GpuCheck::VbiosRimSignature));
         put("x-nvidia-gpu-vbios-rim-cert-chain", chain(self.vbios_rim_chain.as_ref()));
-        put("x-nvidia-gpu-vbios-rim-version-match", b(Check::VbiosRimIdentity));
+        put("x-nvidia-gpu-vbios-rim-version-match", b(GpuCheck::VbiosRimIdentity));
         put(
             "x-nvidia-gpu-vbios-rim-measurements-available",
-            rim_available(Check::VbiosRimStructure, Check::VbiosRimSignature, Check::VbiosRimChain),
+            rim_available(GpuCheck::VbiosRimStructure, GpuCheck::VbiosRimSignature, GpuCheck::VbiosRimChain),
         );
-        put("x-nvidia-gpu-vbios-index-no-conflict", b(Check::IndexConflict));
+        put("x-nvidia-gpu-vbios-index-no-conflict", b(GpuCheck::IndexConflict));
         if measres == json!("success") {
             put("secboot", Value::Bool(true));
             put("dbgstat", json!("disabled"));

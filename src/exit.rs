@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use ccgpu_attestation::appraisal::Verdict;
+use ccgpu_attestation::Verdict;
 
 /// How `ccgpu` exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

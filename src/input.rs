@@ -64,14 +64,14 @@ pub fn verification_time(at: Option<&str>) -> Result<OffsetDateTime, InputError>
 }
 
 /// The policy from `--policy`, or the built-in default.
-pub fn policy(path: Option<&Path>) -> anyhow::Result<ccgpu_attestation::policy::Policy> {
+pub fn policy(path: Option<&Path>) -> anyhow::Result<ccgpu_attestation::Policy> {
     use anyhow::Context as _;
     match path {
-        None => Ok(ccgpu_attestation::policy::Policy::default()),
+        None => Ok(ccgpu_attestation::Policy::default()),
         Some(p) => {
             let bytes = read_file("policy", p)?;
             let text = String::from_utf8(bytes).with_context(|| format!("policy {} is not UTF-8", p.display()))?;
-            ccgpu_attestation::policy::Policy::parse(&text).with_context(|| format!("policy {}", p.display()))
+            ccgpu_attestation::Policy::parse(&text).with_context(|| format!("policy {}", p.display()))
         }
     }
 }

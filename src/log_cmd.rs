@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use ccgpu_attestation::log::{
+use ccgpu_attestation::{
     CheckpointKey, DeviceKind, Filter, Head, LogError, LogReader, LogRecord, LogSummary, Sha384Digest, repair_torn_tail,
 };
 

@@ -9,9 +9,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ccgpu_attestation::bundle::BundleRevocation;
-use ccgpu_attestation::gpu::Revocation;
-use ccgpu_attestation::ocsp::{OcspQuery, OcspResponse};
+use ccgpu_attestation::{BundleRevocation, OcspQuery, OcspResponse, Revocation};
 use time::OffsetDateTime;
 
 use crate::cli::OcspArgs;

@@ -3,10 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ccgpu_attestation::appraisal::{Checks, Outcome, Verdict};
-use ccgpu_attestation::bundle::CompositeAppraisal;
-use ccgpu_attestation::gpu::GpuAppraisal;
-use ccgpu_attestation::snp::SnpAppraisal;
+use ccgpu_attestation::{Check, Checks, CompositeAppraisal, GpuAppraisal, Outcome, SnpAppraisal, Verdict};
 
 /// The text table for `verify gpu`.
 pub fn gpu_text(a: &GpuAppraisal, driver_rim: &Path, vbios_rim: &Path) -> String {
@@ -48,7 +45,7 @@ pub fn gpu_text(a: &GpuAppraisal, driver_rim: &Path, vbios_rim: &Path) -> String
 }
 
 /// One line per check, indented.
-fn checks_table(s: &mut String, checks: &Checks, indent: usize) {
+fn checks_table<C: Check>(s: &mut String, checks: &Checks<C>, indent: usize) {
     let width = checks.iter().map(|r| r.check.name().len()).max().unwrap_or(0).max(20);
     for r in checks.iter() {
         let mark = match r.outcome {
@@ -86,7 +83,7 @@ pub fn snp_text(a: &SnpAppraisal) -> String {
     let _ = writeln!(s, "time         {}", a.verified_at);
     let _ = writeln!(s);
     checks_table(&mut s, &a.checks, 2);
-    for w in ccgpu_attestation::ear_result::snp_warnings(a) {
+    for w in ccgpu_attestation::snp_warnings(a) {
         let _ = writeln!(s, "  warning: {w}");
     }
     let _ = writeln!(s);
@@ -102,7 +99,7 @@ pub fn bundle_text(a: &CompositeAppraisal) -> String {
     if let Some(cpu) = &a.cpu {
         let _ = writeln!(s, "\ncpu      {}", cpu.verdict);
         checks_table(&mut s, &cpu.checks, 2);
-        for w in ccgpu_attestation::ear_result::snp_warnings(cpu) {
+        for w in ccgpu_attestation::snp_warnings(cpu) {
             let _ = writeln!(s, "  warning: {w}");
         }
     }

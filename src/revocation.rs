@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
-use ccgpu_attestation::crypto::sha384;
-use ccgpu_attestation::ocsp::{OcspQuery, OcspResponse, parse_response, request_der};
+use ccgpu_attestation::{OcspQuery, OcspResponse, sha384};
 use time::OffsetDateTime;
 
 /// NVIDIA's OCSP responder, used when a certificate names none.
@@ -95,7 +94,7 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<OcspResponse>> {
                 .decode(text)
                 .with_context(|| format!("OCSP response {} is neither DER nor base64", path.display()))?
         };
-        out.push(parse_response(&der).with_context(|| format!("OCSP response {}", path.display()))?);
+        out.push(OcspResponse::parse(&der).with_context(|| format!("OCSP response {}", path.display()))?);
     }
     if out.is_empty() {
         bail!("OCSP directory {} holds no responses", dir.display());
@@ -122,8 +121,8 @@ pub fn fetch(queries: &[OcspQuery], online: &Online, now: OffsetDateTime) -> (Ve
             continue;
         }
         let url = q.url.clone().filter(|u| allowed(u)).unwrap_or_else(|| online.default_url.clone());
-        match post(&agent, &url, &request_der(&q.cert_id)) {
-            Ok(der) => match parse_response(&der) {
+        match post(&agent, &url, &q.cert_id.request_der()) {
+            Ok(der) => match OcspResponse::parse(&der) {
                 Ok(r) => {
                     if let Some(dir) = &online.cache {
                         let _ = store(dir, &key, &der);
@@ -167,7 +166,7 @@ fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> anyhow::Result<Vec<u8>> 
 
 fn cached(dir: &Path, key: &str, q: &OcspQuery, now: OffsetDateTime) -> Option<OcspResponse> {
     let der = std::fs::read(dir.join(format!("{key}.der"))).ok()?;
-    let r = parse_response(&der).ok()?;
+    let r = OcspResponse::parse(&der).ok()?;
     let fresh = r.responses.iter().any(|s| s.cert_id == q.cert_id && s.next_update.is_some_and(|n| n > now));
     fresh.then_some(r)
 }

@@ -1,11 +1,9 @@
 //! `ccgpu verify bundle`: appraise a composite evidence bundle and print it as text, JSON or an EAR.
 
 use anyhow::{Context as _, bail};
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::bundle::{BundleAppraise, EvidenceBundle, appraise_bundle};
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::gpu::{GpuEvidence, revocation_queries};
-use ccgpu_attestation::snp::AmdRoots;
+use ccgpu_attestation::{
+    AmdRoots, Anchors, BundleAppraise, EvidenceBundle, GpuEvidence, VerifierCache, appraise_bundle, revocation_queries,
+};
 
 use crate::cli::{BundleArgs, BundleFormat};
 use crate::exit::Exit;

@@ -3,12 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::gpu::{Appraise, GpuEvidence, appraise_gpu, implied_rim_ids, revocation_queries};
-use ccgpu_attestation::rim::rim_file_candidates;
-use ccgpu_attestation::spdm::AttestationReport;
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{
+    Anchors, AttestationReport, CertChain, GpuAppraise, GpuEvidence, VerifierCache, appraise_gpu, implied_rim_ids,
+    revocation_queries, rim_file_candidates,
+};
 
 use crate::cli::{Format, GpuArgs};
 use crate::exit::Exit;
@@ -41,7 +39,7 @@ pub fn run(args: &GpuArgs) -> anyhow::Result<Exit> {
     let cache = VerifierCache::new();
     let responses = ocsp.responses(&revocation_queries(&evidence, &anchors, &cache))?;
     let revocation = ocsp.revocation(&responses);
-    let ctx = Appraise { nonce: &nonce, at, anchors: &anchors, policy: &policy, revocation, cache: Some(&cache) };
+    let ctx = GpuAppraise { nonce: &nonce, at, anchors: &anchors, policy: &policy, revocation, cache: Some(&cache) };
     let appraisal = appraise_gpu(&evidence, &ctx);
 
     match args.format {

@@ -1,7 +1,7 @@
 //! `ccgpu verify snp`: read the report and certificates, appraise under the policy, print, exit by verdict.
 
 use anyhow::Context as _;
-use ccgpu_attestation::snp::{AmdRoots, SnpAppraise, SnpEvidence, appraise_snp};
+use ccgpu_attestation::{AmdRoots, SnpAppraise, SnpEvidence, appraise_snp};
 
 use crate::cli::{Format, SnpArgs};
 use crate::exit::Exit;

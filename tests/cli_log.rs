@@ -2,11 +2,11 @@
 //! exits 0 and prints its head; an edited line exits 1 naming it; show filters; repair moves a torn tail.
 
 mod common_log {
-    use ccgpu_attestation::anchors::Anchors;
-    use ccgpu_attestation::gpu::{Appraise, GpuEvidence, Revocation, appraise_gpu};
-    use ccgpu_attestation::log::{AppendOptions, Appender, ClaimRef, GpuRef, LogContext, LogRecord};
-    use ccgpu_attestation::policy::Policy;
-    use ccgpu_attestation::x509::CertChain;
+    use ccgpu_attestation::Anchors;
+    use ccgpu_attestation::CertChain;
+    use ccgpu_attestation::Policy;
+    use ccgpu_attestation::{AppendOptions, Appender, ClaimRef, GpuRef, LogContext, LogRecord};
+    use ccgpu_attestation::{GpuAppraise, GpuEvidence, Revocation, appraise_gpu};
     use time::macros::datetime;
 
     /// Writes a log of `n` appraisals of the real H100 evidence alternating between a time when it is
@@ -30,7 +30,7 @@ mod common_log {
                 GpuEvidence { report: &report, chain: &chain, driver_rim: Some(&driver), vbios_rim: Some(&vbios) };
             let a = appraise_gpu(
                 &evidence,
-                &Appraise {
+                &GpuAppraise {
                     nonce: &nonce,
                     at,
                     anchors: &anchors,

@@ -137,7 +137,7 @@ fn replay_responder(dir: &std::path::Path) -> (String, std::sync::Arc<std::sync:
     for entry in std::fs::read_dir(dir.join("ocsp")).expect("ocsp dir") {
         let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
         let der = base64::engine::general_purpose::STANDARD.decode(text.trim()).expect("b64");
-        let parsed = ccgpu_attestation::ocsp::parse_response(&der).expect("parse");
+        let parsed = ccgpu_attestation::OcspResponse::parse(&der).expect("parse");
         responses.push((parsed.responses[0].cert_id.serial.clone(), der));
     }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -283,8 +283,8 @@ fn online_ocsp_asks_once_per_certificate_and_caches_until_next_update() {
 fn the_example_policy_in_deploy_parses_and_is_the_default() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy.example.toml"))
         .expect("example policy");
-    let parsed = ccgpu_attestation::policy::Policy::parse(&text).expect("parses");
-    assert_eq!(parsed, ccgpu_attestation::policy::Policy::default(), "the example documents the defaults");
+    let parsed = ccgpu_attestation::Policy::parse(&text).expect("parses");
+    assert_eq!(parsed, ccgpu_attestation::Policy::default(), "the example documents the defaults");
     // Uncommenting the examples yields a valid, stricter policy.
     let uncommented: String = text
         .lines()
@@ -298,7 +298,7 @@ fn the_example_policy_in_deploy_parses_and_is_the_default() {
         .join("\n")
         .replace("\"<96 hex digits>\"", &format!("\"{}\"", "ab".repeat(48)))
         .replace("\"<64 hex digits>\"", &format!("\"{}\"", "cd".repeat(32)));
-    let strict = ccgpu_attestation::policy::Policy::parse(&uncommented).expect("uncommented example parses");
+    let strict = ccgpu_attestation::Policy::parse(&uncommented).expect("uncommented example parses");
     assert_eq!(strict.gpu.min_driver_version.as_deref(), Some("550.90"));
     assert_eq!(strict.snp.vmpl, Some(0));
 }

@@ -3,10 +3,10 @@
 
 use std::process::{Command, Output};
 
-use ccgpu_attestation::bundle::{CpuEvidence, EvidenceBundle, GpuBundleEvidence};
-use ccgpu_attestation::sim::{SnpPki, SnpReportBuilder, VekSpec};
-use ccgpu_attestation::snp::{Product, Tcb};
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{
+    CertChain, CpuEvidence, EvidenceBundle, GpuBundleEvidence, Product, Tcb,
+    sim::{SnpPki, SnpReportBuilder, VekSpec},
+};
 use ccgpu_test_support::testdata;
 
 fn ccgpu(args: &[&str]) -> Output {
@@ -92,7 +92,7 @@ fn bundle_verifies_with_recorded_ocsp_and_prints_an_ear() {
     bundle.cpu = Some(CpuEvidence {
         report: b.sign(&vek).expect("sign"),
         vek: vek.der.clone(),
-        ask_ark: Some(pki.ask_ark_pem(ccgpu_attestation::snp::VekKind::Vcek).into_bytes()),
+        ask_ark: Some(pki.ask_ark_pem(ccgpu_attestation::VekKind::Vcek).into_bytes()),
     });
 
     let tmp = tempfile::tempdir().expect("tmp");

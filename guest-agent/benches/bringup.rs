@@ -21,9 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ccgpu_attestation::bundle::EvidenceBundle;
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{CertChain, EvidenceBundle, Policy};
 use ccgpu_guest_agent::sim::{SimFleet, SimPkis};
 use ccgpu_guest_agent::{
     Agent, AuditLog, CcSettings, CommandError, CpuReport, CpuTee, Deps, GpuBackend, GpuError, GpuInfo, GpuManagement,
@@ -168,7 +166,7 @@ fn bare_verification(pkis: &SimPkis, bundle: &EvidenceBundle, reps: usize) -> Ve
             let t = Instant::now();
             let a = verifier.appraise(bundle);
             let d = t.elapsed();
-            assert_eq!(a.verdict, ccgpu_attestation::appraisal::Verdict::Affirming);
+            assert_eq!(a.verdict, ccgpu_attestation::Verdict::Affirming);
             d
         })
         .collect()

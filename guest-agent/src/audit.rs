@@ -9,10 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use ccgpu_attestation::bundle::{CompositeAppraisal, EvidenceBundle};
-use ccgpu_attestation::log::{
-    AppendOptions, Appender, DeviceEntry, DeviceKind, EvidenceDigests, GpuRef, HexBytes, LogContext, LogError,
-    LogRecord, LogVerdict, Sha384Digest, Timestamp,
+use ccgpu_attestation::{
+    AppendOptions, Appender, CompositeAppraisal, DeviceEntry, DeviceKind, EvidenceBundle, EvidenceDigests, GpuRef,
+    HexBytes, LogContext, LogError, LogRecord, LogVerdict, Sha384Digest, Timestamp,
 };
 use time::OffsetDateTime;
 
@@ -63,7 +62,7 @@ fn context(now: OffsetDateTime, verifier: String) -> LogContext {
     ctx
 }
 
-fn chain_digest(g: &ccgpu_attestation::bundle::GpuBundleEvidence) -> Sha384Digest {
+fn chain_digest(g: &ccgpu_attestation::GpuBundleEvidence) -> Sha384Digest {
     Sha384Digest::of(g.chain.to_pem().as_bytes())
 }
 
@@ -97,7 +96,7 @@ pub fn composite_record(
             },
         });
     }
-    let ctx = context(now, format!("{} in {}", ccgpu_attestation::log::VERIFIER, crate::AGENT_VERSION));
+    let ctx = context(now, format!("{} in {}", ccgpu_attestation::VERIFIER, crate::AGENT_VERSION));
     let mut record = LogRecord::new(&ctx, appraisal.verdict.into(), appraisal.failures(), devices);
     record.nonce = Some(HexBytes(bundle.nonce.to_vec()));
     record.policy_digest = Some(appraisal.policy_digest.parse()?);

@@ -22,8 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ccgpu_attestation::bundle::EvidenceBundle;
-use ccgpu_attestation::log::LogVerdict;
+use ccgpu_attestation::{EvidenceBundle, LogVerdict, error_chain as chain};
 use ccgpu_pci::{PciAddress, PciBus};
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -37,7 +36,6 @@ use crate::state::{FailureReason, GpuState, Phase, StatusBoard};
 use crate::system::SystemOps;
 use crate::tee::{CpuTee, TeeError};
 use crate::verify::{Decision, Verifier};
-use ccgpu_attestation::error_chain as chain;
 
 /// Restarts of `nvidia-persistenced` the supervisor attempts before giving up.
 pub const MAX_PERSISTENCED_RESTARTS: u32 = 3;

@@ -5,9 +5,9 @@
 //! Nothing is checked here beyond what is needed to assemble the bundle: every byte goes to the verifier
 //! as the GPU returned it.
 
-use ccgpu_attestation::bundle::{CpuEvidence, EvidenceBundle, GpuBundleEvidence, report_data};
-use ccgpu_attestation::gpu::implied_rim_ids;
-use ccgpu_attestation::spdm::AttestationReport;
+use ccgpu_attestation::{
+    AttestationReport, CpuEvidence, EvidenceBundle, GpuBundleEvidence, implied_rim_ids, report_data,
+};
 use ccgpu_pci::PciAddress;
 use thiserror::Error;
 

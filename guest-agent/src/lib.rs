@@ -28,7 +28,7 @@
 //! 4. Evidence (`evidence.rs`): a fresh 32-byte nonce from the CSPRNG, every GPU's report and chain (with
 //!    the RIMs the report names, from a measured directory), bound into the SEV-SNP report's REPORT_DATA
 //!    through [`CpuTee`] — the bundle format `ccgpu verify bundle` reads
-//!    ([`ccgpu_attestation::bundle::EvidenceBundle`]).
+//!    ([`ccgpu_attestation::EvidenceBundle`]).
 //! 5. Verification (`verify/`, [`Verifier`]): [`LocalVerifier`] appraises the bundle with
 //!    `ccgpu-attestation` under the policy; [`RemoteVerifier`] POSTs it to a relying party and accepts
 //!    only an EAR JWT signed by the key in the measured configuration, carrying our nonce.

@@ -7,9 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::thread;
 
-use ccgpu_attestation::appraisal::Verdict;
-use ccgpu_attestation::bundle::EvidenceBundle;
-use ccgpu_attestation::policy::Policy;
+use ccgpu_attestation::{EvidenceBundle, Policy, Verdict};
 use ccgpu_guest_agent::proto::guest_agent as pb;
 use ccgpu_guest_agent::proto::guest_agent_ttrpc::GuestAgentClient;
 use ccgpu_guest_agent::{Agent, ApiLimits, ApiServer, Outcome, unix_address};

@@ -5,8 +5,7 @@
 
 mod common;
 
-use ccgpu_attestation::log::LogVerdict;
-use ccgpu_attestation::policy::Policy;
+use ccgpu_attestation::{LogVerdict, Policy};
 use ccgpu_guest_agent::sim::{GpuFault, NvmlCall, NvmlErrorKind, SnpFault, SysCall, SysFault};
 use ccgpu_guest_agent::{FailureReason, GpuState, Outcome, Supervision};
 use ccgpu_pci::PciAddress;
@@ -489,7 +488,7 @@ fn a_failed_gpu_state_is_final_and_timed() {
     let records = guest.records();
     assert_eq!(records.len(), 1);
     let r = &records[0];
-    assert_eq!(r.devices.iter().filter(|d| d.kind == ccgpu_attestation::log::DeviceKind::Gpu).count(), 8);
+    assert_eq!(r.devices.iter().filter(|d| d.kind == ccgpu_attestation::DeviceKind::Gpu).count(), 8);
     assert!(r.failed_checks.iter().any(|c| c.ends_with("agent:cc-off")), "{:?}", r.failed_checks);
 }
 

@@ -61,7 +61,7 @@ fn in_cc_mode_the_simulated_report_names_the_firmware_info_reports() {
     let gpu = sim_gpu(address);
     let info = gpu.info(address).expect("info");
     let report = gpu.attestation_report(address, &[7; 32]).expect("CC on: a report");
-    let parsed = ccgpu_attestation::spdm::AttestationReport::parse(&report).expect("parses");
+    let parsed = ccgpu_attestation::AttestationReport::parse(&report).expect("parses");
     let opaque = parsed.opaque();
     assert_eq!(opaque.driver_version.as_deref(), Some(info.driver_version.as_str()));
     assert_eq!(opaque.vbios_version.map(|v| v.dotted_upper()), Some(info.vbios_version.clone()));

@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use ccgpu_attestation::bundle::EvidenceBundle;
-use ccgpu_attestation::log::LogVerdict;
-use ccgpu_attestation::policy::Policy;
+use ccgpu_attestation::{EvidenceBundle, LogVerdict, Policy};
 use ccgpu_guest_agent::sim::GpuFault;
 use ccgpu_guest_agent::{Agent, EarKey, FailureReason, Mode, Outcome, RemoteConfig, RemoteVerifier};
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ccgpu_attestation::log::LogVerdict;
+use ccgpu_attestation::LogVerdict;
 use ccgpu_guest_agent::{DeviceCheck, FailureReason, GpuState, Outcome, Phase};
 use ccgpu_pci::PciAddress;
 use ccgpu_pci::sim::SimFunction;

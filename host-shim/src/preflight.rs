@@ -18,12 +18,9 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::appraisal::Check;
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::gpu::{Appraise, GpuEvidence, Revocation, appraise_gpu};
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{
+    Anchors, CertChain, GpuAppraise, GpuCheck, GpuEvidence, Policy, Revocation, VerifierCache, appraise_gpu,
+};
 use ccgpu_pci::{PciAddress, PciDevice};
 use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError;
@@ -33,8 +30,14 @@ use crate::plugin::PreflightCheck;
 use crate::publish::Preflight;
 
 /// The checks pre-flight acts on: those about the evidence itself, not about RIMs or revocation.
-pub const EVIDENCE_CHECKS: [Check; 6] =
-    [Check::ReportParsed, Check::Arch, Check::DeviceChain, Check::Fwid, Check::ReportSignature, Check::Nonce];
+pub const EVIDENCE_CHECKS: [GpuCheck; 6] = [
+    GpuCheck::ReportParsed,
+    GpuCheck::Arch,
+    GpuCheck::DeviceChain,
+    GpuCheck::Fwid,
+    GpuCheck::ReportSignature,
+    GpuCheck::Nonce,
+];
 
 /// One GPU's evidence as collected.
 #[derive(Debug, Clone)]
@@ -240,7 +243,7 @@ impl Attestor {
         let started = std::time::Instant::now();
         let appraisal = appraise_gpu(
             &GpuEvidence { report: &evidence.report, chain: &evidence.chain, driver_rim: None, vbios_rim: None },
-            &Appraise {
+            &GpuAppraise {
                 nonce: &nonce,
                 at: OffsetDateTime::now_utc(),
                 anchors: &self.anchors,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use ccgpu_attestation::log::{LogReader, LogRecord};
+use ccgpu_attestation::{LogReader, LogRecord};
 use ccgpu_guest_agent::fresh_nonce;
 use ccgpu_guest_agent::sim::SimPkis;
 use ccgpu_host_shim::sim::FakeApiServer;

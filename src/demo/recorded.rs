@@ -23,12 +23,9 @@ use std::sync::PoisonError;
 use std::time::Instant;
 
 use anyhow::{Context as _, ensure};
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::appraisal::Verdict;
-use ccgpu_attestation::bundle::{BundleAppraise, appraise_bundle};
-use ccgpu_attestation::ocsp::{CertId, OcspResponse, queries};
-use ccgpu_attestation::spdm::AttestationReport;
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{
+    Anchors, AttestationReport, BundleAppraise, CertChain, CertId, OcspQuery, OcspResponse, Verdict, appraise_bundle,
+};
 use ccgpu_guest_agent::{
     AuditLog, CcSettings, DirRims, GpuError, GpuInfo, GpuManagement, bundle_evidence, collect_gpu_evidence,
     composite_record,
@@ -116,8 +113,10 @@ pub fn ocsp_plan(recording: &Recording, anchors: &Anchors, at: OffsetDateTime) -
     }
     let responses = load_dir(&dir)?;
     let chain = &recording.chain;
-    let device_ids: HashSet<CertId> =
-        queries(chain, &anchors.device, 1..=chain.len().saturating_sub(2)).into_iter().map(|q| q.cert_id).collect();
+    let device_ids: HashSet<CertId> = OcspQuery::for_chain(chain, &anchors.device, 1..=chain.len().saturating_sub(2))
+        .into_iter()
+        .map(|q| q.cert_id)
+        .collect();
     let is_device = |r: &&OcspResponse| r.responses.iter().any(|s| device_ids.contains(&s.cert_id));
     let (device, rim): (Vec<&OcspResponse>, Vec<&OcspResponse>) = responses.iter().partition(is_device);
     let (Some(device_at), Some(rim_at)) = (common_window(&device), common_window(&rim)) else {
@@ -288,7 +287,7 @@ pub(super) async fn run_recorded(
     let mut record =
         composite_record(&appraisal, &bundle, OffsetDateTime::now_utc()).context("building the log record")?;
     if !affirming {
-        record.verdict = ccgpu_attestation::log::LogVerdict::Contraindicated;
+        record.verdict = ccgpu_attestation::LogVerdict::Contraindicated;
     }
     AuditLog::new(guest.log()).append(&record).context("appending to the attestation log")?;
     if affirming {

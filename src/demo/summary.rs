@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ccgpu_attestation::log::{LogRecord, LogSummary};
+use ccgpu_attestation::{LogRecord, LogSummary};
 use serde_json::{Value, json};
 
 use super::output::{Report, human, ms, table};

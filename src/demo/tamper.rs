@@ -9,9 +9,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ccgpu_attestation::sim::{DevicePki, Pki, ReportBuilder};
-use ccgpu_attestation::spdm::{AttestationReport, OpaqueType};
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{
+    AttestationReport, CertChain, OpaqueType,
+    sim::{DevicePki, Pki, ReportBuilder},
+};
 use ccgpu_guest_agent::sim::{GpuFault, SIM_CHIP, SimFleet, SnpFault};
 use ccgpu_guest_agent::{CcSettings, Deps, GpuBackend, GpuError, GpuInfo, GpuManagement, RimError, RimSource};
 use ccgpu_pci::PciAddress;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use ccgpu_attestation::policy::PolicyError;
+use ccgpu_attestation::PolicyError;
 use thiserror::Error;
 
 use super::keys::KeyError;

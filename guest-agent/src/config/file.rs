@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ccgpu_attestation::policy::Policy;
+use ccgpu_attestation::Policy;
 use serde::Deserialize;
 
 use super::error::ConfigError;
@@ -51,7 +51,7 @@ impl FileRef {
             return Err(ConfigError::Unpinned(path.clone()));
         }
         let bytes = read_bounded(path, MAX_CONFIG_FILE)?;
-        let digest = hex::encode(ccgpu_attestation::crypto::sha384(&bytes));
+        let digest = hex::encode(ccgpu_attestation::sha384(&bytes));
         if let Some(pinned) = &self.pin
             && !pinned.eq_ignore_ascii_case(&digest)
         {

@@ -130,7 +130,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use ccgpu_attestation::policy::Policy;
+    use ccgpu_attestation::Policy;
 
     use super::*;
 
@@ -186,7 +186,7 @@ mod tests {
             "expect_gpus = 2\non_failure = \"exit\"\n[policy.gpu]\nallow_cc_dev_tools = false\nmin_driver_version = \"550.90\"\n",
         )
         .expect("write");
-        let digest = hex::encode(ccgpu_attestation::crypto::sha384(&fs::read(&path).expect("read")));
+        let digest = hex::encode(ccgpu_attestation::sha384(&fs::read(&path).expect("read")));
         let line = format!("ccgpu.config={} ccgpu.config_sha384={digest} ccgpu.expect_gpus=2", path.display());
         let c = Config::from_cmdline(&line).expect("config");
         assert_eq!(c.expect_gpus, Some(2));
@@ -201,7 +201,7 @@ mod tests {
 
         let pinned = |text: &str| {
             fs::write(&path, text).expect("write");
-            let digest = hex::encode(ccgpu_attestation::crypto::sha384(text.as_bytes()));
+            let digest = hex::encode(ccgpu_attestation::sha384(text.as_bytes()));
             Config::from_cmdline(&format!("ccgpu.config={} ccgpu.config_sha384={digest}", path.display()))
         };
         assert!(matches!(pinned("[policy.gpu]\nallow_everything = true\n"), Err(ConfigError::Policy { .. })));
@@ -262,7 +262,7 @@ mod tests {
         let (_dir, etc, run) = rootfs();
         let from_host = run.join("agent.toml");
         fs::write(&from_host, "expect_gpus = 4\n").expect("write");
-        let digest = hex::encode(ccgpu_attestation::crypto::sha384(b"expect_gpus = 4\n"));
+        let digest = hex::encode(ccgpu_attestation::sha384(b"expect_gpus = 4\n"));
         let load = |line: String| Config::from_cmdline_with_rootfs(&line, &[etc.as_path()]);
         let c = load(format!("ccgpu.config={} ccgpu.config_sha384={digest}", from_host.display())).expect("pinned");
         assert_eq!(c.expect_gpus, Some(4));

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ccgpu_attestation::policy::Policy;
+use ccgpu_attestation::Policy;
 use serde::Deserialize;
 
 use super::keys::EarKey;

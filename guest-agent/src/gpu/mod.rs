@@ -17,8 +17,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ccgpu_attestation::rim::rim_file_candidates;
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{CertChain, rim_file_candidates};
 use ccgpu_pci::PciAddress;
 use nvml_wrapper::error::NvmlError;
 use serde::Serialize;

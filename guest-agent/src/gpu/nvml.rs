@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::CertChain;
 use ccgpu_pci::PciAddress;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::{Device, Nvml};

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::sim::SimError;
+use ccgpu_attestation::{Policy, sim::SimError};
 use ccgpu_pci::ids::{CLASS_3D_CONTROLLER, NVIDIA_VENDOR};
 use ccgpu_pci::sim::{IdMatch, SimBus, SimFunction};
 use ccgpu_pci::{PciAddress, PciBus};

@@ -15,14 +15,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::gpu::implied_rim_ids;
-use ccgpu_attestation::sim::{
-    DevicePki, GoldenSpec, OpaqueBuilder, Pki, RECORDED_H200, ReportBuilder, RimPki, SimError, SimFirmware,
-    rim_document, sign_rim,
+use ccgpu_attestation::{
+    Anchors, AttestationReport, CertChain, implied_rim_ids,
+    sim::{
+        DevicePki, GoldenSpec, OpaqueBuilder, Pki, RECORDED_H200, ReportBuilder, RimPki, SimError, SimFirmware,
+        rim_document, sign_rim,
+    },
 };
-use ccgpu_attestation::spdm::AttestationReport;
-use ccgpu_attestation::x509::CertChain;
 use ccgpu_pci::PciAddress;
 use nvml_wrapper::error::NvmlError;
 
@@ -147,7 +146,7 @@ impl SimGpuModel {
         let foreign = DevicePki::generate(SIM_CHIP, &fwid)?;
         let rim_pki = RimPki::generate()?;
         let measurements: Vec<Vec<u8>> =
-            (0..BLOCKS).map(|i| ccgpu_attestation::crypto::sha384(&[b's', b'i', b'm', i]).to_vec()).collect();
+            (0..BLOCKS).map(|i| ccgpu_attestation::sha384(&[b's', b'i', b'm', i]).to_vec()).collect();
         let mut model = Self {
             devices,
             foreign,

@@ -5,9 +5,10 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ccgpu_attestation::sim::SimError;
-use ccgpu_attestation::sim::snp::{SimVek, SnpPki, SnpReportBuilder, VekSpec};
-use ccgpu_attestation::snp::{AmdRoots, Product, Tcb, VekKind};
+use ccgpu_attestation::{
+    AmdRoots, Product, Tcb, VekKind,
+    sim::{SimError, SimVek, SnpPki, SnpReportBuilder, VekSpec},
+};
 
 use crate::tee::{CpuReport, CpuTee, TeeError};
 

@@ -1,5 +1,5 @@
 //! The CPU TEE seam: a hardware-signed report of this VM that carries 64 bytes of our choosing
-//! (REPORT_DATA), used to bind the GPUs' evidence to this VM ([`ccgpu_attestation::bundle::report_data`]).
+//! (REPORT_DATA), used to bind the GPUs' evidence to this VM ([`ccgpu_attestation::report_data`]).
 //!
 //! Real: [`sev::SevGuest`], the AMD SEV-SNP guest device through the `sev` crate's guest firmware API.
 //! Simulated: `crate::sim::SimSnp`, reports signed by a simulated AMD PKI. When the VM has no CPU TEE

@@ -8,12 +8,10 @@
 //! time ([`super::clock`]): the host provides the clock and could roll it back to revive expired
 //! certificates, but not to before the agent was built. A relying party (remote mode) judges at its own.
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::appraisal::Verdict;
-use ccgpu_attestation::bundle::{BundleAppraise, BundleRevocation, EvidenceBundle, appraise_bundle};
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::snp::AmdRoots;
+use ccgpu_attestation::{
+    AmdRoots, Anchors, BundleAppraise, BundleRevocation, EvidenceBundle, Policy, Verdict, VerifierCache,
+    appraise_bundle,
+};
 use time::OffsetDateTime;
 
 use super::clock::{build_time_floor, judgement_time};

@@ -11,8 +11,7 @@ pub mod remote;
 
 use std::fmt;
 
-use ccgpu_attestation::bundle::EvidenceBundle;
-use ccgpu_attestation::log::LogRecord;
+use ccgpu_attestation::{EvidenceBundle, LogRecord};
 use thiserror::Error;
 
 pub use local::LocalVerifier;
@@ -56,7 +55,7 @@ pub enum VerifyError {
     Remote(#[from] RemoteError),
     /// The record of the appraisal could not be built.
     #[error("building the attestation-log record")]
-    Record(#[source] ccgpu_attestation::log::LogError),
+    Record(#[source] ccgpu_attestation::LogError),
 }
 
 /// Something that appraises bundles.

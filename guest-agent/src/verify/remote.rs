@@ -40,7 +40,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ccgpu_attestation::bundle::{EvidenceBundle, GpuBundleEvidence};
+use ccgpu_attestation::{EvidenceBundle, GpuBundleEvidence};
 use ear::{Ear, Nonce, TrustTier};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use thiserror::Error;
@@ -160,7 +160,7 @@ fn expected_evidence(bundle: &EvidenceBundle) -> Vec<(String, &'static str, Stri
         .map(|(i, g)| (format!("gpu-{i}"), "evidence_sha384", hex::encode(GpuBundleEvidence::digest(g))))
         .collect();
     if let Some(cpu) = &bundle.cpu {
-        out.push(("cpu".into(), "report_sha384", hex::encode(ccgpu_attestation::crypto::sha384(&cpu.report))));
+        out.push(("cpu".into(), "report_sha384", hex::encode(ccgpu_attestation::sha384(&cpu.report))));
     }
     out.push(("bundle".into(), "expected_report_data", hex::encode(bundle.expected_report_data())));
     out

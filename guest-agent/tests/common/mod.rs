@@ -8,13 +8,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::bundle::{
-    BundleAppraise, BundleRevocation, CompositeAppraisal, EvidenceBundle, appraise_bundle,
+use ccgpu_attestation::{
+    AmdRoots, Anchors, BundleAppraise, BundleRevocation, CompositeAppraisal, EvidenceBundle, LogReader, LogRecord,
+    LogVerdict, Measurement, Policy, appraise_bundle,
 };
-use ccgpu_attestation::log::{LogReader, LogRecord, LogVerdict};
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::snp::{AmdRoots, Measurement};
 use ccgpu_guest_agent::sim::{SIM_LAUNCH_MEASUREMENT, SimFleet, SimPkis};
 use ccgpu_guest_agent::{
     Agent, AgentStatus, AuditLog, Config, FailureReason, GpuState, Outcome, Phase, Verifier, Waits,

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-use ccgpu_attestation::anchors::Anchors;
+use ccgpu_attestation::Anchors;
 use ccgpu_pci::{PciAddress, PciDevice};
 
 use crate::plugin::PreflightCheck;

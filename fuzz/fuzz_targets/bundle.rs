@@ -3,10 +3,7 @@
 //! bundle round-trips through its wire form.
 #![no_main]
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::bundle::{BundleAppraise, BundleRevocation, EvidenceBundle, appraise_bundle};
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::snp::AmdRoots;
+use ccgpu_attestation::{AmdRoots, Anchors, BundleAppraise, BundleRevocation, EvidenceBundle, Policy, appraise_bundle};
 use libfuzzer_sys::fuzz_target;
 use time::macros::datetime;
 

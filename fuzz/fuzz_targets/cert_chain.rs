@@ -3,7 +3,10 @@
 //! against both shipped anchors and the FWID of every certificate.
 #![no_main]
 
-use ccgpu_attestation::x509::{CertChain, ChainRule, TrustAnchor, leaf_fwid, validate};
+use ccgpu_attestation::{
+    CertChain, TrustAnchor,
+    testing::x509::{ChainRule, leaf_fwid, validate},
+};
 use ccgpu_fuzz::{ANCHORS, AT, split_ders};
 use libfuzzer_sys::fuzz_target;
 use x509_parser::certificate::X509Certificate;
@@ -13,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(&first) = data.first() else { return };
     let chain = if first & 1 == 1 { CertChain::from_pem(data) } else { CertChain::from_der_list(split_ders(data)) };
     let Ok(chain) = chain else { return };
-    assert!(!chain.is_empty() && chain.len() <= ccgpu_attestation::x509::MAX_CHAIN_LEN);
+    assert!(!chain.is_empty() && chain.len() <= ccgpu_attestation::testing::x509::MAX_CHAIN_LEN);
     let anchors = &*ANCHORS;
     let device = validate(&chain, &anchors.device, AT, ChainRule::ExactWithAnchor(5));
     let rim = validate(&chain, &anchors.rim, AT, ChainRule::AnchorOptional);

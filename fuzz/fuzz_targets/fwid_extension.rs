@@ -3,7 +3,7 @@
 //! extension of the real Blackwell one (first byte odd), with every enclosing DER length re-encoded.
 #![no_main]
 
-use ccgpu_attestation::x509::{CertChain, leaf_fwid};
+use ccgpu_attestation::{CertChain, testing::x509::leaf_fwid};
 use ccgpu_fuzz::{BLACKWELL_LEAF, OID_BLACKWELL_TCB_INFO, OID_HOPPER_FWID, REAL, with_extension_value};
 use libfuzzer_sys::fuzz_target;
 use x509_parser::certificate::X509Certificate;

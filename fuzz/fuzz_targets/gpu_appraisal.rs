@@ -5,11 +5,9 @@
 
 use std::sync::LazyLock;
 
-use ccgpu_attestation::appraisal::Verdict;
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::gpu::{Appraise, GpuEvidence, Revocation, appraise_gpu};
-use ccgpu_attestation::policy::Policy;
-use ccgpu_attestation::spdm::SIGNATURE_LEN;
+use ccgpu_attestation::{
+    GpuAppraise, GpuEvidence, Policy, Revocation, Verdict, VerifierCache, appraise_gpu, testing::spdm::SIGNATURE_LEN,
+};
 use ccgpu_fuzz::{ANCHORS, AT, REAL};
 use libfuzzer_sys::fuzz_target;
 
@@ -21,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let policy = Policy::default();
     let evidence =
         GpuEvidence { report: data, chain: &real.chain, driver_rim: Some(&real.driver), vbios_rim: Some(&real.vbios) };
-    let ctx = Appraise {
+    let ctx = GpuAppraise {
         nonce: &real.nonce,
         at: AT,
         anchors: &ANCHORS,

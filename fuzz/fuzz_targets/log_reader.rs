@@ -4,7 +4,7 @@
 //! and every reported break names a line that exists at an offset inside the input.
 #![no_main]
 
-use ccgpu_attestation::log::{Chain, Head, Header, LogContext, LogId, LogReader, LogRecord, LogVerdict};
+use ccgpu_attestation::{Head, Header, LogContext, LogId, LogReader, LogRecord, LogVerdict, testing::log::Chain};
 use libfuzzer_sys::fuzz_target;
 use time::macros::datetime;
 
@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let (mode, rest) = data.split_first().unwrap_or((&0, data));
     let input = if mode % 2 == 0 { rest.to_vec() } else { with_prefix(rest) };
     check(&input, None);
-    let anchor = Head { line: u64::from(*mode / 2), hash: ccgpu_attestation::log::Sha384Digest::of(rest) };
+    let anchor = Head { line: u64::from(*mode / 2), hash: ccgpu_attestation::Sha384Digest::of(rest) };
     check(&input, Some(anchor));
 });
 
@@ -25,7 +25,7 @@ fn check(input: &[u8], anchor: Option<Head>) {
     match reader(anchor).verify() {
         Ok(summary) => {
             let entries: Vec<_> = reader(anchor).collect::<Result<_, _>>().expect("a verified log reads back");
-            let records = entries.iter().filter(|(_, e)| matches!(e, ccgpu_attestation::log::Entry::Record(_))).count();
+            let records = entries.iter().filter(|(_, e)| matches!(e, ccgpu_attestation::Entry::Record(_))).count();
             assert_eq!(u64::try_from(records).ok(), Some(summary.records));
             assert_eq!(summary.lines, u64::try_from(entries.len()).unwrap_or(0) + 1);
             assert_eq!(summary.lines, lines_in_input);

@@ -2,11 +2,11 @@
 //! the evidence). An accepted response keeps its signed part exactly as received.
 #![no_main]
 
-use ccgpu_attestation::ocsp::parse_response;
+use ccgpu_attestation::OcspResponse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(r) = parse_response(data) else { return };
+    let Ok(r) = OcspResponse::parse(data) else { return };
     assert!(!r.tbs.is_empty());
     assert!(data.windows(r.tbs.len()).any(|w| w == r.tbs.as_slice()), "tbsResponseData not taken from the input");
     let _ = format!("{r:?}");

@@ -1,7 +1,7 @@
 //! `rim::inspect` on arbitrary bytes, then the appraisal of the signing chain to NVIDIA's RIM root.
 #![no_main]
 
-use ccgpu_attestation::rim;
+use ccgpu_attestation::testing::rim;
 use ccgpu_fuzz::{ANCHORS, AT};
 use libfuzzer_sys::fuzz_target;
 

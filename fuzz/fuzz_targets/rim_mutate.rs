@@ -10,8 +10,10 @@
 
 use std::sync::LazyLock;
 
-use ccgpu_attestation::cache::VerifierCache;
-use ccgpu_attestation::rim::{self, VerifiedRim};
+use ccgpu_attestation::{
+    VerifierCache,
+    testing::rim::{self, VerifiedRim},
+};
 use ccgpu_fuzz::{ANCHORS, AT, REAL};
 use libfuzzer_sys::fuzz_target;
 
@@ -109,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
     let (base, expected) = &BASES[usize::from(which & 1)];
     let mut doc = base.clone();
     apply(&mut doc, ops);
-    let v = CACHE.inspect_rim(&doc).appraise(&ANCHORS.rim, AT, Some(&CACHE));
+    let v = rim::inspect_cached(&doc, &CACHE).appraise(&ANCHORS.rim, AT, Some(&CACHE));
     if let Some(got) = v.verified {
         assert_eq!(got.identity, expected.identity, "an unsigned edit changed the identity");
         assert_eq!(got.golden, expected.golden, "an unsigned edit changed the golden values");

@@ -5,8 +5,7 @@
 //! for (a mutated certificate may still carry the real key, so the signature alone can pass).
 #![no_main]
 
-use ccgpu_attestation::appraisal::{Check, Verdict};
-use ccgpu_attestation::snp::{AmdRoots, SnpAppraise, SnpEvidence, SnpPolicy, appraise_snp};
+use ccgpu_attestation::{AmdRoots, SnpAppraise, SnpCheck, SnpEvidence, SnpPolicy, Verdict, appraise_snp};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use time::macros::datetime;
@@ -43,12 +42,18 @@ fuzz_target!(|data: &[u8]| {
     let policy = SnpPolicy { require_report_data: false, ..SnpPolicy::default() };
     let a = appraise_snp(
         &SnpEvidence { report: &report, vek, ask_ark: None },
-        &SnpAppraise { at: datetime!(2026-03-01 0:00 UTC), expected_report_data: None, policy: &policy, roots: &real.roots, cache: None },
+        &SnpAppraise {
+            at: datetime!(2026-03-01 0:00 UTC),
+            expected_report_data: None,
+            policy: &policy,
+            roots: &real.roots,
+            cache: None,
+        },
     );
-    if a.checks.passed(Check::SnpReportSignature) {
+    if a.checks.passed(SnpCheck::ReportSignature) {
         assert_eq!(&report[..0x2a0], &real.report[..0x2a0], "a changed signed region verified");
     }
     if a.verdict == Verdict::Affirming {
-        assert!(a.checks.passed(Check::SnpVek), "affirming without an AMD-certified VCEK");
+        assert!(a.checks.passed(SnpCheck::Vek), "affirming without an AMD-certified VCEK");
     }
 });

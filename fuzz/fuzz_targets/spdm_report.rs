@@ -3,9 +3,7 @@
 //! can become anything but a plain file-name component of a RIM id.
 #![no_main]
 
-use ccgpu_attestation::arch::GpuArch;
-use ccgpu_attestation::rim::{RimIds, rim_file_candidates};
-use ccgpu_attestation::spdm::{AttestationReport, SIGNATURE_LEN};
+use ccgpu_attestation::{AttestationReport, GpuArch, RimIds, rim_file_candidates, testing::spdm::SIGNATURE_LEN};
 use ccgpu_fuzz::safe_component;
 use libfuzzer_sys::fuzz_target;
 

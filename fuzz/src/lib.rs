@@ -6,8 +6,7 @@
 
 use std::sync::LazyLock;
 
-use ccgpu_attestation::anchors::Anchors;
-use ccgpu_attestation::x509::CertChain;
+use ccgpu_attestation::{Anchors, CertChain};
 use time::OffsetDateTime;
 use time::macros::datetime;
 

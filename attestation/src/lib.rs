@@ -12,8 +12,8 @@
 //!
 //! # Map
 //!
-//! Modules are private; this file's one `pub use` block is the whole surface. Each layer imports only
-//! from the layers above it in this list:
+//! Modules are private; this file's one `pub use` block is the whole surface. A module imports only from
+//! its own layer (without loops) and the layers listed before it:
 //!
 //! 1. Primitives: `der`, `der_write`, `oid`, `reader`, `crypto`, `error_chain`.
 //! 2. Shared mechanisms: `x509` (chains, path validation, FWID), `ocsp` (RFC 6960), `cache` (verified
@@ -32,8 +32,10 @@
 //! (internals this crate's own tests, benches and fuzz targets reach into).
 //!
 //! Adding an appraisal kind (a device such as NVSwitch, or a CPU TEE such as Intel TDX): a folder beside
-//! `gpu/` and `snp/` with the same six files, its formats in a vendor folder (or in its own folder when no
-//! other kind shares them), its rules in `policy`, and its place in `bundle/` and `ear_result`.
+//! `gpu/` and `snp/` with the same files (`mod`, `evidence`, `check`, `appraise`, `checks/`, `identity`,
+//! `result`), its formats in a vendor folder (or in its own folder when no other kind shares them), its
+//! rules in `policy`, its items in this file's `pub use` block, and its place in `bundle/` and
+//! `ear_result`.
 
 #![deny(missing_docs)]
 

@@ -27,6 +27,8 @@ pub const FORMAT_VERSION: u32 = 1;
 /// What a record names as its verifier unless the caller says otherwise.
 pub const VERIFIER: &str = concat!("ccgpu-attestation ", env!("CARGO_PKG_VERSION"));
 
+/// Parsing a digest from text, with the log's error (the digest's own module knows nothing of the log's
+/// errors, which name digests).
 impl FromStr for Sha384Digest {
     type Err = LogError;
 

@@ -53,11 +53,19 @@ pub enum VerifyCommand {
 const SNP_LONG_ABOUT: &str = "\
 Verify an AMD SEV-SNP attestation report.
 
-Checks, each reported separately: the report parses (versions 2, 3, 5) with its reserved fields zero; the \
-VCEK/VLEK chains to AMD's ARK for its product (Milan, Genoa, Turin; roots built in) and every certificate is \
-valid at the verification time; the report signature verifies over the bytes as received; the VCEK's TCB \
-extensions equal the report's REPORTED_TCB and its hwID the CHIP_ID; REPORT_DATA equals --report-data; the \
-guest policy (debug, migration agent, SMT), VMPL, TCB minimums, measurement and HOST_DATA satisfy the policy.";
+Checks, in the order they run, each reported separately (as in --json and the attestation log):\n\
+ 1. The report decodes (versions 2, 3, 5).\n\
+ 2. Its reserved fields hold their required values.\n\
+ 3. The VCEK/VLEK chains to AMD's ARK for its product (Milan, Genoa, Turin; roots built in), every certificate valid at the verification time.\n\
+ 4. The chain, the VCEK/VLEK and the report name one product.\n\
+ 5. The report names ECDSA P-384/SHA-384 and the certificate's kind of key.\n\
+ 6. The report signature verifies with the VCEK/VLEK's key, over the bytes as received.\n\
+ 7. The VCEK/VLEK certifies REPORTED_TCB, and a VCEK's hwID is the report's CHIP_ID.\n\
+ 8. REPORT_DATA equals --report-data.\n\
+ 9. The guest policy bits (debug, migration agent, SMT) are acceptable.\n\
+10. The VMPL is the required one.\n\
+11. REPORTED_TCB meets the policy's minimum.\n\
+12. The measurement and HOST_DATA are ones the policy allows.";
 
 const SNP_EXAMPLES: &str = "\
 Examples:
@@ -157,12 +165,17 @@ pub enum BundleFormat {
 const GPU_LONG_ABOUT: &str = "\
 Verify an NVIDIA GPU's confidential-computing evidence.
 
-Checks, each reported separately: the SPDM report parses; the device certificate chain validates to \
-NVIDIA's Device Identity root (shipped in this binary) at the verification time; the FWID in the \
-attestation certificate equals the FWID in the report; the report signature (ECDSA P-384) verifies with \
-the attestation key; the report carries your nonce; the driver and VBIOS RIMs are signed by NVIDIA (XML-DSig, \
-chain to NVIDIA's RIM root) and are for this GPU's chip, driver and VBIOS; and every active golden \
-measurement matches the report.
+Checks, in the order they run, each reported separately (as in --json and the attestation log):\n\
+ 1. The SPDM report parses.\n\
+ 2. The GPU architecture is known and matches the evidence's layout.\n\
+ 3. The device certificate chain validates to NVIDIA's Device Identity root (shipped in this binary) at the verification time, and is not revoked.\n\
+ 4. The FWID in the attestation certificate equals the FWID in the report.\n\
+ 5. The report signature (ECDSA P-384) verifies with the attestation key.\n\
+ 6. The report carries your nonce.\n\
+ 7. The driver RIM is signed by NVIDIA (XML-DSig, chain to NVIDIA's RIM root, not revoked) and is for this GPU's chip and driver.\n\
+ 8. The VBIOS RIM is signed by NVIDIA in the same way and is for this GPU's chip and VBIOS.\n\
+ 9. No golden index is active in both RIMs, and every active golden measurement matches the report.\n\
+10. The policy's own rules (driver and VBIOS versions) hold.
 
 Revocation: by default every certificate's OCSP status is fetched (--ocsp online); --ocsp DIR judges \
 recorded responses and --ocsp off skips revocation (recorded as not checked in the claims).";

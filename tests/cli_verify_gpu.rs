@@ -121,6 +121,20 @@ fn help_teaches_with_an_example() {
     assert!(out.contains("--at 2025-09-01T00:00:00Z --ocsp off"));
 }
 
+/// The help's check list is the appraisal's numbered steps (attestation/src/{gpu,snp}/appraise.rs), one
+/// line each, so an operator can match a failed check in the output to the list.
+#[test]
+fn help_lists_the_numbered_steps_of_each_appraisal() {
+    for (kind, last) in [("gpu", 10), ("snp", 12)] {
+        let out = stdout(&ccgpu(&["verify", kind, "--help"]));
+        let steps: Vec<u32> = out
+            .lines()
+            .filter_map(|l| l.trim_start().split_once(". ").and_then(|(n, _)| n.parse().ok()))
+            .collect();
+        assert_eq!(steps, (1..=last).collect::<Vec<_>>(), "verify {kind} --help:\n{out}");
+    }
+}
+
 #[test]
 fn a_repeated_flag_is_a_usage_error() {
     let Some(dir) = h100_dir() else { return };

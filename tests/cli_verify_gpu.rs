@@ -127,10 +127,8 @@ fn help_teaches_with_an_example() {
 fn help_lists_the_numbered_steps_of_each_appraisal() {
     for (kind, last) in [("gpu", 10), ("snp", 12)] {
         let out = stdout(&ccgpu(&["verify", kind, "--help"]));
-        let steps: Vec<u32> = out
-            .lines()
-            .filter_map(|l| l.trim_start().split_once(". ").and_then(|(n, _)| n.parse().ok()))
-            .collect();
+        let steps: Vec<u32> =
+            out.lines().filter_map(|l| l.trim_start().split_once(". ").and_then(|(n, _)| n.parse().ok())).collect();
         assert_eq!(steps, (1..=last).collect::<Vec<_>>(), "verify {kind} --help:\n{out}");
     }
 }

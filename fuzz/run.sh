@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 
 secs=${1:-60}
 shift || true
-all=(spdm_report gpu_appraisal rim rim_mutate cert_chain fwid_extension ocsp_response snp_report bundle log_reader)
+all=(spdm_report gpu_appraisal rim rim_mutate cert_chain fwid_extension ocsp_response snp_report bundle rim_service_answer log_reader)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -73,6 +73,11 @@ seed() {
     snp_report)
         printf '\0' >"$dir/seed-0"
         { printf '\1'; cat "$data/snp/lunal/live-report-v5-genoa.bin" "$data/snp/lunal/live-vcek-genoa.der"; } >"$dir/seed-1" ;;
+    rim_service_answer)
+        # each real H100 RIM in the service's JSON shape
+        for f in "$nv"/h100-550.90.07/rims/*; do
+            printf '{"id":"NV_GPU_DRIVER_GH100_550.90.07","rim":"%s"}' "$(base64 -w0 "$f")" >"$dir/seed-$i" && i=$((i + 1))
+        done ;;
     bundle)
         [ -n "${CCGPU_BUNDLE_SEEDS:-}" ] && cp "$CCGPU_BUNDLE_SEEDS"/*.json "$dir/" 2>/dev/null || true ;;
     *) ;; # no seeds here: the target starts from what fuzz/corpus/<target> holds, or from nothing
@@ -81,7 +86,7 @@ seed() {
 
 max_len() {
     case $1 in
-    rim) echo 65536 ;;
+    rim | rim_service_answer) echo 65536 ;;
     rim_mutate) echo 1024 ;;
     cert_chain) echo 16384 ;;
     *) echo 8192 ;;

@@ -4,12 +4,14 @@
 //! terminal's width; examples keep their own lines, at most 60 columns, so a narrow terminal does not
 //! re-wrap them.
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::{self, Exit};
 use crate::revocation::OcspSource;
+use crate::rim_source::RimSource;
 
 /// Confidential-computing GPU passthrough for Kata Containers: verify GPU evidence.
 #[derive(Debug, Parser)]
@@ -40,13 +42,13 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum VerifyCommand {
     /// Verify an NVIDIA GPU's confidential-computing evidence (SPDM report, certificate chain, RIMs).
-    #[command(long_about = exit::with_status_line(GPU_LONG_ABOUT, Exit::meaning), after_long_help = GPU_EXAMPLES)]
+    #[command(long_about = exit::with_status_line(GPU_LONG_ABOUT, Exit::verify), after_long_help = GPU_EXAMPLES)]
     Gpu(Box<GpuArgs>),
     /// Verify an AMD SEV-SNP attestation report (VCEK or VLEK, AMD's roots built in).
-    #[command(long_about = exit::with_status_line(SNP_LONG_ABOUT, Exit::meaning), after_long_help = SNP_EXAMPLES)]
+    #[command(long_about = exit::with_status_line(SNP_LONG_ABOUT, Exit::verify), after_long_help = SNP_EXAMPLES)]
     Snp(Box<SnpArgs>),
     /// Verify a composite evidence bundle (CPU report + GPUs, bound through REPORT_DATA).
-    #[command(long_about = exit::with_status_line(BUNDLE_LONG_ABOUT, Exit::meaning))]
+    #[command(long_about = exit::with_status_line(BUNDLE_LONG_ABOUT, Exit::verify))]
     Bundle(Box<BundleArgs>),
 }
 
@@ -65,7 +67,10 @@ Checks, in the order they run, each reported separately (as in --json and the at
  9. The guest policy bits (debug, migration agent, SMT) are acceptable.\n\
 10. The VMPL is the required one.\n\
 11. REPORTED_TCB meets the policy's minimum.\n\
-12. The measurement and HOST_DATA are ones the policy allows.";
+12. The measurement and HOST_DATA are ones the policy allows.
+
+A policy that pins no launch measurement (snp.measurements) accepts any non-debug guest image: every check \
+may pass, but the verdict is `warning` (exit 3), never affirming.";
 
 const SNP_EXAMPLES: &str = "\
 Examples:
@@ -85,7 +90,10 @@ evidence digest in order, so GPU evidence cannot be moved between VMs, dropped, 
 bundle must carry the nonce you issued (--nonce), so it cannot be a replay.
 
 --format ear prints an IETF EAT Attestation Result (one submodule per GPU, `cpu`, `bundle`) as JSON, or as \
-a signed JWT (ES384) with --ear-key.";
+a signed JWT (ES384) with --ear-key.
+
+The bundle's verdict is its worst part's: contraindicated if any check or submodule failed, else `warning` \
+(exit 3) if any submodule carries a warning, else affirming.";
 
 /// `verify snp` arguments.
 #[derive(Debug, Args)]
@@ -172,10 +180,15 @@ Checks, in the order they run, each reported separately (as in --json and the at
  4. The FWID in the attestation certificate equals the FWID in the report.\n\
  5. The report signature (ECDSA P-384) verifies with the attestation key.\n\
  6. The report carries your nonce.\n\
- 7. The driver RIM is signed by NVIDIA (XML-DSig, chain to NVIDIA's RIM root, not revoked) and is for this GPU's chip and driver.\n\
+ 7. The driver RIM is present, is signed by NVIDIA (XML-DSig, chain to NVIDIA's RIM root, not revoked) and is for this GPU's chip and driver.\n\
  8. The VBIOS RIM is signed by NVIDIA in the same way and is for this GPU's chip and VBIOS.\n\
  9. No golden index is active in both RIMs, and every active golden measurement matches the report.\n\
-10. The policy's own rules (driver and VBIOS versions) hold.
+10. The policy's own rules hold: driver and VBIOS versions, and the RIMs used (NVIDIA's known test RIMs are refused; gpu.accepted_rims pins digests or tag ids).
+
+A RIM that is not found is a failed check (driver-rim-present, vbios-rim-present): every device check still \
+runs and is reported, and the verdict is contraindicated (exit 1). Settings the policy tolerates without \
+establishing them (an OCSP hold or unknown status it accepts) make the verdict `warning` (exit 3), never \
+affirming.
 
 Revocation: by default every certificate's OCSP status is fetched (--ocsp online); --ocsp DIR judges \
 recorded responses and --ocsp off skips revocation (recorded as not checked in the claims).";
@@ -186,7 +199,7 @@ Examples:
   # certificates were valid:
   E=../shared/testdata/nvidia/h100-550.90.07
   ccgpu verify gpu --report $E/attestation-report.hex \\
-      --cert-chain $E/cert-chain.pem --rim-dir $E/rims \\
+      --cert-chain $E/cert-chain.pem --rims $E/rims \\
       --nonce $(cat $E/nonce.hex) \\
       --at 2025-09-01T00:00:00Z --ocsp off
 
@@ -196,7 +209,6 @@ Examples:
       | jq '.verdict, .failures'";
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("rims").required(true).args(["rim_dir", "driver_rim"])))]
 pub struct GpuArgs {
     /// Attestation report: hex text (as NVML tools write it) or raw bytes.
     #[arg(long, value_name = "FILE")]
@@ -206,16 +218,32 @@ pub struct GpuArgs {
     #[arg(long, value_name = "FILE")]
     pub cert_chain: PathBuf,
 
-    /// Directory holding RIMs named by id (NV_GPU_DRIVER_<chip>_<version>, NV_GPU_VBIOS_<project>_<sku>_<chip
-    /// sku>_<vbios>, optionally with .xml or .swidtag); the ids are derived from the report.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["driver_rim", "vbios_rim"])]
-    pub rim_dir: Option<PathBuf>,
+    /// Where the RIMs come from: `online` (NVIDIA's RIM service, or --rim-service; cached in --rim-cache), or a
+    /// directory holding RIMs named by id (NV_GPU_DRIVER_<chip>_<version>, NV_GPU_VBIOS_<project>_<sku>_<chip
+    /// sku>_<vbios>, optionally with .xml or .swidtag). The ids are derived from the report. A fetched RIM is
+    /// verified exactly like a local one. Default: online, unless --driver-rim and --vbios-rim are given.
+    #[arg(long, value_name = "online|DIR", alias = "rim-dir", conflicts_with_all = ["driver_rim", "vbios_rim"])]
+    pub rims: Option<RimSource>,
 
-    /// Driver RIM file (use with --vbios-rim instead of --rim-dir).
+    /// The RIM service (or an air-gapped site's mirror of it): a RIM's URL is this followed by its id.
+    #[arg(long, value_name = "URL", env = "CCGPU_RIM_SERVICE", default_value = ccgpu_fetch::DEFAULT_RIM_SERVICE)]
+    pub rim_service: String,
+
+    /// Cache of fetched RIMs (by id and SHA-384; a cached RIM is verified like any other), or `off`.
+    /// Default: $XDG_CACHE_HOME/ccgpu/rims, else ~/.cache/ccgpu/rims.
+    #[arg(long, value_name = "DIR|off")]
+    pub rim_cache: Option<String>,
+
+    /// Timeout of one request to the RIM service, in seconds; all requests together get four times this.
+    /// No request is retried.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub rim_timeout: u64,
+
+    /// Driver RIM file (use with --vbios-rim instead of --rims).
     #[arg(long, value_name = "FILE", requires = "vbios_rim")]
     pub driver_rim: Option<PathBuf>,
 
-    /// VBIOS RIM file (use with --driver-rim instead of --rim-dir).
+    /// VBIOS RIM file (use with --driver-rim instead of --rims).
     #[arg(long, value_name = "FILE", requires = "driver_rim")]
     pub vbios_rim: Option<PathBuf>,
 
@@ -291,9 +319,10 @@ pub enum Format {
 pub enum LogCommand {
     /// Prove the log's hash chain and name the first broken, reordered or missing line.
     #[command(long_about = exit::with_status_line(LOG_VERIFY_LONG_ABOUT, |e| match e {
-        Exit::Affirming => "chain intact",
-        Exit::NotAffirming => "chain broken",
-        Exit::UnusableInput => e.meaning(),
+        Exit::Affirming => Some("chain intact"),
+        Exit::NotAffirming => Some("chain broken"),
+        Exit::UnusableInput => Some(e.meaning()),
+        Exit::Warning => None,
     }))]
     Verify(LogVerifyArgs),
     /// Print the log's records, filtered, verifying the chain as it goes.
@@ -313,7 +342,10 @@ happened (edited, deleted, swapped, inserted, replayed, torn) and exits 1.
 
 The chain alone cannot show that lines were cut from the end or that the last line changed: keep the head \
 this command prints somewhere else and pass it back with --anchor, or sign checkpoints (the appender's \
-operator key) and pass the public key with --checkpoint-key.";
+operator key) and pass the public key with --checkpoint-key. With a key, a log must carry signed checkpoints \
+at the stated cadence (--checkpoint-every, default 64 records): a log whose checkpoints were stripped and \
+whose chain was recomputed fails at the first record over; the records after the last checkpoint, at most \
+that many, are vouched for by the chain alone.";
 
 /// `log verify` arguments.
 #[derive(Debug, Args)]
@@ -322,9 +354,15 @@ pub struct LogVerifyArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// Public key (SPKI, PEM or DER) that signed the log's checkpoints; every checkpoint is then checked.
+    /// Public key (SPKI, PEM or DER) that signed the log's checkpoints; every checkpoint is then checked,
+    /// and the log must carry them at the cadence --checkpoint-every states.
     #[arg(long, value_name = "FILE")]
     pub checkpoint_key: Option<PathBuf>,
+
+    /// With --checkpoint-key: at most N records may follow the header or a checkpoint before the next
+    /// checkpoint (the appender's cadence); a log with more fails at the first record over.
+    #[arg(long, value_name = "N", requires = "checkpoint_key", default_value_t = NonZeroU64::new(ccgpu_attestation::DEFAULT_CHECKPOINT_EVERY).unwrap_or(NonZeroU64::MIN))]
+    pub checkpoint_every: NonZeroU64,
 
     /// A head recorded earlier (LINE:SHA384, as this command prints it): the log must still contain it.
     #[arg(long, value_name = "LINE:SHA384")]

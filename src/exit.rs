@@ -1,8 +1,9 @@
 //! The exit statuses of `ccgpu`, one enum for every command, and their description in `--help`.
 //!
-//! The numbers are stable: scripts and CI branch on them. A new status (a `warning` tier, say, when the
-//! verifier grows one) is a new variant with a number not yet used; [`Exit::from`] a verdict then stops
-//! compiling until the new verdict is given its status, and the help text lists it from [`Exit::ALL`].
+//! The numbers are stable: scripts and CI branch on them. A new status is a new variant with a number not
+//! yet used; a new verdict makes [`Exit::from`] stop compiling until it is given its status, and the help
+//! text lists every status from [`Exit::ALL`]. A `warning` verdict has its own status (3), never 0: a
+//! script that releases on 0 releases only on `affirming`.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -19,11 +20,19 @@ pub enum Exit {
     NotAffirming = 1,
     /// Unusable input: a missing file, unparsable data, a bad flag. The error chain is printed on stderr.
     UnusableInput = 2,
+    /// Every check passed, but something was accepted only because the policy tolerates it (the
+    /// warnings say what): not affirming.
+    Warning = 3,
 }
 
 impl Exit {
     /// Every status, in the order `--help` lists them.
-    pub const ALL: [Self; 3] = [Self::Affirming, Self::NotAffirming, Self::UnusableInput];
+    pub const ALL: [Self; 4] = [Self::Affirming, Self::NotAffirming, Self::UnusableInput, Self::Warning];
+
+    /// What the status means for a `verify` command, which can exit with every status.
+    pub const fn verify(self) -> Option<&'static str> {
+        Some(self.meaning())
+    }
 
     /// The process exit status.
     pub const fn code(self) -> u8 {
@@ -36,6 +45,7 @@ impl Exit {
             Self::Affirming => "affirming",
             Self::NotAffirming => "evidence read but not affirming",
             Self::UnusableInput => "unusable input",
+            Self::Warning => "warning: every check passed but the policy tolerated something (not affirming)",
         }
     }
 }
@@ -44,6 +54,7 @@ impl From<Verdict> for Exit {
     fn from(verdict: Verdict) -> Self {
         match verdict {
             Verdict::Affirming => Self::Affirming,
+            Verdict::Warning => Self::Warning,
             Verdict::Contraindicated => Self::NotAffirming,
         }
     }
@@ -56,14 +67,16 @@ impl From<Exit> for ExitCode {
 }
 
 /// `Exit status: 0 affirming; 1 …; 2 unusable input.`, with `meaning` saying what each status means for
-/// the command (use [`Exit::meaning`] for a `verify` command).
-pub fn status_line(meaning: impl Fn(Exit) -> &'static str) -> String {
-    let parts: Vec<String> = Exit::ALL.iter().map(|e| format!("{} {}", e.code(), meaning(*e))).collect();
+/// the command, `None` for a status the command never exits with (use [`Exit::verify`] for a `verify`
+/// command).
+pub fn status_line(meaning: impl Fn(Exit) -> Option<&'static str>) -> String {
+    let parts: Vec<String> =
+        Exit::ALL.iter().filter_map(|e| meaning(*e).map(|m| format!("{} {m}", e.code()))).collect();
     format!("Exit status: {}.", parts.join("; "))
 }
 
 /// A command's long help: `about`, then its exit statuses.
-pub fn with_status_line(about: &str, meaning: impl Fn(Exit) -> &'static str) -> String {
+pub fn with_status_line(about: &str, meaning: impl Fn(Exit) -> Option<&'static str>) -> String {
     format!("{about}\n\n{}", status_line(meaning))
 }
 
@@ -83,16 +96,18 @@ mod tests {
 
     #[test]
     fn the_numbers_are_stable() {
-        assert_eq!(Exit::ALL.map(Exit::code), [0, 1, 2]);
+        assert_eq!(Exit::ALL.map(Exit::code), [0, 1, 2, 3]);
         assert_eq!(Exit::from(Verdict::Affirming), Exit::Affirming);
+        assert_eq!(Exit::from(Verdict::Warning), Exit::Warning);
         assert_eq!(Exit::from(Verdict::Contraindicated), Exit::NotAffirming);
     }
 
     #[test]
     fn the_verify_line_reads_as_before() {
         assert_eq!(
-            status_line(Exit::meaning),
-            "Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input."
+            status_line(Exit::verify),
+            "Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input; 3 warning: every \
+             check passed but the policy tolerated something (not affirming)."
         );
     }
 }

@@ -1,6 +1,7 @@
 //! `ccgpu log verify|show|repair`: audit, read and mend a tamper-evident attestation log.
 
 use std::fmt::Write as _;
+use std::num::NonZeroU64;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -27,15 +28,17 @@ fn broken(e: &LogError) -> bool {
 
 fn reader(
     path: &Path,
-    key: Option<&Path>,
+    key: Option<(&Path, NonZeroU64)>,
     anchor: Option<&str>,
 ) -> anyhow::Result<LogReader<std::io::BufReader<std::fs::File>>> {
     let mut r = LogReader::open(path)?;
-    if let Some(k) = key {
+    if let Some((k, every)) = key {
         let bytes = input::read_file("checkpoint public key", k)?;
-        r = r.with_checkpoint_key(
-            CheckpointKey::from_spki(&bytes).with_context(|| format!("checkpoint key {}", k.display()))?,
-        );
+        r = r
+            .with_checkpoint_key(
+                CheckpointKey::from_spki(&bytes).with_context(|| format!("checkpoint key {}", k.display()))?,
+            )
+            .with_checkpoint_every(every);
     }
     if let Some(a) = anchor {
         r = r.with_anchor(parse_anchor(a)?);
@@ -53,7 +56,8 @@ fn parse_anchor(text: &str) -> anyhow::Result<Head> {
 }
 
 fn verify(args: &LogVerifyArgs) -> anyhow::Result<Exit> {
-    let r = reader(&args.file, args.checkpoint_key.as_deref(), args.anchor.as_deref())?;
+    let key = args.checkpoint_key.as_deref().map(|k| (k, args.checkpoint_every));
+    let r = reader(&args.file, key, args.anchor.as_deref())?;
     match r.verify() {
         Ok(summary) => {
             print!("{}", summary_text(&args.file, &summary, args.checkpoint_key.is_some(), args.anchor.is_some()));

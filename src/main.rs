@@ -13,6 +13,7 @@ mod log_cmd;
 mod ocsp_plan;
 mod render;
 mod revocation;
+mod rim_source;
 mod verify_bundle;
 mod verify_gpu;
 mod verify_snp;

@@ -1,12 +1,11 @@
 //! Human-readable output.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use ccgpu_attestation::{Check, Checks, CompositeAppraisal, GpuAppraisal, Outcome, SnpAppraisal, Verdict};
 
 /// The text table for `verify gpu`.
-pub fn gpu_text(a: &GpuAppraisal, driver_rim: &Path, vbios_rim: &Path) -> String {
+pub fn gpu_text(a: &GpuAppraisal, driver_rim: &str, vbios_rim: &str) -> String {
     let id = &a.identity;
     let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
     let mut s = String::new();
@@ -21,8 +20,8 @@ pub fn gpu_text(a: &GpuAppraisal, driver_rim: &Path, vbios_rim: &Path) -> String
         or(&id.board)
     );
     let _ = writeln!(s, "FWID     {}", or(&id.fwid));
-    let _ = writeln!(s, "RIMs     {}", driver_rim.display());
-    let _ = writeln!(s, "         {}", vbios_rim.display());
+    let _ = writeln!(s, "RIMs     {driver_rim}");
+    let _ = writeln!(s, "         {vbios_rim}");
     let _ = writeln!(s, "nonce    {}", a.nonce);
     let _ = writeln!(s, "time     {}", a.verified_at);
     let _ = writeln!(s);
@@ -83,7 +82,7 @@ pub fn snp_text(a: &SnpAppraisal) -> String {
     let _ = writeln!(s, "time         {}", a.verified_at);
     let _ = writeln!(s);
     checks_table(&mut s, &a.checks, 2);
-    for w in ccgpu_attestation::snp_warnings(a) {
+    for w in &a.warnings {
         let _ = writeln!(s, "  warning: {w}");
     }
     let _ = writeln!(s);
@@ -99,7 +98,7 @@ pub fn bundle_text(a: &CompositeAppraisal) -> String {
     if let Some(cpu) = &a.cpu {
         let _ = writeln!(s, "\ncpu      {}", cpu.verdict);
         checks_table(&mut s, &cpu.checks, 2);
-        for w in ccgpu_attestation::snp_warnings(cpu) {
+        for w in &cpu.warnings {
             let _ = writeln!(s, "  warning: {w}");
         }
     }

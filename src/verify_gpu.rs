@@ -1,17 +1,20 @@
-//! `ccgpu verify gpu`: read the evidence files, locate the RIMs, appraise, print, and exit by verdict.
+//! `ccgpu verify gpu`: read the evidence files, locate the RIMs (files, a directory or the RIM service),
+//! appraise, print, and exit by verdict.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context as _;
 use ccgpu_attestation::{
-    Anchors, AttestationReport, CertChain, GpuAppraise, GpuEvidence, VerifierCache, appraise_gpu, implied_rim_ids,
-    revocation_queries, rim_file_candidates,
+    Anchors, AttestationReport, CertChain, GpuAppraise, GpuEvidence, VerifierCache, appraise_gpu, revocation_queries,
 };
+use ccgpu_fetch::RimCache;
 
 use crate::cli::{Format, GpuArgs};
 use crate::exit::Exit;
 use crate::ocsp_plan::OcspPlan;
 use crate::revocation::OcspSource;
+use crate::rim_source::{self, Online, RimSource};
 use crate::{input, render};
 
 pub fn run(args: &GpuArgs) -> anyhow::Result<Exit> {
@@ -24,17 +27,29 @@ pub fn run(args: &GpuArgs) -> anyhow::Result<Exit> {
     let at = input::verification_time(args.at.as_deref())?;
     let policy = input::policy(args.policy.as_deref())?;
 
-    let (driver_path, vbios_path) = match (&args.rim_dir, &args.driver_rim, &args.vbios_rim) {
-        (Some(dir), _, _) => locate_rims(dir, &report, &chain)?,
-        (None, Some(d), Some(v)) => (d.clone(), v.clone()),
-        _ => bail!("give either --rim-dir or both --driver-rim and --vbios-rim"),
+    // A RIM that cannot be found is a failed check (`*-rim-present`), not unusable input: every device
+    // check still runs. A RIM file named on the command line that cannot be read is unusable input.
+    let files = args.driver_rim.as_deref().zip(args.vbios_rim.as_deref());
+    let source = args.rims.clone().unwrap_or(RimSource::Online);
+    let online = Online {
+        service: args.rim_service.clone(),
+        timeout: Duration::from_secs(args.rim_timeout),
+        cache: match args.rim_cache.as_deref() {
+            Some("off") => None,
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => RimCache::default_dir(),
+        },
     };
-    let driver = input::read_file("driver RIM", &driver_path)?;
-    let vbios = input::read_file("VBIOS RIM", &vbios_path)?;
+    let (driver_rim, vbios_rim) = rim_source::locate(files, &source, &online, &report, &chain)?;
+    let (driver, vbios) = (driver_rim.document, vbios_rim.document);
 
     let anchors = Anchors::nvidia();
-    let evidence =
-        GpuEvidence { report: &report_bytes, chain: &chain, driver_rim: Some(&driver), vbios_rim: Some(&vbios) };
+    let evidence = GpuEvidence {
+        report: &report_bytes,
+        chain: &chain,
+        driver_rim: driver.as_deref(),
+        vbios_rim: vbios.as_deref(),
+    };
     let ocsp = OcspPlan::from_flags(&args.ocsp, OcspSource::Online, args.at.as_deref(), at)?;
     let cache = VerifierCache::new();
     let responses = ocsp.responses(&revocation_queries(&evidence, &anchors, &cache))?;
@@ -44,23 +59,7 @@ pub fn run(args: &GpuArgs) -> anyhow::Result<Exit> {
 
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&appraisal.to_json())?),
-        Format::Text => print!("{}", render::gpu_text(&appraisal, &driver_path, &vbios_path)),
+        Format::Text => print!("{}", render::gpu_text(&appraisal, &driver_rim.label, &vbios_rim.label)),
     }
     Ok(appraisal.verdict.into())
-}
-
-/// Finds the driver and VBIOS RIM files the report implies in `dir`.
-fn locate_rims(dir: &Path, report: &AttestationReport, chain: &CertChain) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let ids = implied_rim_ids(report, chain).context(
-        "cannot derive RIM ids: the chain names no known GPU chip, or the report lacks its driver/VBIOS fields; \
-         pass --driver-rim and --vbios-rim instead",
-    )?;
-    let find = |kind: &str, id: Option<&String>| -> anyhow::Result<PathBuf> {
-        let id = id.with_context(|| format!("the report does not carry what the {kind} RIM id needs"))?;
-        let names = rim_file_candidates(id);
-        names.iter().map(|n| dir.join(n)).find(|p| p.is_file()).with_context(|| {
-            format!("no {kind} RIM for this GPU in {}: looked for {}", dir.display(), names.join(", "))
-        })
-    };
-    Ok((find("driver", ids.driver.as_ref())?, find("VBIOS", ids.vbios.as_ref())?))
 }

@@ -70,6 +70,51 @@ fn expired_rim_signers_exit_1_and_json_names_the_failures() {
     );
 }
 
+/// A missing RIM is a failed check, not unusable input: every device check still runs and is reported.
+#[test]
+fn missing_rims_are_failed_checks_after_every_device_check_ran() {
+    let Some(dir) = h100_dir() else { return };
+    let empty = tempfile::tempdir().expect("tmp");
+    let nonce = std::fs::read_to_string(dir.join("nonce.hex")).expect("nonce");
+    let (chain, report) = (dir.join("cert-chain.pem"), dir.join("attestation-report.hex"));
+    let rims = empty.path().display().to_string();
+    let args = [
+        "verify",
+        "gpu",
+        "--report",
+        report.to_str().expect("utf-8"),
+        "--cert-chain",
+        chain.to_str().expect("utf-8"),
+        "--rim-dir",
+        &rims,
+        "--nonce",
+        nonce.trim(),
+        "--ocsp",
+        "off",
+        "--at",
+        "2025-09-01T00:00:00Z",
+    ];
+    let o = ccgpu(&args);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    for check in ["device-chain", "fwid", "report-signature", "nonce"] {
+        assert!(out.contains(&format!("pass     {check} ")), "{check} did not run and pass:\n{out}");
+    }
+    assert!(out.contains("FAIL     driver-rim-present"), "{out}");
+    assert!(out.contains("FAIL     vbios-rim-present"), "{out}");
+    assert!(out.contains(&format!("no driver RIM for this GPU in {rims}")), "{out}");
+    assert!(out.contains("NV_GPU_DRIVER_GH100_550.90.07.xml"), "{out}");
+
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let o = ccgpu(&json_args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let failures = v["failures"].as_array().expect("failures");
+    assert!(failures.contains(&"driver-rim-present".into()) && failures.contains(&"vbios-rim-present".into()), "{v}");
+    assert!(!failures.contains(&"report-signature".into()) && !failures.contains(&"nonce".into()), "{v}");
+}
+
 #[test]
 fn unusable_input_exits_2_and_names_the_file() {
     let Some(dir) = h100_dir() else { return };
@@ -103,10 +148,6 @@ fn unusable_input_exits_2_and_names_the_file() {
     let err = unusable(&report, &rims, "abcd", &[]);
     assert!(err.contains("--nonce must be 64 hex digits"), "{err}");
 
-    let err = unusable(&report, &tmp.path().display().to_string(), nonce.trim(), &[]);
-    assert!(err.contains("no driver RIM for this GPU in"), "{err}");
-    assert!(err.contains("NV_GPU_DRIVER_GH100_550.90.07.xml"), "{err}");
-
     // A flag error is a usage error too.
     let err = unusable(&report, &rims, nonce.trim(), &["--at", "yesterday"]);
     assert!(err.contains("--at must be an RFC 3339 time"), "{err}");
@@ -117,7 +158,10 @@ fn help_teaches_with_an_example() {
     let o = ccgpu(&["verify", "gpu", "--help"]);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
-    assert!(out.contains("Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input."));
+    assert!(
+        out.contains("Exit status: 0 affirming; 1 evidence read but not affirming; 2 unusable input; 3 warning"),
+        "{out}"
+    );
     assert!(out.contains("--at 2025-09-01T00:00:00Z --ocsp off"));
 }
 
@@ -192,13 +236,10 @@ fn verify_args(dir: &std::path::Path, extra: &[&str]) -> Output {
     let nonce = std::fs::read_to_string(dir.join("nonce.hex")).expect("nonce");
     let p = |rel: &str| dir.join(rel).display().to_string();
     let mut args: Vec<String> = ["verify", "gpu", "--report"].iter().map(|s| (*s).to_owned()).collect();
-    args.extend([
-        p("attestation-report.hex"),
-        "--cert-chain".into(),
-        p("cert-chain.pem"),
-        "--rim-dir".into(),
-        p("rims"),
-    ]);
+    args.extend([p("attestation-report.hex"), "--cert-chain".into(), p("cert-chain.pem")]);
+    if !extra.contains(&"--rims") {
+        args.extend(["--rim-dir".into(), p("rims")]);
+    }
     args.extend(["--nonce".into(), nonce.trim().to_owned()]);
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -313,4 +354,76 @@ fn the_example_policy_in_deploy_parses_and_is_the_default() {
     let strict = ccgpu_attestation::Policy::parse(&uncommented).expect("uncommented example parses");
     assert_eq!(strict.gpu.min_driver_version.as_deref(), Some("550.90"));
     assert_eq!(strict.snp.vmpl, Some(0));
+}
+
+/// Serves `answers` requests on loopback in the RIM service's JSON shape: `/good/<id>` the real RIM of
+/// that id from `rims`, `/tampered/<id>` the same with one golden value changed, anything else 404.
+fn rim_service(rims: PathBuf, answers: usize) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for _ in 0..answers {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            while reader.read_line(&mut String::new()).map(|n| n > 2).unwrap_or(false) {}
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let (kind, id) = path.trim_start_matches('/').split_once('/').unwrap_or(("", ""));
+            let doc = std::fs::read(rims.join(format!("{id}.xml"))).ok();
+            let (status, body) = match (kind, doc) {
+                ("good", Some(doc)) => ("200 OK", doc),
+                ("tampered", Some(mut doc)) => {
+                    let at = doc.windows(5).position(|w| w == b"Hash0").expect("a golden value") + 8;
+                    doc[at] = if doc[at] == b'0' { b'1' } else { b'0' };
+                    ("200 OK", doc)
+                }
+                _ => ("404 Not Found", Vec::new()),
+            };
+            use base64::Engine as _;
+            let body = if body.is_empty() {
+                b"{}".to_vec()
+            } else {
+                serde_json::to_vec(&serde_json::json!({
+                    "id": id, "rim": base64::engine::general_purpose::STANDARD.encode(&body)
+                }))
+                .expect("json")
+            };
+            let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(&body);
+        }
+    });
+    base
+}
+
+/// `--rims online` against a loopback RIM service serving the real H100 RIMs: affirming; a tampered
+/// document is served and refused by its signature check; a service without the RIMs fails the
+/// `*-rim-present` checks, naming the URL, while every device check still runs.
+#[test]
+fn rims_from_the_rim_service_are_verified_like_local_files() {
+    let Some(dir) = h100_dir() else { return };
+    let base = rim_service(dir.join("rims"), 6);
+    let run = |kind: &str| {
+        let service = format!("{base}/{kind}/");
+        verify(&dir, "2025-09-01T00:00:00Z", &["--rims", "online", "--rim-service", &service, "--rim-cache", "off"])
+    };
+    let o = run("good");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(
+        out.contains(&format!("RIMs     NV_GPU_DRIVER_GH100_550.90.07 ({base}/good/NV_GPU_DRIVER_GH100_550.90.07)")),
+        "{out}"
+    );
+
+    let o = run("tampered");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL     driver-rim-signature") && out.contains("FAIL     vbios-rim-signature"), "{out}");
+
+    let o = run("missing");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL     driver-rim-present") && out.contains("pass     report-signature"), "{out}");
+    assert!(out.contains("the RIM service has no RIM NV_GPU_DRIVER_GH100_550.90.07 (HTTP 404)"), "{out}");
 }

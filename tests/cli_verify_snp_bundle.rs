@@ -17,26 +17,37 @@ fn out(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+/// A policy that pins no launch measurement accepts any guest image: every check passes, but the verdict
+/// is `warning` with its own exit status (3), in text and JSON; pinning the measurement makes it affirming.
 #[test]
-fn real_genoa_report_with_its_report_data_is_affirming() {
+fn real_genoa_report_is_a_warning_until_its_measurement_is_pinned_then_affirming() {
     let Some(dir) = testdata("snp/lunal") else { return };
     let report = dir.join("live-report-v5-genoa.bin").display().to_string();
     let vcek = dir.join("live-vcek-genoa.der").display().to_string();
     let rd = format!("{}{}", hex::encode("hello-attestation"), "0".repeat(128 - 34));
-    let o = ccgpu(&[
-        "verify",
-        "snp",
-        "--report",
-        &report,
-        "--vcek",
-        &vcek,
-        "--at",
-        "2026-03-01T00:00:00Z",
-        "--report-data",
-        &rd,
-    ]);
+    let args =
+        ["verify", "snp", "--report", &report, "--vcek", &vcek, "--at", "2026-03-01T00:00:00Z", "--report-data", &rd];
+    let o = ccgpu(&args);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(out(&o).contains("warning: the policy pins no launch measurement"), "{}", out(&o));
+    assert!(out(&o).trim_end().ends_with("verdict: warning"), "{}", out(&o));
+    let mut json = args.to_vec();
+    json.extend(["--format", "json"]);
+    let o = ccgpu(&json);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["verdict"], "warning", "{v}");
+    assert_eq!(v["failures"], serde_json::json!([]), "{v}");
+    let measurement = v["identity"]["measurement"].as_str().expect("measurement").to_owned();
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, format!("[snp]\nmeasurements = [\"{measurement}\"]\n")).expect("write");
+    let mut pinned = args.to_vec();
+    pinned.extend(["--policy", policy.to_str().expect("utf-8")]);
+    let o = ccgpu(&pinned);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
-    assert!(out(&o).contains("verdict: affirming"));
+    assert!(out(&o).trim_end().ends_with("verdict: affirming"), "{}", out(&o));
 
     // Without the expected REPORT_DATA the default policy refuses: the report is not bound to anything.
     let o = ccgpu(&[

@@ -1,8 +1,11 @@
 //! The typed result of a verification: every check with its outcome, and the verdict they imply.
 //!
 //! A verdict is [`Verdict::Affirming`] only when every check passed or was skipped because the policy
-//! explicitly said so (e.g. OCSP off). A check that failed, or that could not run because an earlier
-//! check failed, makes the verdict [`Verdict::Contraindicated`]: the verifier fails closed.
+//! explicitly said so (e.g. OCSP off), and nothing was accepted merely because the policy tolerates it.
+//! When every check passed but something was so tolerated (an unpinned launch measurement, a held or
+//! unknown certificate status), the verdict is [`Verdict::Warning`]: not affirming, and reported as such
+//! everywhere (text, JSON, EAR, exit status). A check that failed, or that could not run because an
+//! earlier check failed, makes the verdict [`Verdict::Contraindicated`]: the verifier fails closed.
 
 use std::fmt;
 use std::hash::Hash;
@@ -121,20 +124,44 @@ pub struct CheckResult<C> {
     pub outcome: Outcome,
 }
 
-/// The overall verdict (EAR trust-tier names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The overall verdict (EAR trust-tier names), ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
-    /// Every check passed.
+    /// Every check passed and nothing was accepted only because the policy tolerates it.
     Affirming,
+    /// Every check passed, but the appraisal accepted something the policy tolerates without
+    /// establishing it (its warnings say what). Not affirming: a gate must not release on it.
+    Warning,
     /// At least one check failed or could not run.
     Contraindicated,
+}
+
+impl Verdict {
+    /// `self`, lowered to [`Verdict::Warning`] when an otherwise affirming appraisal carries warnings.
+    pub fn with_warnings(self, warned: bool) -> Self {
+        match self {
+            Self::Affirming if warned => Self::Warning,
+            v => v,
+        }
+    }
+
+    /// The worst of `verdicts` (affirming when there are none).
+    pub fn worst(verdicts: impl IntoIterator<Item = Self>) -> Self {
+        verdicts.into_iter().max().unwrap_or(Self::Affirming)
+    }
+
+    /// True only for [`Verdict::Affirming`].
+    pub fn is_affirming(self) -> bool {
+        self == Self::Affirming
+    }
 }
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Affirming => "affirming",
+            Self::Warning => "warning",
             Self::Contraindicated => "contraindicated",
         })
     }
@@ -193,7 +220,8 @@ impl<C: Check> Checks<C> {
         self.0.iter().filter(|r| r.outcome.blocks()).map(|r| r.check).collect()
     }
 
-    /// The verdict these outcomes imply.
+    /// The verdict these outcomes imply on their own: affirming or contraindicated (warnings are the
+    /// appraisal's to add, see [`Verdict::with_warnings`]).
     pub fn verdict(&self) -> Verdict {
         if !self.0.is_empty() && self.failures().is_empty() { Verdict::Affirming } else { Verdict::Contraindicated }
     }

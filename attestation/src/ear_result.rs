@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use ::ear::{Appraisal, Ear, Extensions, Nonce, RawValue, TrustTier, TrustVector, VerifierID};
 
-use crate::appraisal::{Check, Checks, Outcome, Verdict};
+use crate::appraisal::{Check, Checks, Verdict};
 use crate::bundle::CompositeAppraisal;
 use crate::gpu::{GpuAppraisal, GpuCheck};
 use crate::snp::{SnpAppraisal, SnpCheck};
@@ -62,12 +62,19 @@ fn gpu_submod(a: &GpuAppraisal, policy_id: &str) -> Appraisal {
         ),
         CONTRAINDICATED,
     ));
-    let status = tier(a.verdict, !a.warnings.is_empty());
+    let status = tier(a.verdict);
     let mut verifier_claims = BTreeMap::new();
     verifier_claims.insert(
         "failures".to_owned(),
         RawValue::Array(c.failures().iter().map(|f| RawValue::String(f.name().into())).collect()),
     );
+    // Which RIMs this verdict used: a relay that swapped in another signed RIM (NVIDIA has signed RIMs with
+    // one identity and different golden values) is caught by an attester comparing these with what it sent.
+    for (claim, digest) in [("driver_rim_sha384", &a.rim_digests.0), ("vbios_rim_sha384", &a.rim_digests.1)] {
+        if let Some(d) = digest {
+            verifier_claims.insert(claim.to_owned(), RawValue::String(d.clone()));
+        }
+    }
     for (k, v) in a.nvidia_claims() {
         if let Some(raw) = json_to_raw(&v) {
             verifier_claims.insert(k, raw);
@@ -96,22 +103,13 @@ fn cpu_submod(a: &SnpAppraisal, policy_id: &str, nonce: &str) -> Appraisal {
     if let Some(m) = &a.identity.measurement {
         verifier_claims.insert("measurement".into(), RawValue::String(m.clone()));
     }
-    let warnings = snp_warnings(a);
-    if !warnings.is_empty() {
-        verifier_claims
-            .insert("warnings".into(), RawValue::Array(warnings.iter().map(|w| RawValue::String(w.clone())).collect()));
+    if !a.warnings.is_empty() {
+        verifier_claims.insert(
+            "warnings".into(),
+            RawValue::Array(a.warnings.iter().map(|w| RawValue::String(w.clone())).collect()),
+        );
     }
-    submod(tier(a.verdict, !warnings.is_empty()), tv, policy_id, nonce, verifier_claims)
-}
-
-/// What an affirming SEV-SNP appraisal accepted without pinning it: without a launch measurement in the
-/// policy, any (non-debug) guest image is accepted, so the result is at most `warning`.
-pub fn snp_warnings(a: &SnpAppraisal) -> Vec<String> {
-    let mut out = Vec::new();
-    if matches!(a.checks.get(SnpCheck::Measurement), Some(Outcome::Skipped { .. })) {
-        out.push("the policy pins no launch measurement (snp.measurements): any guest image was accepted".to_owned());
-    }
-    out
+    submod(tier(a.verdict), tv, policy_id, nonce, verifier_claims)
 }
 
 fn submod(
@@ -135,11 +133,11 @@ fn nonce_of(hex_nonce: &str) -> Option<Nonce> {
     hex::decode(hex_nonce).ok().and_then(|bytes| Nonce::try_from(bytes.as_slice()).ok())
 }
 
-fn tier(verdict: Verdict, warnings: bool) -> TrustTier {
-    match (verdict, warnings) {
-        (Verdict::Affirming, false) => TrustTier::Affirming,
-        (Verdict::Affirming, true) => TrustTier::Warning,
-        (Verdict::Contraindicated, _) => TrustTier::Contraindicated,
+fn tier(verdict: Verdict) -> TrustTier {
+    match verdict {
+        Verdict::Affirming => TrustTier::Affirming,
+        Verdict::Warning => TrustTier::Warning,
+        Verdict::Contraindicated => TrustTier::Contraindicated,
     }
 }
 
@@ -212,7 +210,7 @@ impl CompositeAppraisal {
             RawValue::Array(self.failures().into_iter().map(RawValue::String).collect()),
         );
         claims.insert("expected_report_data".to_owned(), RawValue::String(self.expected_report_data.clone()));
-        submods.insert("bundle".to_owned(), submod(tier(self.checks.verdict(), false), tv, &pid, &self.nonce, claims));
+        submods.insert("bundle".to_owned(), submod(tier(self.checks.verdict()), tv, &pid, &self.nonce, claims));
         ear(submods, issued_at, verifier_build, &self.nonce)
     }
 }

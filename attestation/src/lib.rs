@@ -71,7 +71,7 @@ pub use crate::{
     cache::VerifierCache,
     crypto::{EcPublicKey, SignatureError, sha384},
     der::DerError,
-    ear_result::{EAR_PROFILE, snp_warnings},
+    ear_result::EAR_PROFILE,
     error_chain::error_chain,
     gpu::{
         ChainSummary, GpuAppraisal, GpuAppraise, GpuCheck, GpuEvidence, GpuIdentity, Revocation, RevocationMode,
@@ -79,15 +79,18 @@ pub use crate::{
     },
     log::{
         AppendOptions, Appended, Appender, BreakKind, Checkpoint, CheckpointKey, CheckpointSigner, Checkpointing,
-        ClaimRef, DeviceEntry, DeviceKind, Entry, EvidenceDigests, FORMAT, FORMAT_VERSION, Filter, GpuRef, Head,
-        Header, HexBytes, LogContext, LogError, LogId, LogReader, LogRecord, LogSummary, LogVerdict, Repair,
-        Sha384Digest, Timestamp, VERIFIER, VerdictCounts, repair_torn_tail,
+        ClaimRef, DEFAULT_CHECKPOINT_EVERY, DeviceEntry, DeviceKind, Entry, EvidenceDigests, FORMAT, FORMAT_VERSION,
+        Filter, GpuRef, Head, Header, HexBytes, LogContext, LogError, LogId, LogReader, LogRecord, LogSummary,
+        LogVerdict, Repair, Sha384Digest, Timestamp, VERIFIER, VerdictCounts, repair_torn_tail,
     },
     nvidia::{
         anchors::Anchors,
         arch::GpuArch,
         measurements::{Comparison, Mismatch, Source},
-        rim::{RimIds, rim_file_candidates},
+        rim::{
+            KNOWN_TEST_RIMS, MAX_RIM_LEN, MAX_SERVICE_ANSWER, RimIds, RimServiceError, is_safe_rim_id, known_test_rim,
+            rim_file_candidates, rim_from_service_answer,
+        },
         spdm::{
             AttestationReport, FeatureFlag, GetMeasurementsRequest, MeasurementBlock, MeasurementsResponse,
             Nvdec0Status, OpaqueData, OpaqueEntry, OpaqueType, SpdmError, VbiosVersion,
@@ -97,7 +100,7 @@ pub use crate::{
         CertId, CertStatus, HashAlg, OcspError, OcspQuery, OcspRequirement, OcspResponse, ResponderId,
         RevocationReason, SingleResponse,
     },
-    policy::{BundlePolicy, GpuPolicy, OcspPolicy, Policy, PolicyError},
+    policy::{BundlePolicy, GpuPolicy, OcspPolicy, Policy, PolicyError, RimRef},
     reader::Truncated,
     snp::{
         AmdRoots, HostData, Intermediate, Measurement, Product, ProductRoots, RootsError, SnpAppraisal, SnpAppraise,

@@ -82,6 +82,26 @@ pub struct GpuPolicy {
     /// Whether a GPU in confidential-computing *dev-tools* mode may ever be released. The SPDM report does
     /// not carry this mode; the guest agent reads it from the driver and enforces this. Default: never.
     pub allow_cc_dev_tools: bool,
+    /// RIMs accepted, each `sha384:<96 hex digits>` (one exact document) or `tag:<tagId>` (every version
+    /// NVIDIA signed under that SWID tag id); empty = any RIM NVIDIA signed. NVIDIA has signed documents
+    /// with one tag id and version but different golden values (a test and a production VBIOS RIM), so only
+    /// a digest pins golden values.
+    pub accepted_rims: Vec<String>,
+    /// Accept NVIDIA's known test RIMs (signed by the production RIM chain, with the identity of a
+    /// production RIM, but golden values of a test build; told apart only by digest, see
+    /// `ccgpu_attestation::KNOWN_TEST_RIMS`). Default: refused.
+    pub allow_test_rims: bool,
+}
+
+/// One RIM as the policy judges it: which one, its SHA-384 and its SWID tag id (when readable).
+#[derive(Debug, Clone, Copy)]
+pub struct RimRef<'a> {
+    /// `driver` or `VBIOS`.
+    pub kind: &'a str,
+    /// SHA-384 of the document.
+    pub digest: &'a [u8; 48],
+    /// `SoftwareIdentity@tagId`, when the structure was readable.
+    pub tag_id: Option<&'a str>,
 }
 
 /// Policy for OCSP revocation checking of the device and RIM chains.
@@ -147,7 +167,57 @@ impl Policy {
                 PolicyError::Invalid(format!("gpu.min_vbios_version {v:?} is not dotted hexadecimal"))
             })?;
         }
+        for (i, entry) in self.gpu.accepted_rims.iter().enumerate() {
+            let ok = match entry.split_once(':') {
+                Some(("sha384", hex)) => hex.len() == 96 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+                Some(("tag", id)) => !id.is_empty(),
+                _ => false,
+            };
+            if !ok {
+                return Err(PolicyError::Invalid(format!(
+                    "gpu.accepted_rims[{i}] {entry:?} is neither sha384:<96 hex digits> nor tag:<tagId>"
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// Judges the RIMs an appraisal used: NVIDIA's known test RIMs are refused unless
+    /// `gpu.allow_test_rims`, and with `gpu.accepted_rims` set every RIM must be listed (by digest or tag
+    /// id). `Ok(description)` or `Err(reason)`.
+    pub fn judge_rims(&self, rims: &[RimRef<'_>]) -> Result<String, String> {
+        let g = &self.gpu;
+        for rim in rims {
+            let digest = hex::encode(rim.digest);
+            if let Some(name) = crate::nvidia::rim::known_test_rim(rim.digest)
+                && !g.allow_test_rims
+            {
+                return Err(format!(
+                    "the {} RIM sha384:{digest} is NVIDIA's test RIM {name}: refused (policy gpu.allow_test_rims)",
+                    rim.kind
+                ));
+            }
+            if !g.accepted_rims.is_empty() {
+                let by_digest = g
+                    .accepted_rims
+                    .iter()
+                    .any(|a| a.strip_prefix("sha384:").is_some_and(|h| h.eq_ignore_ascii_case(&digest)));
+                let by_tag =
+                    rim.tag_id.is_some_and(|t| g.accepted_rims.iter().any(|a| a.strip_prefix("tag:") == Some(t)));
+                if !by_digest && !by_tag {
+                    return Err(format!(
+                        "the {} RIM sha384:{digest} (tag {}) is not in gpu.accepted_rims",
+                        rim.kind,
+                        rim.tag_id.unwrap_or("unreadable")
+                    ));
+                }
+            }
+        }
+        Ok(match (g.accepted_rims.is_empty(), rims.len()) {
+            (_, 0) => "no RIM to judge".to_owned(),
+            (true, _) => "no RIM pinned by the policy; no known test RIM".to_owned(),
+            (false, n) => format!("{n} RIM(s) in gpu.accepted_rims"),
+        })
     }
 
     /// SHA-384 of the canonical JSON of the effective policy, hex.

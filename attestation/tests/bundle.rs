@@ -62,8 +62,11 @@ fn bound(w: &World, nonce: [u8; 32], gpus: Vec<GpuBundleEvidence>) -> EvidenceBu
 }
 
 fn appraise(w: &World, b: &EvidenceBundle) -> CompositeAppraisal {
+    appraise_with(w, b, &Policy::default())
+}
+
+fn appraise_with(w: &World, b: &EvidenceBundle, policy: &Policy) -> CompositeAppraisal {
     let anchors = Anchors::nvidia();
-    let policy = Policy::default();
     appraise_bundle(
         b,
         &BundleAppraise {
@@ -71,7 +74,7 @@ fn appraise(w: &World, b: &EvidenceBundle) -> CompositeAppraisal {
             at: w.base.at,
             anchors: &anchors,
             amd_roots: &w.roots,
-            policy: &policy,
+            policy,
             revocation: BundleRevocation::NotChecked,
             cache: None,
         },
@@ -88,9 +91,26 @@ fn real_gpu_evidence_bound_into_a_simulated_snp_report_is_affirming() {
     let b = bound(w, w.base.nonce, vec![gpu(w.base.report.clone(), w)]);
     // Through the wire format and back.
     let b = EvidenceBundle::parse(&b.to_json()).expect("round trip");
+    // The default policy pins no launch measurement: every check passes, the CPU part is a warning, and
+    // so is the bundle (its worst part), never affirming.
     let a = appraise(w, &b);
+    assert_eq!(a.failures(), Vec::<String>::new());
+    let cpu = a.cpu.as_ref().expect("cpu");
+    assert!(cpu.checks.passed(SnpCheck::ReportData));
+    assert_eq!((cpu.verdict, a.verdict), (Verdict::Warning, Verdict::Warning));
+    assert!(cpu.warnings[0].contains("pins no launch measurement"), "{:?}", cpu.warnings);
+    let ear = serde_json::to_value(a.to_ear(1, "test")).expect("ear");
+    assert_eq!(
+        (ear["ear_status"].as_str(), ear["submods"]["cpu"]["ear_status"].as_str()),
+        (Some("warning"), Some("warning"))
+    );
+    // Pinned, it is affirming.
+    let mut pinned = Policy::default();
+    let m: [u8; 48] =
+        hex::decode(cpu.identity.measurement.as_deref().expect("measurement")).expect("hex").try_into().expect("48");
+    pinned.snp.measurements = Some(vec![ccgpu_attestation::Measurement(m)]);
+    let a = appraise_with(w, &b, &pinned);
     assert_eq!(a.verdict, Verdict::Affirming, "{:?}", a.failures());
-    assert!(a.cpu.as_ref().expect("cpu").checks.passed(SnpCheck::ReportData));
     // The same evidence under AMD's real roots: the simulated chain is refused.
     let anchors = Anchors::nvidia();
     let policy = Policy::default();
@@ -184,6 +204,20 @@ fn every_swap_and_replay_breaks_the_binding() {
     let a = appraise(w, &bound(w, w.base.nonce, vec![other.clone(), again]));
     assert!(a.checks.failures().contains(&BundleCheck::Gpus), "{:?}", a.failures());
 
+    // The same GPU twice, its device certificate re-encoded with the other valid ECDSA signature
+    // (s → n − s): different bytes, the same statement by NVIDIA, still verifying.
+    let mut malleated = real.clone();
+    let mut ders = real.chain.ders().to_vec();
+    ders[1] = malleate_ecdsa_p384(&ders[1]);
+    assert_ne!(ders[1], real.chain.ders()[1]);
+    malleated.chain = ccgpu_attestation::CertChain::from_der_list(ders).expect("still a certificate");
+    let alone = appraise(w, &bound(w, w.base.nonce, vec![malleated.clone()]));
+    assert!(alone.gpus[0].appraisal.checks.passed(GpuCheck::DeviceChain), "the malleated certificate still verifies");
+    let a = appraise(w, &bound(w, w.base.nonce, vec![real.clone(), malleated]));
+    let gpus = a.checks.get(BundleCheck::Gpus).expect("recorded");
+    assert!(gpus.blocks() && gpus.text().contains("same device identity key as GPU 0"), "{gpus:?}");
+    assert_eq!(a.verdict, Verdict::Contraindicated);
+
     // Mixed topology modes in one VM.
     let mut mpt = ReportBuilder::from_report(&parsed);
     mpt.opaque.push(ccgpu_attestation::OpaqueType::FeatureFlag, vec![1]);
@@ -197,6 +231,20 @@ fn every_swap_and_replay_breaks_the_binding() {
     let a = appraise(w, &bound(w, w.base.nonce, vec![g1, g2]));
     let bundle_check = a.checks.get(BundleCheck::Gpus).expect("recorded");
     assert!(bundle_check.text().contains("one VM, one mode"), "{bundle_check:?}");
+
+    // Protected PCIe without NVSwitch evidence: refused by the verifier itself, one GPU or several.
+    let mut ppcie = ReportBuilder::from_report(&parsed);
+    ppcie.opaque.push(ccgpu_attestation::OpaqueType::FeatureFlag, vec![2]);
+    let mut p1 = gpu(ppcie.sign(&other_pki).expect("sign"), w);
+    p1.chain = other_pki.chain.clone();
+    let mut p2 = gpu(ppcie.sign(&second).expect("sign"), w);
+    p2.chain = second.chain.clone();
+    for gpus in [vec![p1.clone()], vec![p1, p2]] {
+        let a = appraise(w, &bound(w, w.base.nonce, gpus));
+        let check = a.checks.get(BundleCheck::Gpus).expect("recorded");
+        assert!(check.blocks() && check.text().contains("no NVSwitch evidence"), "{check:?}");
+        assert_eq!(a.verdict, Verdict::Contraindicated);
+    }
 
     // No CPU evidence at all: nothing binds the GPUs to a VM.
     let mut no_cpu = bound(w, w.base.nonce, vec![real]);
@@ -275,4 +323,61 @@ fn composite_appraisal_renders_as_an_ear_and_signs_as_a_jwt() {
     let jwt =
         a.to_ear(1_756_684_800, "ccgpu test").sign_jwt_pem(ear::Algorithm::ES384, key_pem.as_bytes()).expect("sign");
     assert_eq!(jwt.split('.').count(), 3);
+}
+
+/// One DER TLV at the start of `b`: (tag, content, total length).
+fn tlv(b: &[u8]) -> (u8, &[u8], usize) {
+    let (len, hdr) = match b[1] {
+        l if l < 0x80 => (usize::from(l), 2),
+        0x81 => (usize::from(b[2]), 3),
+        0x82 => (usize::from(b[2]) << 8 | usize::from(b[3]), 4),
+        l => panic!("length form {l:#x}"),
+    };
+    (b[0], &b[hdr..hdr + len], hdr + len)
+}
+
+fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = u16::try_from(content.len()).expect("short").to_be_bytes();
+    match content.len() {
+        l if l < 0x80 => out.push(len[1]),
+        l if l < 0x100 => out.extend([0x81, len[1]]),
+        _ => out.extend([0x82, len[0], len[1]]),
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// `cert` with its ECDSA P-384 signature (r, s) replaced by (r, n − s), the other signature that verifies.
+fn malleate_ecdsa_p384(cert: &[u8]) -> Vec<u8> {
+    const N: [u8; 48] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37, 0x2d, 0xdf, 0x58, 0x1a, 0x0d, 0xb2,
+        0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
+    ];
+    let (_, body, _) = tlv(cert);
+    let (_, _, tbs_len) = tlv(body);
+    let (_, _, alg_len) = tlv(&body[tbs_len..]);
+    let (tag, bits, _) = tlv(&body[tbs_len + alg_len..]);
+    assert_eq!((tag, bits[0]), (0x03, 0), "a BIT STRING without unused bits");
+    let (_, sig, _) = tlv(&bits[1..]);
+    let (_, r, r_len) = tlv(sig);
+    let (_, s, _) = tlv(&sig[r_len..]);
+    let s = s.strip_prefix(&[0]).unwrap_or(s);
+    let mut padded = [0u8; 48];
+    padded[48 - s.len()..].copy_from_slice(s);
+    let (mut out, mut borrow) = ([0u8; 48], 0u16);
+    for i in (0..48).rev() {
+        // 256 + n_i - s_i - borrow, in 0..=511; its low byte is the digit, a carry below 256 the borrow.
+        let d = 256 + u16::from(N[i]) - u16::from(padded[i]) - borrow;
+        borrow = u16::from(d < 256);
+        out[i] = d.to_be_bytes()[1];
+    }
+    let mut n_minus_s: Vec<u8> = out.iter().copied().skip_while(|b| *b == 0).collect();
+    if n_minus_s[0] & 0x80 != 0 {
+        n_minus_s.insert(0, 0);
+    }
+    let sig = encode(0x30, &[encode(0x02, r), encode(0x02, &n_minus_s)].concat());
+    let bits = encode(0x03, &[&[0][..], &sig].concat());
+    encode(0x30, &[&body[..tbs_len + alg_len], &bits[..]].concat())
 }

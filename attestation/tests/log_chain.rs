@@ -4,8 +4,9 @@
 use std::num::NonZeroU64;
 
 use ccgpu_attestation::{
-    BreakKind, CheckpointKey, CheckpointSigner, ClaimRef, DeviceEntry, DeviceKind, EvidenceDigests, Filter, Head,
-    Header, LogContext, LogError, LogId, LogReader, LogRecord, LogSummary, LogVerdict, Sha384Digest,
+    BreakKind, CheckpointKey, CheckpointSigner, ClaimRef, DEFAULT_CHECKPOINT_EVERY, DeviceEntry, DeviceKind,
+    EvidenceDigests, Filter, Head, Header, LogContext, LogError, LogId, LogReader, LogRecord, LogSummary, LogVerdict,
+    Sha384Digest,
     testing::log::{Chain, MAX_LINE},
 };
 use proptest::prelude::*;
@@ -352,6 +353,51 @@ fn checkpoints_are_verified_with_the_auditors_key() {
     verify(&join(&rewritten)).expect("without the key only the chain is checked, and it was recomputed");
     let err = LogReader::new(&join(&rewritten)[..]).with_checkpoint_key(key_of(&s)).verify().expect_err("resigned");
     assert_eq!(err.broken().map(|(l, _, k)| (l, k.clone())), Some((9, BreakKind::BadSignature)));
+}
+
+/// With a key, a log must carry checkpoints at the stated cadence: one rewritten without any (every line
+/// recomputed, so the chain holds) fails at the first record over the cadence, naming it.
+#[test]
+fn with_a_key_a_log_without_checkpoints_at_the_cadence_fails() {
+    let s = signer();
+    let three = NonZeroU64::new(3).expect("non-zero");
+    let (signed, _) = build(10, Some((&s, three)));
+    let summary =
+        LogReader::new(&join(&signed)[..]).with_checkpoint_key(key_of(&s)).with_checkpoint_every(three).verify();
+    assert_eq!(summary.expect("at the cadence").records, 10);
+
+    // The same records with every checkpoint dropped: the chain is intact, the signatures are gone.
+    let (stripped, _) = build(10, None);
+    verify(&join(&stripped)).expect("without a key only the chain is checked");
+    let err = LogReader::new(&join(&stripped)[..])
+        .with_checkpoint_key(key_of(&s))
+        .with_checkpoint_every(three)
+        .verify()
+        .expect_err("no checkpoint");
+    assert_eq!(
+        err.broken().map(|(l, o, k)| (l, o, k.clone())),
+        Some((5, offset_of(&stripped, 5), BreakKind::CheckpointOverdue { last_checkpoint: None, max_records: 3 }))
+    );
+    assert!(err.to_string().contains("record 4 after the header (no checkpoint yet)"), "{err}");
+
+    // A stricter auditor than the appender: 2 records at most, the log signs every 3.
+    let err = LogReader::new(&join(&signed)[..])
+        .with_checkpoint_key(key_of(&s))
+        .with_checkpoint_every(NonZeroU64::new(2).expect("non-zero"))
+        .verify()
+        .expect_err("too sparse");
+    assert_eq!(err.broken().map(|(l, _, _)| l), Some(4));
+
+    // The default cadence applies when none is stated: 64 records without a checkpoint are accepted,
+    // the 65th is not.
+    let (long, _) = build(65, None);
+    let err = LogReader::new(&join(&long)[..]).with_checkpoint_key(key_of(&s)).verify().expect_err("65 unsigned");
+    assert_eq!(
+        err.broken().map(|(l, _, k)| (l, k.clone())),
+        Some((66, BreakKind::CheckpointOverdue { last_checkpoint: None, max_records: DEFAULT_CHECKPOINT_EVERY }))
+    );
+    let (ok, _) = build(64, None);
+    LogReader::new(&join(&ok)[..]).with_checkpoint_key(key_of(&s)).verify().expect("64 unsigned");
 }
 
 #[test]

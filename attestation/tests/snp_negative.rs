@@ -77,7 +77,7 @@ fn the_simulated_chain_alone_is_affirming_only_under_its_own_roots() {
     let bundle = pki.ask_ark_pem(ccgpu_attestation::VekKind::Vcek);
     for ask_ark in [None, Some(bundle.as_bytes())] {
         let a = appraise(&report, &vcek.der, ask_ark, Some(&rd), base.at, &policy, &sim_roots, None);
-        assert_eq!(a.verdict, Verdict::Affirming, "{}", explain(&a));
+        assert_eq!(a.checks.verdict(), Verdict::Affirming, "{}", explain(&a));
     }
     let a = appraise(&report, &vcek.der, None, Some(&rd), base.at, &policy, &AmdRoots::amd(), None);
     assert_eq!(failed(&a), vec![SnpCheck::Vek], "{}", explain(&a));

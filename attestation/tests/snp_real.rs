@@ -88,13 +88,19 @@ fn identities_of_the_real_reports() {
         assert_eq!(id.reported_tcb, Some(reported), "{name}");
         assert_eq!(id.measurement.as_deref().map(str::len), Some(96), "{name}");
         // A VLEK or a masked CHIP_ID skips the hwID binding, and says so; nothing else is skipped by the
-        // evidence itself (VMPL, TCB minimum, measurement and host data are skipped by the default policy).
+        // evidence itself (VMPL, TCB minimum and host data are skipped by the default policy; the launch
+        // measurement is pinned to the report's own, see `real_reports`).
         let mut expected_skips = vec![];
         if masked || kind == VekKind::Vlek {
             expected_skips.push(SnpCheck::ChipId);
         }
-        expected_skips.extend([SnpCheck::Vmpl, SnpCheck::MinTcb, SnpCheck::Measurement, SnpCheck::HostData]);
+        expected_skips.extend([SnpCheck::Vmpl, SnpCheck::MinTcb, SnpCheck::HostData]);
         assert_eq!(skipped(&a), expected_skips, "{name}");
+        // Unpinned, every check still passes, but the verdict is a warning that says why.
+        let unpinned = RealSnp { policy: SnpPolicy { measurements: None, ..real.policy.clone() }, ..real.clone() };
+        let u = unpinned.appraise(&roots);
+        assert_eq!((u.checks.verdict(), u.verdict), (Verdict::Affirming, Verdict::Warning), "{name}");
+        assert!(u.warnings.iter().any(|w| w.contains("pins no launch measurement")), "{name}: {:?}", u.warnings);
     }
     let vlek = find(&reals, "trustee-milan-v3-vlek");
     let a = vlek.appraise(&roots);

@@ -74,7 +74,9 @@ fn every_product_version_and_key_kind_is_affirming() {
                     let sim = build(product, version, kind, masked, |_| {});
                     let a = run(&sim, &SnpPolicy::default());
                     let what = format!("{product} v{version} {} masked={masked}", kind.name());
-                    assert_eq!(a.verdict, Verdict::Affirming, "{what}: {}", explain(&a));
+                    assert_eq!(a.checks.verdict(), Verdict::Affirming, "{what}: {}", explain(&a));
+                    // The default policy pins no launch measurement: a warning, never affirming.
+                    assert_eq!(a.verdict, Verdict::Warning, "{what}");
                     let mut skips = Vec::new();
                     if masked || kind == VekKind::Vlek {
                         skips.push(SnpCheck::ChipId);
@@ -103,7 +105,7 @@ fn every_product_version_and_key_kind_is_affirming() {
 fn turin_binds_the_fmc_spl_and_an_eight_byte_hwid() {
     let sim = build(Product::Turin, 3, VekKind::Vcek, false, |_| {});
     let a = run(&sim, &SnpPolicy::default());
-    assert_eq!(a.verdict, Verdict::Affirming, "{}", explain(&a));
+    assert_eq!(a.checks.verdict(), Verdict::Affirming, "{}", explain(&a));
     assert_eq!(a.identity.chip_id.as_deref(), Some(&*format!("{}{}", "5a".repeat(8), "00".repeat(56))));
     assert!(a.checks.get(SnpCheck::VekTcb).expect("tcb").text().contains("fmc 2"));
     // An FMC SPL that differs from the VCEK's.
@@ -146,7 +148,7 @@ fn a_policy_that_sets_every_reference_value_is_met_exactly() {
         ..SnpPolicy::default()
     };
     let a = run(&sim, &policy);
-    assert_eq!(a.verdict, Verdict::Affirming, "{}", explain(&a));
+    assert_eq!(a.checks.verdict(), Verdict::Affirming, "{}", explain(&a));
     assert!(skipped(&a).is_empty(), "{:?}", skipped(&a));
 }
 
@@ -160,7 +162,7 @@ fn debug_and_migration_agent_guests_pass_only_when_the_policy_allows_them() {
         });
         assert_eq!(failed(&run(&sim, &SnpPolicy::default())), vec![SnpCheck::GuestPolicy], "{field}");
         let policy: SnpPolicy = serde_json::from_str(&format!("{{\"{field}\": true}}")).expect("policy");
-        assert_eq!(run(&sim, &policy).verdict, Verdict::Affirming, "{field}");
+        assert_eq!(run(&sim, &policy).checks.verdict(), Verdict::Affirming, "{field}");
     }
 }
 
@@ -173,7 +175,7 @@ fn without_an_expected_report_data_the_policy_decides() {
     assert_eq!(failed(&a), vec![SnpCheck::ReportData]);
     let lenient = SnpPolicy { require_report_data: false, ..SnpPolicy::default() };
     let a = appraise(&sim.report, &sim.vek, None, None, at, &lenient, &roots, None);
-    assert_eq!(a.verdict, Verdict::Affirming, "{}", explain(&a));
+    assert_eq!(a.checks.verdict(), Verdict::Affirming, "{}", explain(&a));
     assert!(skipped(&a).contains(&SnpCheck::ReportData));
 }
 

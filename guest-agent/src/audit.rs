@@ -85,7 +85,7 @@ pub fn composite_record(
             bdf: None,
             verdict: cpu.verdict.into(),
             failed_checks: cpu.checks.failures().iter().map(|c| c.name().to_owned()).collect(),
-            warnings: Vec::new(),
+            warnings: cpu.warnings.clone(),
             driver_version: None,
             vbios_version: None,
             evidence: EvidenceDigests {
@@ -97,7 +97,8 @@ pub fn composite_record(
         });
     }
     let ctx = context(now, format!("{} in {}", ccgpu_attestation::VERIFIER, crate::AGENT_VERSION));
-    let mut record = LogRecord::new(&ctx, appraisal.verdict.into(), appraisal.failures(), devices);
+    let verdict = crate::verify::local_verdict(appraisal);
+    let mut record = LogRecord::new(&ctx, verdict.into(), appraisal.failures(), devices);
     record.nonce = Some(HexBytes(bundle.nonce.to_vec()));
     record.policy_digest = Some(appraisal.policy_digest.parse()?);
     record.verified_at = Some(Timestamp::parse(&appraisal.verified_at)?);

@@ -89,7 +89,9 @@ pub use crate::state::{AgentStatus, Failure, FailureReason, GpuRecord, GpuState,
 pub use crate::system::{CommandError, HostPaths, HostSystem, SystemOps};
 pub use crate::tee::{CpuReport, CpuTee, NoTee, SevGuest, TeeError};
 pub use crate::verify::clock::{BUILD_TIME_UNIX, build_time_floor};
-pub use crate::verify::{Decision, GpuDecision, LocalVerifier, RemoteError, RemoteVerifier, Verifier, VerifyError};
+pub use crate::verify::{
+    Decision, GpuDecision, LocalVerifier, RemoteError, RemoteVerifier, Verifier, VerifyError, local_verdict,
+};
 
 /// The ttrpc messages and service generated from `proto/guest_agent.proto` at build time (pure-Rust
 /// parser, no `protoc`).

@@ -36,6 +36,9 @@ enum Rp {
     NamesNoEvidence,
     /// Names other CPU evidence (the `cpu` submodule only).
     OtherCpuReport,
+    /// Names another driver RIM for `gpu-0` than the one the guest sent: what a relay that swapped in
+    /// another NVIDIA-signed RIM (same identity, other golden values) makes the relying party say.
+    OtherDriverRim,
     /// Pins no launch measurement: its CPU verdict is `warning`.
     UnpinnedImage,
     /// Contraindicates the bundle-level checks (naming no failing check), every GPU affirming.
@@ -131,6 +134,13 @@ fn relying_party(guest: &Guest, behaviour: Rp, signing: &Key, relay: Option<Arc<
                     b.status = ear::TrustTier::Contraindicated;
                 }
                 ear.status = Some(ear::TrustTier::Contraindicated);
+            }
+            Rp::OtherDriverRim => {
+                if let Some(gpu) = ear.submods.get_mut("gpu-0") {
+                    let named =
+                        gpu.verifier_claims.insert("driver_rim_sha384".into(), ear::RawValue::String("cd".repeat(48)));
+                    assert!(named.is_some(), "the relying party names the driver RIM it appraised");
+                }
             }
             Rp::OtherCpuReport => {
                 if let Some(cpu) = ear.submods.get_mut("cpu") {
@@ -239,6 +249,7 @@ fn only_a_valid_signed_verdict_for_this_bundle_counts() {
         Rp::SwapsGpus,
         Rp::NamesNoEvidence,
         Rp::OtherCpuReport,
+        Rp::OtherDriverRim,
     ] {
         let mut guest = Guest::new(2);
         let (outcome, agent) = run(&mut guest, behaviour);
@@ -247,6 +258,16 @@ fn only_a_valid_signed_verdict_for_this_bundle_counts() {
             assert_eq!(failure_of(&s, i).0, FailureReason::RelyingParty, "{behaviour:?}");
         }
     }
+}
+
+#[test]
+fn a_verdict_naming_another_rim_than_the_one_sent_is_refused() {
+    let mut guest = Guest::new(2);
+    let (outcome, agent) = run(&mut guest, Rp::OtherDriverRim);
+    let s = assert_failed(&guest, &agent, &outcome);
+    let (reason, detail, _) = failure_of(&s, 0);
+    assert_eq!(reason, FailureReason::RelyingParty);
+    assert!(detail.contains("is about other evidence: gpu-0 driver_rim_sha384 is cdcd"), "{detail}");
 }
 
 #[test]

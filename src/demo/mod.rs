@@ -86,9 +86,10 @@ it).";
 /// `ccgpu demo --help`.
 pub fn long_about() -> String {
     exit::with_status_line(LONG_ABOUT, |e| match e {
-        Exit::Affirming => "every GPU verified and ready",
-        Exit::NotAffirming => "attestation not affirming (the GPUs stay locked)",
-        Exit::UnusableInput => "unusable input or a failed demo step",
+        Exit::Affirming => Some("every GPU verified and ready"),
+        Exit::NotAffirming => Some("attestation not affirming (the GPUs stay locked)"),
+        Exit::UnusableInput => Some("unusable input or a failed demo step"),
+        Exit::Warning => None,
     })
 }
 

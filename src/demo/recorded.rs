@@ -28,7 +28,7 @@ use ccgpu_attestation::{
 };
 use ccgpu_guest_agent::{
     AuditLog, CcSettings, DirRims, GpuError, GpuInfo, GpuManagement, bundle_evidence, collect_gpu_evidence,
-    composite_record,
+    composite_record, local_verdict,
 };
 use ccgpu_pci::PciAddress;
 use time::OffsetDateTime;
@@ -261,7 +261,9 @@ pub(super) async fn run_recorded(
             cache: None,
         },
     );
-    let affirming = appraisal.verdict == Verdict::Affirming;
+    // The guest's rule (the one the agent applies in local mode): see `local_verdict`.
+    let verdict = local_verdict(&appraisal);
+    let affirming = verdict == Verdict::Affirming;
     let mut details = vec![
         "GPU: NVIDIA's production device-identity and RIM roots (compiled in); CPU: the simulated AMD roots".into(),
         revocation,
@@ -279,7 +281,7 @@ pub(super) async fn run_recorded(
     report.finish(
         step,
         affirming,
-        format!("verified at {} (pinned inside the recording's validity): {}", rfc3339(at), appraisal.verdict),
+        format!("verified at {} (pinned inside the recording's validity): {verdict}", rfc3339(at)),
         details,
     );
 
@@ -315,5 +317,5 @@ pub(super) async fn run_recorded(
         failed_checks: failed,
         time_to_ready: affirming.then_some(ttr),
     };
-    Ok(GuestResult { ready: affirming, verdict: appraisal.verdict.to_string(), rows: vec![row] })
+    Ok(GuestResult { ready: affirming, verdict: verdict.to_string(), rows: vec![row] })
 }

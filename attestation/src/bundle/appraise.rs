@@ -101,18 +101,24 @@ impl CompositeAppraisal {
     }
 }
 
-/// The first pair of GPUs presenting the same device: the same per-device certificate (chain position 1,
-/// NVIDIA's per-GPU "GSP BROM" certificate; the whole chain if there is none). Two reports from one GPU
-/// differ in every signed byte, so comparing evidence digests would not catch a GPU counted twice.
+/// The first pair of GPUs presenting the same device: the same device identity key (the public key of
+/// chain position 1, NVIDIA's per-GPU "GSP BROM" certificate; the whole chain if it has no readable
+/// position 1). Two reports from one GPU differ in every signed byte, so comparing evidence digests would
+/// not catch a GPU counted twice; nor would comparing certificate bytes, which an ECDSA signature's
+/// malleability (`s` → `n − s`) lets a host re-encode while the certificate still verifies.
 fn repeated_device(bundle: &EvidenceBundle) -> Option<(usize, usize)> {
-    let ids: Vec<Vec<u8>> =
-        bundle.gpus.iter().map(|g| g.chain.ders().get(1).cloned().unwrap_or_else(|| g.chain.ders().concat())).collect();
+    let ids: Vec<Vec<u8>> = bundle
+        .gpus
+        .iter()
+        .map(|g| g.chain.public_key(1).map_or_else(|| g.chain.ders().concat(), <[u8]>::to_vec))
+        .collect();
     ids.iter().enumerate().find_map(|(i, d)| ids[..i].iter().position(|e| e == d).map(|j| (j, i)))
 }
 
 /// The GPUs' topology mode (opaque feature flag: single-GPU passthrough, multi-GPU passthrough, protected
 /// PCIe) must be one mode for the whole VM, as NVIDIA's verifier requires; GPUs without the flag (older
-/// drivers) are not counted. Reports that do not parse are judged by their own appraisal.
+/// drivers) are not counted. Protected PCIe is refused: its security rests on NVSwitch evidence, which a
+/// bundle does not carry (the verifier refuses it itself, not only the guest's PCI scan). Reports that do not parse are judged by their own appraisal.
 fn topology(bundle: &EvidenceBundle) -> Result<String, String> {
     let modes: Vec<(usize, FeatureFlag)> = bundle
         .gpus
@@ -122,6 +128,10 @@ fn topology(bundle: &EvidenceBundle) -> Result<String, String> {
         .collect();
     match modes.split_first() {
         None => Ok(String::new()),
+        Some(((i, FeatureFlag::ProtectedPcie), _)) => Err(format!(
+            "GPU {i} reports protected-PCIe (PPCIe) mode, but the bundle carries no NVSwitch evidence: in PPCIe \
+             mode the GPUs' isolation rests on the switches, which nothing here attests"
+        )),
         Some(((_, first), rest)) => match rest.iter().find(|(_, m)| m != first) {
             None => Ok(format!(", all in {first:?} mode")),
             Some((i, m)) => Err(format!(
@@ -148,7 +158,7 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
         (0, _, _) => checks.fail(BundleCheck::Gpus, "the bundle carries no GPU evidence"),
         (_, Some((j, i)), _) => checks.fail(
             BundleCheck::Gpus,
-            format!("GPU {i} has the same device certificate as GPU {j}: one GPU cannot be counted twice"),
+            format!("GPU {i} has the same device identity key as GPU {j}: one GPU cannot be counted twice"),
         ),
         (_, None, Err(mixed)) => checks.fail(BundleCheck::Gpus, mixed),
         (n, None, Ok(mode)) => checks.pass(BundleCheck::Gpus, format!("{n} distinct GPU(s){mode}")),
@@ -234,11 +244,15 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
         }
     };
 
-    let all_affirming = checks.verdict() == Verdict::Affirming
-        && gpus.iter().all(|g| g.appraisal.verdict == Verdict::Affirming)
-        && cpu.as_ref().is_none_or(|c| c.verdict == Verdict::Affirming);
+    // The worst part decides: one contraindicated part makes the bundle contraindicated, one warning
+    // (and nothing worse) makes it a warning.
+    let verdict = Verdict::worst(
+        std::iter::once(checks.verdict())
+            .chain(gpus.iter().map(|g| g.appraisal.verdict))
+            .chain(cpu.as_ref().map(|c| c.verdict)),
+    );
     CompositeAppraisal {
-        verdict: if all_affirming { Verdict::Affirming } else { Verdict::Contraindicated },
+        verdict,
         checks,
         nonce: hex::encode(bundle.nonce),
         expected_report_data: hex::encode(expected),

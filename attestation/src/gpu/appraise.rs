@@ -6,6 +6,7 @@ use crate::appraisal::Checks;
 use crate::cache::VerifierCache;
 use crate::crypto;
 use crate::nvidia::rim::RimIds;
+use crate::policy::RimRef;
 use crate::x509::{parse_one, rfc3339};
 
 /// Appraises one GPU.
@@ -46,14 +47,21 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &GpuAppraise<'_>) -> GpuApp
     let vbios_verified = vbios.as_ref().and_then(|v| v.verification.verified.as_ref());
     let measurements = checks::measurements(&mut checks, report.as_ref(), driver_verified, vbios_verified);
     // 10. The policy's own rules.
-    checks::policy(&mut checks, report.is_some(), &identity, ctx.policy);
+    let rims: Vec<RimRef<'_>> = [("driver", &driver), ("VBIOS", &vbios)]
+        .into_iter()
+        .filter_map(|(kind, rim)| {
+            let v = &rim.as_ref()?.verification;
+            Some(RimRef { kind, digest: &v.digest, tag_id: v.identity.as_ref().ok().map(|i| i.tag_id.as_str()) })
+        })
+        .collect();
+    checks::policy(&mut checks, report.is_some(), &identity, &rims, ctx.policy);
 
     let rim_ids = report.as_ref().and_then(|r| {
         let chip = identity.chip.as_deref()?;
         Some(RimIds::from_report(r.opaque(), chip, identity.arch?))
     });
     GpuAppraisal {
-        verdict: checks.verdict(),
+        verdict: checks.verdict().with_warnings(!warnings.is_empty()),
         checks,
         identity,
         rim_ids,

@@ -48,7 +48,7 @@ checks! {
         IndexConflict = "index-conflict",
         /// Every active golden measurement matches the report.
         Measurements = "measurements",
-        /// The evidence satisfies the appraisal policy's own rules (versions, modes).
+        /// The evidence satisfies the appraisal policy's own rules (versions, accepted RIMs).
         Policy = "policy",
     }
 }

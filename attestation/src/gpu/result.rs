@@ -14,7 +14,8 @@ use crate::x509::{CertChain, ChainError, ValidatedChain, parse_one, rfc3339};
 /// The full appraisal of one GPU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GpuAppraisal {
-    /// Affirming only when every check passed (or was skipped by explicit policy).
+    /// Affirming only when every check passed (or was skipped by explicit policy) and there are no
+    /// warnings; `warning` when every check passed but `warnings` is not empty.
     pub verdict: Verdict,
     /// Every check's outcome, in order.
     pub checks: Checks<GpuCheck>,

@@ -171,6 +171,14 @@ pub enum BreakKind {
         /// The key id in the checkpoint.
         key_id: Sha384Digest,
     },
+    /// With a checkpoint key, more records follow the header or the last checkpoint than the stated
+    /// cadence allows: checkpoints were dropped (a rewritten log) or the appender stopped signing.
+    CheckpointOverdue {
+        /// The last checkpoint's line; `None` when the log has none before this line.
+        last_checkpoint: Option<u64>,
+        /// At most this many records may follow it.
+        max_records: u64,
+    },
     /// The log ends before the anchored head.
     Truncated {
         /// Lines the anchor says the log has at least.
@@ -250,6 +258,18 @@ impl fmt::Display for BreakKind {
             Self::Misnumbered { recorded } => write!(f, "carries number {recorded}: lines were renumbered"),
             Self::BadSignature => f.write_str("checkpoint signature does not verify"),
             Self::UnknownKey { key_id } => write!(f, "checkpoint signed by another key ({key_id})"),
+            Self::CheckpointOverdue { last_checkpoint, max_records } => {
+                let since = last_checkpoint.map_or_else(
+                    || "the header (no checkpoint yet)".to_owned(),
+                    |l| format!("the checkpoint at line {l}"),
+                );
+                write!(
+                    f,
+                    "record {} after {since}, but at most {max_records} may follow one without a new signed \
+                     checkpoint: checkpoints were removed or never written",
+                    max_records.saturating_add(1)
+                )
+            }
             Self::Truncated { expected, found } => {
                 write!(f, "truncated: the log has {found} lines, the anchored head is line {expected}")
             }

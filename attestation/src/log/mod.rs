@@ -71,4 +71,4 @@ pub use record::{
     Checkpoint, ClaimRef, DeviceEntry, DeviceKind, Entry, EvidenceDigests, FORMAT, FORMAT_VERSION, GpuRef, Header,
     HexBytes, LogContext, LogId, LogRecord, LogVerdict, Timestamp, VERIFIER,
 };
-pub use verify::{Filter, Head, LogReader, LogSummary, VerdictCounts};
+pub use verify::{DEFAULT_CHECKPOINT_EVERY, Filter, Head, LogReader, LogSummary, VerdictCounts};

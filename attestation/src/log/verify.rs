@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
+use std::num::NonZeroU64;
 
 use time::OffsetDateTime;
 
@@ -21,6 +22,10 @@ use super::wire::{self, LineKind, Lines, Prefix, RawLine};
 
 /// How many recent line hashes are kept to explain a break ("line 9 follows line 5").
 pub const WINDOW: usize = 4096;
+
+/// The checkpoint cadence an auditor with a key requires unless told otherwise: at most this many records
+/// between the header or a checkpoint and the next checkpoint.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 64;
 
 /// A chain head: line `line` of the log hashes to `hash`. Returned by verification and by the appender;
 /// kept outside the log (or signed in a checkpoint) it lets a later audit detect truncation.
@@ -102,6 +107,10 @@ pub struct LogReader<R> {
     window: Window,
     done: bool,
     stats: Stats,
+    /// With a key: at most this many records may follow the header or a checkpoint.
+    max_unsigned: u64,
+    /// Records since the header or the last checkpoint.
+    unsigned: u64,
 }
 
 #[derive(Debug, Default)]
@@ -125,12 +134,25 @@ impl<R: BufRead> LogReader<R> {
             window: Window::default(),
             done: false,
             stats: Stats::default(),
+            max_unsigned: DEFAULT_CHECKPOINT_EVERY,
+            unsigned: 0,
         }
     }
 
-    /// Checks every checkpoint's signature with `key` (without one, checkpoints are only chained).
+    /// Checks every checkpoint's signature with `key` (without one, checkpoints are only chained), and
+    /// requires checkpoints at a cadence: at most [`DEFAULT_CHECKPOINT_EVERY`] records (or what
+    /// [`Self::with_checkpoint_every`] says) may follow the header or a checkpoint, so a log whose
+    /// checkpoints were stripped and its chain recomputed fails at the first record over. The records after
+    /// the last checkpoint (at most that many) are vouched for by the chain alone.
     pub fn with_checkpoint_key(mut self, key: CheckpointKey) -> Self {
         self.key = Some(key);
+        self
+    }
+
+    /// With a checkpoint key: at most `max_records` records may follow the header or a checkpoint (the
+    /// appender's `every`).
+    pub fn with_checkpoint_every(mut self, max_records: NonZeroU64) -> Self {
+        self.max_unsigned = max_records.get();
         self
     }
 
@@ -244,6 +266,19 @@ impl<R: BufRead> LogReader<R> {
         }
         if let (Entry::Checkpoint(cp), Some(key), Some(header)) = (&entry, &self.key, &self.header) {
             key.verify_line(&header.log_id, &raw.bytes, cp).map_err(|kind| broken(no, offset, kind))?;
+        }
+        match entry {
+            Entry::Checkpoint(_) => self.unsigned = 0,
+            Entry::Record(_) => {
+                self.unsigned = self.unsigned.saturating_add(1);
+                if self.key.is_some() && self.unsigned > self.max_unsigned {
+                    let kind = BreakKind::CheckpointOverdue {
+                        last_checkpoint: self.stats.last_checkpoint,
+                        max_records: self.max_unsigned,
+                    };
+                    return Err(broken(no, offset, kind));
+                }
+            }
         }
         if let Some(anchor) = self.anchor
             && anchor.line == no

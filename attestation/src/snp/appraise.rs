@@ -3,8 +3,8 @@
 use super::checks;
 use super::evidence::VekInput;
 use super::vek::vek_der;
-use super::{SnpAppraisal, SnpAppraise, SnpEvidence, SnpIdentity};
-use crate::appraisal::Checks;
+use super::{SnpAppraisal, SnpAppraise, SnpCheck, SnpEvidence, SnpIdentity};
+use crate::appraisal::{Checks, Outcome};
 use crate::crypto;
 use crate::x509::rfc3339;
 
@@ -47,8 +47,10 @@ pub fn appraise_snp(evidence: &SnpEvidence<'_>, ctx: &SnpAppraise<'_>) -> SnpApp
     // 12. The measurement and HOST_DATA are ones the policy allows.
     checks::reference_values(&mut checks, report.as_ref(), ctx.policy);
 
+    let warnings = warnings(&checks);
     SnpAppraisal {
-        verdict: checks.verdict(),
+        verdict: checks.verdict().with_warnings(!warnings.is_empty()),
+        warnings,
         checks,
         identity,
         verified_at: rfc3339(ctx.at),
@@ -56,4 +58,14 @@ pub fn appraise_snp(evidence: &SnpEvidence<'_>, ctx: &SnpAppraise<'_>) -> SnpApp
         report_digest: hex::encode(crypto::sha384(evidence.report)),
         vek_digest: vek_der.ok().map(|d| hex::encode(crypto::sha384(&d))),
     }
+}
+
+/// What an SEV-SNP appraisal accepted without pinning it: without a launch measurement in the policy,
+/// any (non-debug) guest image is accepted, so the result is at most `warning`.
+fn warnings(checks: &Checks<SnpCheck>) -> Vec<String> {
+    let mut out = Vec::new();
+    if matches!(checks.get(SnpCheck::Measurement), Some(Outcome::Skipped { .. })) {
+        out.push("the policy pins no launch measurement (snp.measurements): any guest image was accepted".to_owned());
+    }
+    out
 }

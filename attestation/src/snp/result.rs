@@ -10,7 +10,8 @@ use crate::appraisal::{Checks, Verdict};
 /// The full appraisal of one guest's SNP evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnpAppraisal {
-    /// Affirming only when every check passed (or was skipped).
+    /// Affirming only when every check passed (or was skipped) and there are no warnings; `warning`
+    /// when every check passed but `warnings` is not empty.
     pub verdict: Verdict,
     /// Every check's outcome, in order.
     pub checks: Checks<SnpCheck>,
@@ -24,6 +25,8 @@ pub struct SnpAppraisal {
     pub report_digest: String,
     /// SHA-384 of the VCEK/VLEK DER, hex, when it was readable.
     pub vek_digest: Option<String>,
+    /// What was accepted without being pinned (today: no launch measurement in the policy).
+    pub warnings: Vec<String>,
 }
 
 impl SnpAppraisal {

@@ -97,6 +97,15 @@ impl CertChain {
         &self.ders
     }
 
+    /// The SubjectPublicKeyInfo (DER) of the certificate at `position`: what its issuer signed about the
+    /// subject's key. Unlike the certificate's bytes it cannot be re-encoded without breaking the
+    /// signature (an ECDSA signature `s` can be replaced by `n - s`, so two different certificate
+    /// encodings can carry one valid statement): identify a device by this, never by whole-DER bytes.
+    pub fn public_key(&self, position: usize) -> Option<&[u8]> {
+        let der = self.ders.get(position)?;
+        parse_one(der).ok().map(|c| c.tbs_certificate.subject_pki.raw)
+    }
+
     /// Parsed view of every certificate (cannot fail: checked at construction, but reported if it does).
     pub(crate) fn parsed(&self) -> Result<Vec<X509Certificate<'_>>, ChainParseError> {
         self.ders

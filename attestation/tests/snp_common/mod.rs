@@ -21,7 +21,8 @@ pub struct RealSnp {
     pub ask_ark: Vec<u8>,
     /// A time inside every certificate's validity.
     pub at: OffsetDateTime,
-    /// The policy under which it is affirming (the default one unless the report needs more).
+    /// The policy under which it is affirming: the default one with the report's own launch measurement
+    /// pinned (unpinned, every check passes but the verdict is `warning`), plus what the report needs.
     pub policy: SnpPolicy,
 }
 
@@ -46,7 +47,7 @@ fn hex_text(bytes: &[u8]) -> Vec<u8> {
 pub fn real_reports() -> Option<Vec<RealSnp>> {
     let read = |rel: &str| ccgpu_test_support::read_testdata(&format!("snp/{rel}"));
     let debug_ok = SnpPolicy { allow_debug: true, ..SnpPolicy::default() };
-    Some(vec![
+    let reals = vec![
         RealSnp {
             name: "virtee-milan-v2",
             report: hex_text(&read("virtee/report_milan.hex")?),
@@ -96,7 +97,22 @@ pub fn real_reports() -> Option<Vec<RealSnp>> {
             policy: SnpPolicy::default(),
         },
         lunal_json(&read("lunal/live-evidence-genoa.json")?, read("trustee/genoa_ask_ark_asvk.pem")?),
-    ])
+    ];
+    Some(
+        reals
+            .into_iter()
+            .map(|r| {
+                let policy = pinned(&r.policy, &r.report);
+                RealSnp { policy, ..r }
+            })
+            .collect(),
+    )
+}
+
+/// `policy` with the launch measurement of `report` as the only one accepted.
+pub fn pinned(policy: &SnpPolicy, report: &[u8]) -> SnpPolicy {
+    let m: [u8; 48] = report[0x90..0xC0].try_into().expect("48 bytes");
+    SnpPolicy { measurements: Some(vec![ccgpu_attestation::Measurement(m)]), ..policy.clone() }
 }
 
 /// The second live Genoa capture: a JSON evidence document with the report and its VCEK in base64.

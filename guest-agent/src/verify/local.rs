@@ -7,10 +7,16 @@
 //! remote mode for revocation. Certificate validity is judged at the guest's clock raised to the build
 //! time ([`super::clock`]): the host provides the clock and could roll it back to revive expired
 //! certificates, but not to before the agent was built. A relying party (remote mode) judges at its own.
+//!
+//! One warning does not hold a local verdict back: a policy without `snp.measurements`. Inside the guest
+//! the launch measurement is the guest's own — an image that should not run would not run this check
+//! either — so pinning it is for the relying party (remote mode, `ccgpu verify bundle`), where an
+//! unpinned measurement stays a `warning` and releases nothing. Every other warning blocks
+//! ([`local_verdict`]).
 
 use ccgpu_attestation::{
-    AmdRoots, Anchors, BundleAppraise, BundleRevocation, EvidenceBundle, Policy, Verdict, VerifierCache,
-    appraise_bundle,
+    AmdRoots, Anchors, BundleAppraise, BundleRevocation, CompositeAppraisal, EvidenceBundle, Outcome, Policy, SnpCheck,
+    Verdict, VerifierCache, appraise_bundle,
 };
 use time::OffsetDateTime;
 
@@ -93,8 +99,15 @@ impl Verifier for LocalVerifier {
                 cache: Some(&self.cache),
             },
         );
-        // CPU and bundle-level failures concern every GPU: they are what binds the GPUs to this VM.
-        let shared: Vec<String> = appraisal.failures().into_iter().filter(|f| !f.starts_with("gpu-")).collect();
+        let verdict = local_verdict(&appraisal);
+        // CPU and bundle-level failures (and warnings that block) concern every GPU: they are what binds
+        // the GPUs to this VM.
+        let mut shared: Vec<String> = appraisal.failures().into_iter().filter(|f| !f.starts_with("gpu-")).collect();
+        if verdict == Verdict::Warning
+            && let Some(cpu) = &appraisal.cpu
+        {
+            shared.extend(cpu.warnings.iter().map(|w| format!("cpu:warning: {w}")));
+        }
         let gpus = appraisal
             .gpus
             .iter()
@@ -111,13 +124,29 @@ impl Verifier for LocalVerifier {
             .collect();
         let record = audit::composite_record(&appraisal, bundle, now).map_err(VerifyError::Record)?;
         Ok(Decision {
-            affirming: appraisal.verdict == Verdict::Affirming,
-            verdict: appraisal.verdict.to_string(),
+            affirming: verdict.is_affirming(),
+            verdict: verdict.to_string(),
             failures: appraisal.failures(),
             gpus,
             source: "local",
             appraisal_json: serde_json::to_vec(&appraisal).unwrap_or_default(),
             record,
         })
+    }
+}
+
+/// The verdict of a local appraisal: the appraisal's own, except that the one warning an unpinned launch
+/// measurement causes (and nothing else) counts as affirming inside the guest — see the module docs.
+pub fn local_verdict(appraisal: &CompositeAppraisal) -> Verdict {
+    let only_unpinned_measurement = appraisal.cpu.as_ref().is_some_and(|cpu| {
+        cpu.checks.verdict() == Verdict::Affirming
+            && matches!(cpu.checks.get(SnpCheck::Measurement), Some(Outcome::Skipped { .. }))
+            && cpu.warnings.len() == 1
+    });
+    let rest_affirming = appraisal.checks.verdict() == Verdict::Affirming
+        && appraisal.gpus.iter().all(|g| g.appraisal.verdict == Verdict::Affirming);
+    match appraisal.verdict {
+        Verdict::Warning if only_unpinned_measurement && rest_affirming => Verdict::Affirming,
+        v => v,
     }
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use ccgpu_attestation::{EvidenceBundle, LogRecord};
 use thiserror::Error;
 
-pub use local::LocalVerifier;
+pub use local::{LocalVerifier, local_verdict};
 pub use remote::{RemoteError, RemoteVerifier};
 
 /// One GPU's part of a decision, in bundle order.

@@ -33,6 +33,7 @@
 //! |---|---|---|
 //! | `bundle` | `expected_report_data` | [`EvidenceBundle::expected_report_data`]: the nonce, the GPU count and every GPU's evidence digest |
 //! | `gpu-N` | `evidence_sha384` | [`GpuBundleEvidence::digest`] of our N-th GPU (report and certificate chain) |
+//! | `gpu-N` | `driver_rim_sha384`, `vbios_rim_sha384` | SHA-384 of the driver / VBIOS RIM we sent for that GPU (when we sent one): a relay cannot swap in another NVIDIA-signed RIM with other golden values |
 //! | `cpu` | `report_sha384` | SHA-384 of our SEV-SNP report bytes |
 //!
 //! A verdict without these claims is refused.
@@ -157,7 +158,14 @@ fn expected_evidence(bundle: &EvidenceBundle) -> Vec<(String, &'static str, Stri
         .gpus
         .iter()
         .enumerate()
-        .map(|(i, g)| (format!("gpu-{i}"), "evidence_sha384", hex::encode(GpuBundleEvidence::digest(g))))
+        .flat_map(|(i, g)| {
+            let rims = [("driver_rim_sha384", &g.driver_rim), ("vbios_rim_sha384", &g.vbios_rim)];
+            std::iter::once((format!("gpu-{i}"), "evidence_sha384", hex::encode(GpuBundleEvidence::digest(g)))).chain(
+                rims.into_iter().filter_map(move |(claim, rim)| {
+                    Some((format!("gpu-{i}"), claim, hex::encode(ccgpu_attestation::sha384(rim.as_ref()?))))
+                }),
+            )
+        })
         .collect();
     if let Some(cpu) = &bundle.cpu {
         out.push(("cpu".into(), "report_sha384", hex::encode(ccgpu_attestation::sha384(&cpu.report))));

@@ -11,6 +11,8 @@ mod budget;
 pub(crate) mod c14n;
 mod document;
 mod id;
+mod service;
+mod test_rims;
 mod xmldsig;
 
 use std::sync::Arc;
@@ -20,6 +22,8 @@ use time::OffsetDateTime;
 
 pub use document::{GoldenMeasurement, RimIdentity, StructureError};
 pub use id::{RimIds, rim_file_candidates};
+pub use service::{MAX_SERVICE_ANSWER, RimServiceError, is_safe_rim_id, rim_from_service_answer};
+pub use test_rims::{KNOWN_TEST_RIMS, known_test_rim};
 pub use xmldsig::XmlDsigError;
 
 use crate::cache::VerifierCache;

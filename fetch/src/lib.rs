@@ -1,0 +1,17 @@
+//! The network edge of ccgpu's verifiers: bytes fetched from services, handed to `ccgpu-attestation`,
+//! which judges them. Today: RIMs from NVIDIA's RIM service or a mirror of it ([`RimService`]), with an
+//! on-disk cache ([`RimCache`]).
+//!
+//! Trusts: nothing it fetches or finds in its cache. A RIM is a signed document: whatever this crate
+//! returns is verified by the appraisal exactly like a local file (signature, chain to the pinned RIM
+//! root, identity against the report), so a tampered transport, a lying mirror or a corrupted cache can
+//! make an appraisal fail, never pass. What this crate does guarantee is bounded behaviour: ids checked
+//! before they reach a URL or a file name, one request per id per appraisal with no retries, a per-request
+//! timeout and a total budget, and a size limit on every answer.
+#![deny(missing_docs)]
+
+mod rim_cache;
+mod rim_service;
+
+pub use rim_cache::RimCache;
+pub use rim_service::{DEFAULT_RIM_SERVICE, DEFAULT_TIMEOUT, FetchedRim, RimFetchError, RimOrigin, RimService};

@@ -1,0 +1,169 @@
+//! [`RimService`]: RIM documents by id from NVIDIA's RIM service (`GET <base><id>`, JSON with the base64
+//! document) or a mirror of it, through a [`RimCache`] when one is given.
+//!
+//! Bounded: an id is checked before it reaches the URL; one request per id per [`RimService::fetch`] call
+//! and no retries; a per-request timeout, a total budget per service object (so a dead service costs at
+//! most the budget, not a timeout per RIM), and a size limit on the answer. Not trusted: the document is
+//! returned for the appraisal to verify.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ccgpu_attestation::{MAX_SERVICE_ANSWER, RimServiceError, is_safe_rim_id, rim_from_service_answer};
+use thiserror::Error;
+
+use crate::rim_cache::RimCache;
+
+/// NVIDIA's RIM service; a RIM's URL is this followed by its id.
+pub const DEFAULT_RIM_SERVICE: &str = "https://rim.attestation.nvidia.com/v1/rim/";
+/// Timeout of one request unless configured otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a RIM could not be had from the service. Each names the id and the URL.
+#[derive(Debug, Error)]
+pub enum RimFetchError {
+    /// The id is not a plain RIM id (it comes from an unverified report).
+    #[error("RIM id {0:?} is not a plain id (A-Z a-z 0-9 _ . -): not fetched")]
+    UnsafeId(String),
+    /// The service has no RIM with this id.
+    #[error("GET {url}: the RIM service has no RIM {id} (HTTP 404)")]
+    NotFound {
+        /// The id.
+        id: String,
+        /// The URL asked.
+        url: String,
+    },
+    /// Another HTTP status.
+    #[error("GET {url}: HTTP {status}")]
+    Status {
+        /// The URL asked.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// Connection, TLS, timeout or an answer over the size limit.
+    #[error("GET {url}: {reason}")]
+    Transport {
+        /// The URL asked.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The answer is not the service's JSON carrying a document.
+    #[error("GET {url}: {source}")]
+    Answer {
+        /// The URL asked.
+        url: String,
+        /// Why the answer is refused.
+        source: RimServiceError,
+    },
+    /// The total time budget was spent before this request.
+    #[error("RIM {id}: the RIM service's time budget ({budget:?}) is spent; not asked")]
+    BudgetSpent {
+        /// The id.
+        id: String,
+        /// The budget.
+        budget: Duration,
+    },
+}
+
+/// Where a fetched RIM came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RimOrigin {
+    /// The on-disk cache (fetched earlier).
+    Cache,
+    /// The service, at this URL.
+    Service(String),
+}
+
+/// A RIM document as fetched (not yet verified).
+#[derive(Debug, Clone)]
+pub struct FetchedRim {
+    /// The document.
+    pub document: Vec<u8>,
+    /// Where it came from.
+    pub origin: RimOrigin,
+}
+
+/// NVIDIA's RIM service or a mirror, with an optional cache.
+#[derive(Debug)]
+pub struct RimService {
+    base: String,
+    timeout: Duration,
+    budget: Duration,
+    cache: Option<RimCache>,
+    agent: ureq::Agent,
+    spent: Mutex<Duration>,
+}
+
+impl RimService {
+    /// The service at `base` (a URL the id is appended to, e.g. [`DEFAULT_RIM_SERVICE`]; a missing trailing
+    /// `/` is added), each request limited to `timeout` and all of them together to four times that.
+    pub fn new(base: &str, timeout: Duration, cache: Option<RimCache>) -> Self {
+        let base = if base.ends_with('/') { base.to_owned() } else { format!("{base}/") };
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        Self { base, timeout, budget: timeout * 4, cache, agent, spent: Mutex::new(Duration::ZERO) }
+    }
+
+    /// The URL a RIM with `id` is fetched from.
+    pub fn url(&self, id: &str) -> String {
+        format!("{}{id}", self.base)
+    }
+
+    /// The RIM with `id`: from the cache when it holds it, else from the service (then cached).
+    pub fn fetch(&self, id: &str) -> Result<FetchedRim, RimFetchError> {
+        if !is_safe_rim_id(id) {
+            return Err(RimFetchError::UnsafeId(id.to_owned()));
+        }
+        if let Some(document) = self.cache.as_ref().and_then(|c| c.get(id)) {
+            tracing::debug!(rim_id = id, "RIM from the cache");
+            return Ok(FetchedRim { document, origin: RimOrigin::Cache });
+        }
+        let url = self.url(id);
+        {
+            let spent = self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *spent >= self.budget {
+                return Err(RimFetchError::BudgetSpent { id: id.to_owned(), budget: self.budget });
+            }
+        }
+        let started = Instant::now();
+        let result = self.get(id, &url);
+        let mut spent = self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *spent += started.elapsed();
+        let document = result?;
+        tracing::info!(rim_id = id, url = %url, bytes = document.len(), "RIM fetched");
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.put(id, &document)
+        {
+            tracing::warn!(rim_id = id, dir = %cache.dir().display(), error = %e, "RIM not cached");
+        }
+        Ok(FetchedRim { document, origin: RimOrigin::Service(url) })
+    }
+
+    fn get(&self, id: &str, url: &str) -> Result<Vec<u8>, RimFetchError> {
+        let transport =
+            |e: ureq::Error| RimFetchError::Transport { url: url.to_owned(), reason: describe(&e, self.timeout) };
+        let mut response = self.agent.get(url).header("Accept", "application/json").call().map_err(transport)?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Err(RimFetchError::NotFound { id: id.to_owned(), url: url.to_owned() }),
+            status => return Err(RimFetchError::Status { url: url.to_owned(), status }),
+        }
+        let body =
+            response.body_mut().with_config().limit(MAX_SERVICE_ANSWER as u64).read_to_vec().map_err(transport)?;
+        rim_from_service_answer(id, &body).map_err(|source| RimFetchError::Answer { url: url.to_owned(), source })
+    }
+}
+
+fn describe(e: &ureq::Error, timeout: Duration) -> String {
+    match e {
+        ureq::Error::Timeout(_) => format!("no answer within {timeout:?}"),
+        ureq::Error::BodyExceedsLimit(limit) => format!("answer larger than {limit} bytes"),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,145 @@
+//! `RimService` against a loopback server in the RIM service's JSON shape, serving the real H100 RIMs of
+//! the shared data: the happy path, the cache, 404, another status, a timeout, a tampered document (served:
+//! the transport is not trusted, the appraisal's signature check refuses it), a document for another id,
+//! an oversized answer, an unsafe id, and the time budget.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use ccgpu_fetch::{RimCache, RimFetchError, RimOrigin, RimService};
+
+const DRIVER: &str = "NV_GPU_DRIVER_GH100_550.90.07";
+
+fn b64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            out.push(if i <= c.len() { char::from(T[(n >> (18 - 6 * i)) as usize & 63]) } else { '=' });
+        }
+    }
+    out
+}
+
+/// Serves `answers` connections on loopback: each request's path is answered by `respond` with
+/// (status line, body); `None` means "accept and say nothing" (a hung service). Returns the base URL.
+fn serve(answers: usize, respond: impl Fn(&str) -> Option<(&'static str, Vec<u8>)> + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let base = format!("http://{}/v1/rim/", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for _ in 0..answers {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
+            match respond(&path) {
+                Some((status, body)) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(&body);
+                }
+                None => {
+                    let mut sink = [0u8; 1];
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+                    let _ = stream.read(&mut sink);
+                }
+            }
+        }
+    });
+    base
+}
+
+fn driver_rim() -> Option<Vec<u8>> {
+    ccgpu_test_support::read_testdata(&format!("nvidia/h100-550.90.07/rims/{DRIVER}.xml"))
+}
+
+fn answer(id: &str, doc: &[u8]) -> Vec<u8> {
+    format!(r#"{{"id":"{id}","rim":"{}","sha256":"x","last_updated":"2025-01-01"}}"#, b64(doc)).into_bytes()
+}
+
+fn service(base: &str, cache: Option<RimCache>) -> RimService {
+    RimService::new(base, Duration::from_millis(500), cache)
+}
+
+#[test]
+fn a_rim_is_fetched_once_then_served_from_the_cache() {
+    let Some(doc) = driver_rim() else { return };
+    let served = doc.clone();
+    let base = serve(1, move |path| (path == format!("/v1/rim/{DRIVER}")).then(|| ("200 OK", answer(DRIVER, &served))));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s = service(&base, Some(RimCache::new(tmp.path())));
+    let first = s.fetch(DRIVER).expect("fetched");
+    assert_eq!(first.document, doc);
+    assert_eq!(first.origin, RimOrigin::Service(format!("{base}{DRIVER}")));
+    // The server answers one request only: the second comes from the cache.
+    let second = s.fetch(DRIVER).expect("cached");
+    assert_eq!((second.document, second.origin), (doc, RimOrigin::Cache));
+}
+
+#[test]
+fn every_bad_answer_is_a_precise_error() {
+    let Some(doc) = driver_rim() else { return };
+    let mut tampered = doc.clone();
+    let at = tampered.windows(5).position(|w| w == b"Hash0").expect("a golden value") + 8;
+    tampered[at] = if tampered[at] == b'0' { b'1' } else { b'0' };
+    let (doc2, tampered2) = (doc.clone(), tampered.clone());
+    let base = serve(6, move |path| {
+        let id = path.rsplit('/').next().unwrap_or("");
+        match id {
+            "NV_MISSING" => Some(("404 Not Found", b"{}".to_vec())),
+            "NV_BROKEN" => Some(("503 Service Unavailable", b"down".to_vec())),
+            "NV_TAMPERED" => Some(("200 OK", answer("NV_TAMPERED", &tampered2))),
+            "NV_OTHER" => Some(("200 OK", answer(DRIVER, &doc2))),
+            "NV_HUGE" => Some(("200 OK", vec![b' '; ccgpu_attestation::MAX_SERVICE_ANSWER + 10])),
+            _ => Some(("200 OK", b"<html>not json</html>".to_vec())),
+        }
+    });
+    let s = service(&base, None);
+    assert!(matches!(s.fetch("NV_MISSING"), Err(RimFetchError::NotFound { .. })));
+    let e = s.fetch("NV_BROKEN").expect_err("503");
+    assert!(matches!(e, RimFetchError::Status { status: 503, .. }), "{e}");
+    // The transport is not trusted: a tampered document is served, and only verification refuses it.
+    let t = s.fetch("NV_TAMPERED").expect("served as is");
+    assert_eq!(t.document, tampered);
+    let v = ccgpu_attestation::testing::rim::verify(
+        &t.document,
+        &ccgpu_attestation::Anchors::nvidia().rim,
+        time::macros::datetime!(2025-09-01 0:00 UTC),
+    );
+    assert!(v.verified.is_none() && v.signature.is_err(), "a tampered RIM never verifies");
+    let e = s.fetch("NV_OTHER").expect_err("another id");
+    assert!(e.to_string().contains(&format!("asked for RIM NV_OTHER, the answer is for {DRIVER}")), "{e}");
+    let e = s.fetch("NV_HUGE").expect_err("oversized");
+    assert!(e.to_string().contains("larger than"), "{e}");
+    let e = s.fetch("NV_HTML").expect_err("not json");
+    assert!(e.to_string().contains("not the RIM service's JSON"), "{e}");
+    assert!(matches!(s.fetch("../../etc/passwd"), Err(RimFetchError::UnsafeId(_))));
+}
+
+#[test]
+fn a_hung_service_times_out_and_the_budget_stops_further_requests() {
+    let base = serve(8, |_| None);
+    let s = service(&base, None);
+    let started = Instant::now();
+    let mut errors = Vec::new();
+    for i in 0..8 {
+        errors.push(s.fetch(&format!("NV_SLOW_{i}")).expect_err("no answer"));
+    }
+    assert!(matches!(errors[0], RimFetchError::Transport { .. }), "{}", errors[0]);
+    assert!(errors[0].to_string().contains("no answer within 500ms"), "{}", errors[0]);
+    assert!(errors.iter().any(|e| matches!(e, RimFetchError::BudgetSpent { .. })), "the budget (4 × timeout) ends it");
+    assert!(started.elapsed() < Duration::from_secs(4), "bounded: {:?}", started.elapsed());
+}

@@ -58,7 +58,7 @@ Verify an AMD SEV-SNP attestation report.
 Checks, in the order they run, each reported separately (as in --json and the attestation log):\n\
  1. The report decodes (versions 2, 3, 5).\n\
  2. Its reserved fields hold their required values.\n\
- 3. The VCEK/VLEK chains to AMD's ARK for its product (Milan, Genoa, Turin; roots built in), every certificate valid at the verification time.\n\
+ 3. The VCEK/VLEK chains to AMD's ARK for its product (Milan, Genoa, Turin; roots built in), every certificate valid at the verification time, and the ASK/ASVK is not on the ARK's CRL (--crl).\n\
  4. The chain, the VCEK/VLEK and the report name one product.\n\
  5. The report names ECDSA P-384/SHA-384 and the certificate's kind of key.\n\
  6. The report signature verifies with the VCEK/VLEK's key, over the bytes as received.\n\
@@ -118,9 +118,25 @@ pub struct SnpArgs {
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
 
-    /// Policy file (TOML or JSON; the `[snp]` table applies).
+    /// Policy file (TOML or JSON; the `[snp]` table applies, and `ocsp.require = "required"` makes AMD's CRL
+    /// mandatory).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+
+    /// AMD's certificate revocation list for the ASK/ASVK: `online` (AMD's KDS, or --crl-service; cached
+    /// until its nextUpdate), a DER file, or `off` (recorded as not checked; refused when the policy requires
+    /// revocation). A CRL that cannot be had fails the check.
+    #[arg(long, value_name = "online|FILE|off", default_value = "online")]
+    pub crl: String,
+
+    /// AMD's Key Distribution Service, or a mirror: the CRL's URL is <URL>/vcek/v1/<product>/crl (vlek for
+    /// a VLEK chain).
+    #[arg(long, value_name = "URL", env = "CCGPU_AMD_KDS", default_value = ccgpu_fetch::DEFAULT_KDS)]
+    pub crl_service: String,
+
+    /// Cache of fetched CRLs, or `off`. Default: $XDG_CACHE_HOME/ccgpu/amd-crl, else ~/.cache/ccgpu/amd-crl.
+    #[arg(long, value_name = "DIR|off")]
+    pub crl_cache: Option<String>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -1,7 +1,12 @@
 //! `ccgpu verify snp`: read the report and certificates, appraise under the policy, print, exit by verdict.
 
 use anyhow::Context as _;
-use ccgpu_attestation::{AmdRoots, SnpAppraise, SnpEvidence, appraise_snp};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ccgpu_attestation::{AmdRoots, OcspRequirement, SnpAppraise, SnpEvidence, SnpRevocation, VekKind, appraise_snp};
+use ccgpu_fetch::AmdKds;
+use time::OffsetDateTime;
 
 use crate::cli::{Format, SnpArgs};
 use crate::exit::Exit;
@@ -23,16 +28,45 @@ pub fn run(args: &SnpArgs) -> anyhow::Result<Exit> {
     let at = input::verification_time(args.at.as_deref())?;
     let policy = input::policy(args.policy.as_deref())?;
     let roots = AmdRoots::amd();
-    let appraisal = appraise_snp(
-        &SnpEvidence { report: &report, vek: &vek, ask_ark: ask_ark.as_deref() },
-        &SnpAppraise {
-            at,
-            expected_report_data: report_data.as_ref(),
-            policy: &policy.snp,
-            roots: &roots,
-            cache: None,
-        },
-    );
+    let evidence = SnpEvidence { report: &report, vek: &vek, ask_ark: ask_ark.as_deref() };
+    let appraise = |revocation| {
+        appraise_snp(
+            &evidence,
+            &SnpAppraise {
+                at,
+                expected_report_data: report_data.as_ref(),
+                policy: &policy.snp,
+                roots: &roots,
+                cache: None,
+                revocation,
+            },
+        )
+    };
+    let required = policy.ocsp.require == OcspRequirement::Required;
+    let tolerance = policy.ocsp.tolerance();
+    let appraisal = match args.crl.as_str() {
+        "off" => appraise(SnpRevocation::NotChecked { required }),
+        "online" => {
+            // Which CRL depends on the product and key kind the evidence names: a first appraisal says.
+            let first = appraise(SnpRevocation::NotChecked { required });
+            match (first.identity.product, first.identity.signing_key) {
+                (Some(product), Some(kind)) => {
+                    let kds =
+                        AmdKds::new(&args.crl_service, Duration::from_secs(5), crl_cache(args.crl_cache.as_deref()));
+                    match kds.fetch(product.name(), kind == VekKind::Vlek, OffsetDateTime::now_utc()) {
+                        Ok(der) => appraise(SnpRevocation::Crl { der: &der, tolerance }),
+                        Err(e) => appraise(SnpRevocation::Unavailable(&e.to_string())),
+                    }
+                }
+                // The chain did not hold: there is no ASK/ASVK whose revocation matters.
+                _ => first,
+            }
+        }
+        file => {
+            let der = input::read_file("AMD CRL", std::path::Path::new(file))?;
+            appraise(SnpRevocation::Crl { der: &der, tolerance })
+        }
+    };
     match args.format {
         Format::Json => println!(
             "{}",
@@ -49,4 +83,13 @@ pub fn run(args: &SnpArgs) -> anyhow::Result<Exit> {
         Format::Text => print!("{}", render::snp_text(&appraisal)),
     }
     Ok(appraisal.verdict.into())
+}
+
+/// `--crl-cache`: a directory, `off`, or the default under the user's cache directory.
+fn crl_cache(flag: Option<&str>) -> Option<PathBuf> {
+    match flag {
+        Some("off") => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => ccgpu_fetch::RimCache::default_dir().and_then(|d| d.parent().map(|p| p.join("amd-crl"))),
+    }
 }

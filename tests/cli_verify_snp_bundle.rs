@@ -25,8 +25,20 @@ fn real_genoa_report_is_a_warning_until_its_measurement_is_pinned_then_affirming
     let report = dir.join("live-report-v5-genoa.bin").display().to_string();
     let vcek = dir.join("live-vcek-genoa.der").display().to_string();
     let rd = format!("{}{}", hex::encode("hello-attestation"), "0".repeat(128 - 34));
-    let args =
-        ["verify", "snp", "--report", &report, "--vcek", &vcek, "--at", "2026-03-01T00:00:00Z", "--report-data", &rd];
+    let args = [
+        "verify",
+        "snp",
+        "--report",
+        &report,
+        "--vcek",
+        &vcek,
+        "--at",
+        "2026-03-01T00:00:00Z",
+        "--report-data",
+        &rd,
+        "--crl",
+        "off",
+    ];
     let o = ccgpu(&args);
     assert_eq!(o.status.code(), Some(3), "{}", out(&o));
     assert!(out(&o).contains("warning: the policy pins no launch measurement"), "{}", out(&o));
@@ -59,6 +71,8 @@ fn real_genoa_report_is_a_warning_until_its_measurement_is_pinned_then_affirming
         &vcek,
         "--at",
         "2026-03-01T00:00:00Z",
+        "--crl",
+        "off",
         "--format",
         "json",
     ]);
@@ -68,6 +82,32 @@ fn real_genoa_report_is_a_warning_until_its_measurement_is_pinned_then_affirming
 
     let o = ccgpu(&["verify", "snp", "--report", &report, "--vcek", &vcek, "--report-data", "abc"]);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+
+    // AMD's CRL: a file that is not one, an unreachable service, and `off` under a policy that requires
+    // revocation each fail snp-ask-revocation (exit 1), naming why; every other check still runs.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let junk = tmp.path().join("junk.crl");
+    std::fs::write(&junk, b"not a crl").expect("write");
+    let required = tmp.path().join("required.toml");
+    std::fs::write(&required, "[ocsp]\nrequire = \"required\"\n").expect("write");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let closed = format!("http://{closed}");
+    for (extra, why) in [
+        (vec!["--crl", junk.to_str().expect("utf-8")], "the CRL does not parse"),
+        (vec!["--crl", "online", "--crl-service", &closed, "--crl-cache", "off"], "AMD's CRL is unavailable: GET"),
+        (vec!["--crl", "off", "--policy", required.to_str().expect("utf-8")], "requires revocation"),
+    ] {
+        let mut a = vec!["verify", "snp", "--report", &report, "--vcek", &vcek, "--at", "2026-03-01T00:00:00Z"];
+        a.extend(["--report-data", &rd, "--format", "json"]);
+        a.extend(extra);
+        let o = ccgpu(&a);
+        assert_eq!(o.status.code(), Some(1), "{why}: {}", out(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(v["failures"], serde_json::json!(["snp-ask-revocation"]), "{why}");
+        let check =
+            v["checks"].as_array().expect("checks").iter().find(|c| c["check"] == "snp-ask-revocation").cloned();
+        assert!(check.as_ref().and_then(|c| c["reason"].as_str()).is_some_and(|r| r.contains(why)), "{why}: {check:?}");
+    }
 }
 
 #[test]

@@ -7,7 +7,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ccgpu_attestation::{AmdRoots, Product, SnpAppraise, SnpEvidence, SnpPolicy, Verdict, VerifierCache, appraise_snp};
+use ccgpu_attestation::{
+    AmdRoots, Product, SnpAppraise, SnpEvidence, SnpPolicy, SnpRevocation, Verdict, VerifierCache, appraise_snp,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sev::certs::snp::{Certificate, Chain, Verifiable, ca};
 use sev::firmware::guest::AttestationReport;
@@ -36,7 +38,14 @@ fn bench(c: &mut Criterion) {
     let ours = |cache: Option<&VerifierCache>| {
         appraise_snp(
             &SnpEvidence { report: &report, vek: &vcek, ask_ark: None },
-            &SnpAppraise { at, expected_report_data: Some(&report_data), policy: &policy, roots: &roots, cache },
+            &SnpAppraise {
+                at,
+                expected_report_data: Some(&report_data),
+                policy: &policy,
+                roots: &roots,
+                cache,
+                revocation: SnpRevocation::NotChecked { required: false },
+            },
         )
     };
     // The sev crate, everything from bytes: ARK, ASK and VCEK parsed, ARK self-signature, ARK→ASK,
@@ -58,10 +67,10 @@ fn bench(c: &mut Criterion) {
         let parsed = AttestationReport::from_bytes(&report).expect("report");
         (&sev_vcek, &parsed).verify()
     };
-    assert_eq!(ours(None).verdict, Verdict::Affirming);
+    assert_eq!(ours(None).checks.verdict(), Verdict::Affirming);
     assert!(sev_full().is_ok() && sev_report_only().is_ok());
     let cache = VerifierCache::new();
-    assert_eq!(ours(Some(&cache)).verdict, Verdict::Affirming);
+    assert_eq!(ours(Some(&cache)).checks.verdict(), Verdict::Affirming);
 
     let mut g = c.benchmark_group("snp");
     g.bench_function("ours-cold", |b| b.iter(|| black_box(ours(None))));

@@ -103,8 +103,9 @@ pub use crate::{
     policy::{BundlePolicy, GpuPolicy, OcspPolicy, Policy, PolicyError, RimRef},
     reader::Truncated,
     snp::{
-        AmdRoots, HostData, Intermediate, Measurement, Product, ProductRoots, RootsError, SnpAppraisal, SnpAppraise,
-        SnpCheck, SnpEvidence, SnpIdentity, SnpPolicy, Tcb, VekKind, appraise_snp,
+        AmdRoots, CrlError, HostData, Intermediate, MAX_CRL_LEN, Measurement, NotRevoked, Product, ProductRoots,
+        RootsError, SnpAppraisal, SnpAppraise, SnpCheck, SnpEvidence, SnpIdentity, SnpPolicy, SnpRevocation, Tcb,
+        VekKind, appraise_snp, check_not_revoked, parse_crl,
     },
     x509::{CertChain, ChainParseError, TrustAnchor},
 };

@@ -1,6 +1,6 @@
 //! The network edge of ccgpu's verifiers: bytes fetched from services, handed to `ccgpu-attestation`,
-//! which judges them. Today: RIMs from NVIDIA's RIM service or a mirror of it ([`RimService`]), with an
-//! on-disk cache ([`RimCache`]).
+//! which judges them: RIMs from NVIDIA's RIM service or a mirror of it ([`RimService`]), with an on-disk
+//! cache ([`RimCache`]); AMD's certificate revocation lists from its Key Distribution Service ([`AmdKds`]).
 //!
 //! Trusts: nothing it fetches or finds in its cache. A RIM is a signed document: whatever this crate
 //! returns is verified by the appraisal exactly like a local file (signature, chain to the pinned RIM
@@ -10,8 +10,10 @@
 //! timeout and a total budget, and a size limit on every answer.
 #![deny(missing_docs)]
 
+mod amd_crl;
 mod rim_cache;
 mod rim_service;
 
+pub use amd_crl::{AmdKds, DEFAULT_KDS};
 pub use rim_cache::RimCache;
-pub use rim_service::{DEFAULT_RIM_SERVICE, DEFAULT_TIMEOUT, FetchedRim, RimFetchError, RimOrigin, RimService};
+pub use rim_service::{DEFAULT_RIM_SERVICE, DEFAULT_TIMEOUT, FetchError, FetchedRim, RimOrigin, RimService};

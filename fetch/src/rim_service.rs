@@ -19,11 +19,11 @@ pub const DEFAULT_RIM_SERVICE: &str = "https://rim.attestation.nvidia.com/v1/rim
 /// Timeout of one request unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why a RIM could not be had from the service. Each names the id and the URL.
+/// Why a RIM or a CRL could not be had from its service. Each names the id or the URL.
 #[derive(Debug, Error)]
-pub enum RimFetchError {
-    /// The id is not a plain RIM id (it comes from an unverified report).
-    #[error("RIM id {0:?} is not a plain id (A-Z a-z 0-9 _ . -): not fetched")]
+pub enum FetchError {
+    /// The id is not a plain RIM id or product name (it comes from unverified evidence).
+    #[error("{0:?} is not a plain RIM id or AMD product name (A-Z a-z 0-9 _ . -): not fetched")]
     UnsafeId(String),
     /// The service has no RIM with this id.
     #[error("GET {url}: the RIM service has no RIM {id} (HTTP 404)")]
@@ -116,9 +116,9 @@ impl RimService {
     }
 
     /// The RIM with `id`: from the cache when it holds it, else from the service (then cached).
-    pub fn fetch(&self, id: &str) -> Result<FetchedRim, RimFetchError> {
+    pub fn fetch(&self, id: &str) -> Result<FetchedRim, FetchError> {
         if !is_safe_rim_id(id) {
-            return Err(RimFetchError::UnsafeId(id.to_owned()));
+            return Err(FetchError::UnsafeId(id.to_owned()));
         }
         if let Some(document) = self.cache.as_ref().and_then(|c| c.get(id)) {
             tracing::debug!(rim_id = id, "RIM from the cache");
@@ -128,7 +128,7 @@ impl RimService {
         {
             let spent = self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if *spent >= self.budget {
-                return Err(RimFetchError::BudgetSpent { id: id.to_owned(), budget: self.budget });
+                return Err(FetchError::BudgetSpent { id: id.to_owned(), budget: self.budget });
             }
         }
         let started = Instant::now();
@@ -145,18 +145,18 @@ impl RimService {
         Ok(FetchedRim { document, origin: RimOrigin::Service(url) })
     }
 
-    fn get(&self, id: &str, url: &str) -> Result<Vec<u8>, RimFetchError> {
+    fn get(&self, id: &str, url: &str) -> Result<Vec<u8>, FetchError> {
         let transport =
-            |e: ureq::Error| RimFetchError::Transport { url: url.to_owned(), reason: describe(&e, self.timeout) };
+            |e: ureq::Error| FetchError::Transport { url: url.to_owned(), reason: describe(&e, self.timeout) };
         let mut response = self.agent.get(url).header("Accept", "application/json").call().map_err(transport)?;
         match response.status().as_u16() {
             200 => {}
-            404 => return Err(RimFetchError::NotFound { id: id.to_owned(), url: url.to_owned() }),
-            status => return Err(RimFetchError::Status { url: url.to_owned(), status }),
+            404 => return Err(FetchError::NotFound { id: id.to_owned(), url: url.to_owned() }),
+            status => return Err(FetchError::Status { url: url.to_owned(), status }),
         }
         let body =
             response.body_mut().with_config().limit(MAX_SERVICE_ANSWER as u64).read_to_vec().map_err(transport)?;
-        rim_from_service_answer(id, &body).map_err(|source| RimFetchError::Answer { url: url.to_owned(), source })
+        rim_from_service_answer(id, &body).map_err(|source| FetchError::Answer { url: url.to_owned(), source })
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use ccgpu_fetch::{RimCache, RimFetchError, RimOrigin, RimService};
+use ccgpu_fetch::{FetchError, RimCache, RimOrigin, RimService};
 
 const DRIVER: &str = "NV_GPU_DRIVER_GH100_550.90.07";
 
@@ -108,9 +108,9 @@ fn every_bad_answer_is_a_precise_error() {
         }
     });
     let s = service(&base, None);
-    assert!(matches!(s.fetch("NV_MISSING"), Err(RimFetchError::NotFound { .. })));
+    assert!(matches!(s.fetch("NV_MISSING"), Err(FetchError::NotFound { .. })));
     let e = s.fetch("NV_BROKEN").expect_err("503");
-    assert!(matches!(e, RimFetchError::Status { status: 503, .. }), "{e}");
+    assert!(matches!(e, FetchError::Status { status: 503, .. }), "{e}");
     // The transport is not trusted: a tampered document is served, and only verification refuses it.
     let t = s.fetch("NV_TAMPERED").expect("served as is");
     assert_eq!(t.document, tampered);
@@ -126,7 +126,7 @@ fn every_bad_answer_is_a_precise_error() {
     assert!(e.to_string().contains("larger than"), "{e}");
     let e = s.fetch("NV_HTML").expect_err("not json");
     assert!(e.to_string().contains("not the RIM service's JSON"), "{e}");
-    assert!(matches!(s.fetch("../../etc/passwd"), Err(RimFetchError::UnsafeId(_))));
+    assert!(matches!(s.fetch("../../etc/passwd"), Err(FetchError::UnsafeId(_))));
 }
 
 #[test]
@@ -138,8 +138,8 @@ fn a_hung_service_times_out_and_the_budget_stops_further_requests() {
     for i in 0..8 {
         errors.push(s.fetch(&format!("NV_SLOW_{i}")).expect_err("no answer"));
     }
-    assert!(matches!(errors[0], RimFetchError::Transport { .. }), "{}", errors[0]);
+    assert!(matches!(errors[0], FetchError::Transport { .. }), "{}", errors[0]);
     assert!(errors[0].to_string().contains("no answer within 500ms"), "{}", errors[0]);
-    assert!(errors.iter().any(|e| matches!(e, RimFetchError::BudgetSpent { .. })), "the budget (4 × timeout) ends it");
+    assert!(errors.iter().any(|e| matches!(e, FetchError::BudgetSpent { .. })), "the budget (4 × timeout) ends it");
     assert!(started.elapsed() < Duration::from_secs(4), "bounded: {:?}", started.elapsed());
 }

@@ -5,7 +5,7 @@
 //! for (a mutated certificate may still carry the real key, so the signature alone can pass).
 #![no_main]
 
-use ccgpu_attestation::{AmdRoots, SnpAppraise, SnpCheck, SnpEvidence, SnpPolicy, Verdict, appraise_snp};
+use ccgpu_attestation::{AmdRoots, SnpAppraise, SnpCheck, SnpEvidence, SnpPolicy, SnpRevocation, Verdict, appraise_snp};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use time::macros::datetime;
@@ -48,12 +48,13 @@ fuzz_target!(|data: &[u8]| {
             policy: &policy,
             roots: &real.roots,
             cache: None,
+            revocation: SnpRevocation::NotChecked { required: false },
         },
     );
     if a.checks.passed(SnpCheck::ReportSignature) {
         assert_eq!(&report[..0x2a0], &real.report[..0x2a0], "a changed signed region verified");
     }
-    if a.verdict == Verdict::Affirming {
+    if a.checks.verdict() == Verdict::Affirming {
         assert!(a.checks.passed(SnpCheck::Vek), "affirming without an AMD-certified VCEK");
     }
 });

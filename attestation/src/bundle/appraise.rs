@@ -11,9 +11,10 @@ use crate::cache::VerifierCache;
 use crate::gpu::{GpuAppraisal, GpuAppraise, GpuEvidence, Revocation, appraise_gpu};
 use crate::nvidia::anchors::Anchors;
 use crate::nvidia::spdm::{AttestationReport, FeatureFlag};
+use crate::ocsp::OcspRequirement;
 use crate::ocsp::OcspResponse;
 use crate::policy::Policy;
-use crate::snp::{AmdRoots, SnpAppraisal, SnpAppraise, SnpEvidence, appraise_snp};
+use crate::snp::{AmdRoots, SnpAppraisal, SnpAppraise, SnpEvidence, SnpRevocation, appraise_snp};
 use crate::x509::rfc3339;
 
 /// How revocation is handled for a bundle.
@@ -228,6 +229,10 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
                     policy: &ctx.policy.snp,
                     roots: ctx.amd_roots,
                     cache: Some(cache),
+                    // A bundle carries no CRL: AMD's CRL is checked by `verify snp --crl`.
+                    revocation: SnpRevocation::NotChecked {
+                        required: ctx.policy.ocsp.require == OcspRequirement::Required,
+                    },
                 },
             ))
         }

@@ -25,6 +25,8 @@ pub fn appraise_snp(evidence: &SnpEvidence<'_>, ctx: &SnpAppraise<'_>) -> SnpApp
     checks::reserved_fields(&mut checks, report.as_ref());
     // 3. The VCEK/VLEK chains to AMD's pinned ARK: ARK, ASK/ASVK, VCEK/VLEK.
     let chain = checks::endorsement_chain(&mut checks, evidence.ask_ark, &vek, ctx);
+    //    … and the ASK/ASVK is not on AMD's CRL.
+    checks::ask_revocation(&mut checks, chain.ark_and_intermediate.as_ref(), ctx);
     let anchored_kind = chain.anchored.map(|(_, kind)| kind);
     identity.signing_key = anchored_kind;
     let kind = anchored_kind.or_else(|| vek.shape());

@@ -191,8 +191,22 @@ pub(crate) fn endorsement_key(cert: &X509Certificate<'_>) -> Result<EcPublicKey,
 /// RSASSA-PSS with SHA-384, MGF1-SHA-384, salt length 48 and trailer 1 (the trailer may be explicit, as in
 /// older AMD certificates, or left to its default).
 fn check_pss_sha384(cert: &X509Certificate<'_>) -> Result<(), AmdCertError> {
-    let structure = |e: DerError| AmdCertError::Malformed(format!("certificate structure: {e}"));
-    let mut outer = DerReader::new(crate::der::single(cert.as_raw(), tag::SEQUENCE).map_err(structure)?);
+    check_pss_sha384_der(cert.as_raw(), Signed::Certificate)
+}
+
+/// What a signed DER structure is: its `tbs` part starts differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signed {
+    /// A certificate: `[0] version`, `serialNumber`, then the signature algorithm.
+    Certificate,
+    /// A CRL: an optional `version`, then the signature algorithm.
+    Crl,
+}
+
+/// [`check_pss_sha384`] on the raw DER of a certificate or a CRL.
+pub(crate) fn check_pss_sha384_der(raw: &[u8], kind: Signed) -> Result<(), AmdCertError> {
+    let structure = |e: DerError| AmdCertError::Malformed(format!("signed structure: {e}"));
+    let mut outer = DerReader::new(crate::der::single(raw, tag::SEQUENCE).map_err(structure)?);
     let tbs = outer.expect(tag::SEQUENCE).map_err(structure)?;
     let alg = outer.expect(tag::SEQUENCE).map_err(structure)?;
     let signature = outer.expect(tag::BIT_STRING).map_err(structure)?;
@@ -201,11 +215,18 @@ fn check_pss_sha384(cert: &X509Certificate<'_>) -> Result<(), AmdCertError> {
         return Err(AmdCertError::Malformed("signatureValue has unused bits".into()));
     }
     let mut t = DerReader::new(tbs.value);
-    t.optional(0xa0).map_err(structure)?;
-    t.expect(tag::INTEGER).map_err(structure)?;
+    match kind {
+        Signed::Certificate => {
+            t.optional(0xa0).map_err(structure)?;
+            t.expect(tag::INTEGER).map_err(structure)?;
+        }
+        Signed::Crl => {
+            t.optional(tag::INTEGER).map_err(structure)?;
+        }
+    }
     let inner = t.expect(tag::SEQUENCE).map_err(structure)?;
     if inner.value != alg.value {
-        return Err(AmdCertError::Algorithm("in tbsCertificate differs from the outer signatureAlgorithm".into()));
+        return Err(AmdCertError::Algorithm("in the signed part differs from the outer signatureAlgorithm".into()));
     }
     let mut a = DerReader::new(alg.value);
     let algorithm = a.expect(tag::OID).map_err(structure)?;

@@ -16,6 +16,8 @@ checks! {
         Ask = "snp-ask",
         /// The VCEK/VLEK is signed by the ASK/ASVK, valid, and a P-384 key.
         Vek = "snp-vek",
+        /// The ASK/ASVK is not on the ARK's current certificate revocation list.
+        AskRevocation = "snp-ask-revocation",
         /// Chain, VCEK/VLEK productName and the report's CPUID name the same product.
         Product = "snp-product",
         /// SIGNATURE_ALGO is ECDSA P-384/SHA-384 and KEY_INFO names the certificate's key kind.

@@ -36,6 +36,29 @@ pub struct SnpAppraise<'a> {
     pub roots: &'a AmdRoots,
     /// Optional cache of verified certificate links (never changes a verdict).
     pub cache: Option<&'a VerifierCache>,
+    /// How the ASK/ASVK's revocation is established.
+    pub revocation: SnpRevocation<'a>,
+}
+
+/// How the revocation of the ASK/ASVK is established: AMD's ARK signs a CRL of the ASKs and ASVKs it revoked
+/// (VCEKs and VLEKs are in no CRL).
+#[derive(Debug, Clone, Copy)]
+pub enum SnpRevocation<'a> {
+    /// Not checked: recorded as skipped, or failed when `required` (policy `ocsp.require = "required"`:
+    /// revocation must be established for every certificate).
+    NotChecked {
+        /// The policy requires revocation checking.
+        required: bool,
+    },
+    /// Judge against this CRL (DER, as AMD's KDS serves it), at the appraisal time within `tolerance`.
+    Crl {
+        /// The CRL.
+        der: &'a [u8],
+        /// Clock-skew tolerance for thisUpdate/nextUpdate.
+        tolerance: time::Duration,
+    },
+    /// A CRL was wanted but could not be had (why): the check fails.
+    Unavailable(&'a str),
 }
 
 /// The evidence's VCEK/VLEK as read, before anything about it is verified.

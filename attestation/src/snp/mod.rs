@@ -27,6 +27,7 @@ mod appraise;
 mod chain;
 mod check;
 mod checks;
+mod crl;
 mod evidence;
 mod identity;
 mod policy;
@@ -39,7 +40,8 @@ mod vek;
 
 pub use appraise::appraise_snp;
 pub use check::SnpCheck;
-pub use evidence::{SnpAppraise, SnpEvidence};
+pub use crl::{CrlError, MAX_CRL_LEN, NotRevoked, check_not_revoked, parse_crl};
+pub use evidence::{SnpAppraise, SnpEvidence, SnpRevocation};
 pub use identity::SnpIdentity;
 pub use policy::{HostData, Measurement, SnpPolicy};
 pub use product::Product;

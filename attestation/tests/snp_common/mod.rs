@@ -3,7 +3,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use ccgpu_attestation::{
-    AmdRoots, Outcome, SnpAppraisal, SnpAppraise, SnpCheck, SnpEvidence, SnpPolicy, VerifierCache, appraise_snp,
+    AmdRoots, Outcome, SnpAppraisal, SnpAppraise, SnpCheck, SnpEvidence, SnpPolicy, SnpRevocation, VerifierCache,
+    appraise_snp,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -146,7 +147,14 @@ pub fn appraise(
 ) -> SnpAppraisal {
     appraise_snp(
         &SnpEvidence { report, vek, ask_ark },
-        &SnpAppraise { at, expected_report_data: report_data, policy, roots, cache },
+        &SnpAppraise {
+            at,
+            expected_report_data: report_data,
+            policy,
+            roots,
+            cache,
+            revocation: SnpRevocation::NotChecked { required: false },
+        },
     )
 }
 

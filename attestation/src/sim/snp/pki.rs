@@ -24,6 +24,7 @@ pub struct SnpPki {
     ark_der: Vec<u8>,
     ask_der: Vec<u8>,
     asvk_der: Vec<u8>,
+    ark_key: RsaKeyPair,
     ask_key: RsaKeyPair,
     asvk_key: RsaKeyPair,
 }
@@ -133,7 +134,7 @@ impl SnpPki {
         let ark_der = ca(&ark_name, &ark_key, None, 1)?;
         let ask_der = ca(&amd_name(&format!("SEV-{product}")), &ask_key, Some(0), 2)?;
         let asvk_der = ca(&amd_name(&format!("SEV-VLEK-{product}")), &asvk_key, Some(0), 3)?;
-        Ok(Self { product, ark_der, ask_der, asvk_der, ask_key, asvk_key })
+        Ok(Self { product, ark_der, ask_der, asvk_der, ark_key, ask_key, asvk_key })
     }
 
     /// The product.
@@ -150,6 +151,35 @@ impl SnpPki {
     pub fn ask_der(&self) -> &[u8] {
         &self.ask_der
     }
+
+    /// A CRL of the ARK (AMD's shape: v2, RSASSA-PSS SHA-384, issuer the ARK's name) listing `revoked`
+    /// serials (e.g. [`Self::ASK_SERIAL`]), current from `this_update` to `next_update`.
+    pub fn crl(
+        &self,
+        this_update: OffsetDateTime,
+        next_update: Option<OffsetDateTime>,
+        revoked: &[&[u8]],
+    ) -> Result<Vec<u8>, SimError> {
+        let entries: Vec<Vec<u8>> =
+            revoked.iter().map(|serial| seq(&[&tlv(0x02, serial), &time_value(this_update)])).collect();
+        let entry_refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        let next = next_update.map(time_value).unwrap_or_default();
+        let list = if entries.is_empty() { Vec::new() } else { seq(&entry_refs) };
+        let tbs = seq(&[
+            &tlv(0x02, &[1]),
+            &pss_sha384(),
+            &amd_name(&format!("ARK-{}", self.product)),
+            &time_value(this_update),
+            &next,
+            &list,
+        ]);
+        sign_certificate(&tbs, &self.ark_key)
+    }
+
+    /// Serial of the simulated ASK.
+    pub const ASK_SERIAL: &[u8] = &[2];
+    /// Serial of the simulated ASVK.
+    pub const ASVK_SERIAL: &[u8] = &[3];
 
     /// These roots, as a root set a caller may choose to trust.
     pub fn roots(&self) -> Result<AmdRoots, SimError> {

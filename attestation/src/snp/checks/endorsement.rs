@@ -22,6 +22,8 @@ pub(crate) struct ChainFacts {
     pub anchored: Option<(Product, VekKind)>,
     /// Earliest notAfter of the three certificates, when all were readable.
     pub valid_until: Option<OffsetDateTime>,
+    /// The pinned ARK and the ASK/ASVK (DER) the chain went through, when both were readable.
+    pub ark_and_intermediate: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Step 3: ARK, ASK/ASVK and VCEK/VLEK, each as its own check: the chain from the evidence's VCEK/VLEK to the
@@ -33,7 +35,7 @@ pub(crate) fn endorsement_chain(
     ctx: &SnpAppraise<'_>,
 ) -> ChainFacts {
     let (vek, vek_ext, anchor) = (vek_input.cert.as_ref(), vek_input.extensions.as_ref(), vek_input.issuer);
-    let none = ChainFacts { anchored: None, valid_until: None };
+    let none = ChainFacts { anchored: None, valid_until: None, ark_and_intermediate: None };
     let bundle_ders = bundle.map(parse_bundle);
     let bundle_error = match &bundle_ders {
         Some(Err(e)) => Some(format!("the evidence's ASK/ARK bundle: {e}")),
@@ -137,7 +139,7 @@ pub(crate) fn endorsement_chain(
         (None, None) => {
             checks.fail(SnpCheck::Ask, format!("these roots have no {product} {}", slot.name()));
             checks.not_run(SnpCheck::Vek, format!("no {product} {}", slot.name()));
-            return ChainFacts { anchored: None, valid_until: None };
+            return none;
         }
     };
     let intermediate = match parse_one(intermediate_der) {
@@ -145,7 +147,7 @@ pub(crate) fn endorsement_chain(
         Err(e) => {
             checks.fail(SnpCheck::Ask, format!("{} {} does not parse: {e}", slot.name(), source));
             checks.not_run(SnpCheck::Vek, format!("the {} is unreadable", slot.name()));
-            return ChainFacts { anchored: None, valid_until: None };
+            return none;
         }
     };
     track(&intermediate);
@@ -186,7 +188,8 @@ pub(crate) fn endorsement_chain(
         ),
         Err(e) => checks.fail(SnpCheck::Vek, format!("{} {e}", kind.name())),
     }
-    ChainFacts { anchored: Some((product, kind)), valid_until }
+    let ark_and_intermediate = Some((roots.ark().to_vec(), intermediate_der.to_vec()));
+    ChainFacts { anchored: Some((product, kind)), valid_until, ark_and_intermediate }
 }
 
 /// The DER certificates of a PEM ASK/ARK bundle.

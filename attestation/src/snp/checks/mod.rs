@@ -7,11 +7,13 @@ mod binding;
 mod endorsement;
 mod policy;
 mod report;
+mod revocation;
 
 pub(super) use binding::{product, report_data, vek_binding};
 pub(super) use endorsement::endorsement_chain;
 pub(super) use policy::{guest_policy, min_tcb, reference_values, vmpl};
 pub(super) use report::{report_parsed, report_signature, reserved_fields, signature_algorithm};
+pub(super) use revocation::ask_revocation;
 
 use crate::appraisal::Checks;
 use crate::snp::SnpCheck;

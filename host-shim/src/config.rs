@@ -139,8 +139,9 @@ impl fmt::Display for DeviceMatch {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VfioNodes {
-    /// The iommufd character device `/dev/vfio/devices/vfioN` plus `/dev/iommu`: what confidential
-    /// guests require (Kata refuses the legacy group node for CC). The default.
+    /// The iommufd character device `/dev/vfio/devices/vfioN`: what confidential guests require (Kata
+    /// refuses the legacy group node for CC). The default. `/dev/iommu` is named only when
+    /// [`NodeConfig::cdi_iommu_device`] asks for it.
     Iommufd,
     /// The legacy group node `/dev/vfio/<group>` plus `/dev/vfio/vfio`: only for non-CC use, or
     /// kernels older than 6.6 without VFIO cdevs.
@@ -253,6 +254,12 @@ pub struct NodeConfig {
     pub vfio_nodes: VfioNodes,
     /// The CDI kind our specs declare.
     pub cdi_kind: CdiKind,
+    /// Whether each CDI spec names `/dev/iommu` (under [`NodePaths::cdi_dev_root`]), once, in its
+    /// spec-wide `containerEdits`. Off by default: Kata's QEMU opens `/dev/iommu` itself, and a runtime
+    /// given the node passes it into the guest as a stray device. For runtimes that hand the VFIO cdev
+    /// to a container process which then needs the iommufd node too (the role of NVIDIA's
+    /// `enableAPIDevice`).
+    pub cdi_iommu_device: bool,
     /// Time budgets.
     pub budgets: Budgets,
 }
@@ -264,6 +271,7 @@ impl Default for NodeConfig {
             matching: DeviceMatch::default(),
             vfio_nodes: VfioNodes::Iommufd,
             cdi_kind: CdiKind::default(),
+            cdi_iommu_device: false,
             budgets: Budgets::default(),
         }
     }

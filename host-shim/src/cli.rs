@@ -38,7 +38,7 @@ pub struct NodeArgs {
     /// How prepared devices are handed over: iommufd (confidential guests) or legacy-group (non-CC only).
     #[arg(long, env = "CCGPU_VFIO_NODES", value_enum, default_value_t = NodesArg::Iommufd)]
     pub vfio_nodes: NodesArg,
-    /// CDI kind of our specs.
+    /// CDI kind of our specs: vendor/class, each starting with a letter (the CDI specification's rule).
     #[arg(long, env = "CCGPU_CDI_KIND", default_value = defaults::CDI_KIND)]
     pub cdi_kind: CdiKind,
     /// Also name /dev/iommu in each CDI spec, once, spec-wide. Off by default: Kata's QEMU opens it

@@ -208,8 +208,41 @@ fn device_class_runtime_class_and_example_fit_together() {
     assert_eq!(request.exactly.as_ref().unwrap().device_class_name, class.metadata.name.clone().unwrap());
     let pod = m.pods[0].spec.as_ref().unwrap();
     assert_eq!(pod.runtime_class_name, m.runtime_classes[0].metadata.name);
+    assert!(m.runtime_classes.iter().any(|r| r.metadata.name == pod.runtime_class_name));
     let claim = &pod.resource_claims.as_ref().unwrap()[0];
     assert_eq!(claim.resource_claim_template_name, template.metadata.name);
     let used = &pod.containers[0].resources.as_ref().unwrap().claims.as_ref().unwrap()[0];
     assert_eq!(used.name, claim.name);
+}
+
+/// Megabytes in a memory quantity as RuntimeClass overheads write it (`10240Mi`, `10Gi`).
+fn mebibytes(q: &str) -> u64 {
+    let (n, factor) = if let Some(n) = q.strip_suffix("Gi") { (n, 1024) } else { (q.strip_suffix("Mi").unwrap(), 1) };
+    n.parse::<u64>().unwrap() * factor
+}
+
+#[test]
+fn runtime_classes_carry_katas_overhead_under_names_of_their_own() {
+    let m = load();
+    let handlers: BTreeSet<&str> = m.runtime_classes.iter().map(|r| r.handler.as_str()).collect();
+    assert_eq!(handlers, BTreeSet::from(["kata-qemu-nvidia-gpu-snp", "kata-qemu-nvidia-gpu-tdx"]));
+    let ds = &m.daemonsets[0];
+    let plugin_nodes = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap().node_selector.clone().unwrap();
+    for rc in &m.runtime_classes {
+        let name = rc.metadata.name.as_deref().unwrap();
+        // kata-deploy names its RuntimeClass after the handler: the same name would replace its object.
+        assert_ne!(name, rc.handler, "{name} collides with kata-deploy's RuntimeClass");
+        assert!(name.starts_with("ccgpu-"), "{name}");
+        // The VM's cost is accounted for: kata-deploy's figures for the GPU TEE shims (10240Mi, 1 CPU).
+        let fixed =
+            rc.overhead.as_ref().and_then(|o| o.pod_fixed.as_ref()).unwrap_or_else(|| panic!("{name}: no overhead"));
+        assert!(mebibytes(&fixed["memory"].0) >= 10240, "{name}: memory overhead {}", fixed["memory"].0);
+        assert_eq!(fixed["cpu"].0, "1", "{name}");
+        // Pods land where the plugin runs and Kata is installed.
+        let nodes = rc.scheduling.as_ref().unwrap().node_selector.as_ref().unwrap();
+        for (label, value) in &plugin_nodes {
+            assert_eq!(nodes.get(label), Some(value), "{name}: the plugin's node selector");
+        }
+        assert_eq!(nodes.get("katacontainers.io/kata-runtime").map(String::as_str), Some("true"), "{name}");
+    }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use ccgpu_host_shim::Budgets;
 use ccgpu_host_shim::defaults;
 use ccgpu_host_shim::parse_duration;
+use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -30,6 +31,8 @@ struct Manifests {
     templates: Vec<ResourceClaimTemplate>,
     pods: Vec<Pod>,
     namespaces: Vec<Namespace>,
+    policies: Vec<ValidatingAdmissionPolicy>,
+    policy_bindings: Vec<ValidatingAdmissionPolicyBinding>,
 }
 
 /// Parses `doc` as `T` and checks it re-encodes to the same JSON.
@@ -66,6 +69,10 @@ fn load() -> Manifests {
                 ("resource.k8s.io/v1", "DeviceClass") => m.device_classes.push(typed(&file, &doc)),
                 ("resource.k8s.io/v1", "ResourceClaimTemplate") => m.templates.push(typed(&file, &doc)),
                 ("node.k8s.io/v1", "RuntimeClass") => m.runtime_classes.push(typed(&file, &doc)),
+                ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy") => m.policies.push(typed(&file, &doc)),
+                ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding") => {
+                    m.policy_bindings.push(typed(&file, &doc));
+                }
                 other => panic!("{}: unexpected object {other:?}", file.display()),
             }
         }
@@ -245,4 +252,51 @@ fn runtime_classes_carry_katas_overhead_under_names_of_their_own() {
         }
         assert_eq!(nodes.get("katacontainers.io/kata-runtime").map(String::as_str), Some("true"), "{name}");
     }
+}
+
+#[test]
+fn the_admission_policy_lets_a_plugin_write_only_its_own_nodes_slices() {
+    let m = load();
+    let [policy] = m.policies.as_slice() else { panic!("one ValidatingAdmissionPolicy") };
+    let [binding] = m.policy_bindings.as_slice() else { panic!("one binding") };
+    let spec = policy.spec.as_ref().unwrap();
+    let bound = binding.spec.as_ref().unwrap();
+    assert_eq!(bound.policy_name, policy.metadata.name);
+    assert_eq!(bound.validation_actions.as_deref(), Some(&["Deny".to_owned()][..]));
+    assert!(bound.match_resources.is_none(), "every ResourceSlice");
+    assert_eq!(spec.failure_policy.as_deref(), Some("Fail"), "no write when the policy cannot be evaluated");
+
+    // Every write of a ResourceSlice, in any version.
+    let rules = spec.match_constraints.as_ref().unwrap().resource_rules.as_ref().unwrap();
+    let [rule] = rules.as_slice() else { panic!("one rule") };
+    assert_eq!(rule.api_groups.as_deref(), Some(&["resource.k8s.io".to_owned()][..]));
+    assert_eq!(rule.api_versions.as_deref(), Some(&["*".to_owned()][..]));
+    assert_eq!(rule.resources.as_deref(), Some(&["resourceslices".to_owned()][..]));
+    let ops: BTreeSet<&str> = rule.operations.iter().flatten().map(String::as_str).collect();
+    assert_eq!(ops, BTreeSet::from(["CREATE", "UPDATE", "DELETE"]));
+
+    // Only the plugin's service account, the one the DaemonSet runs as.
+    let ds = &m.daemonsets[0];
+    let sa = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap().service_account_name.clone().unwrap();
+    let ns = ds.metadata.namespace.clone().unwrap();
+    let [condition] = spec.match_conditions.as_deref().unwrap() else { panic!("one match condition") };
+    assert_eq!(condition.expression, format!("request.userInfo.username == \"system:serviceaccount:{ns}:{sa}\""));
+
+    // The node claim of the plugin's token against the slice's spec.nodeName (the old object's on delete).
+    let variables: BTreeMap<&str, &str> =
+        spec.variables.iter().flatten().map(|v| (v.name.as_str(), v.expression.as_str())).collect();
+    assert_eq!(
+        variables["userNodeName"],
+        "request.userInfo.extra[?'authentication.kubernetes.io/node-name'][0].orValue('')"
+    );
+    assert_eq!(
+        variables["objectNodeName"],
+        "(request.operation == 'DELETE' ? oldObject : object).spec.?nodeName.orValue('')"
+    );
+    let validations: Vec<&str> = spec.validations.iter().flatten().map(|v| v.expression.as_str()).collect();
+    assert_eq!(
+        validations,
+        vec!["variables.userNodeName != ''", "variables.objectNodeName == variables.userNodeName"],
+        "a token without a node is refused; otherwise the node must be the slice's"
+    );
 }

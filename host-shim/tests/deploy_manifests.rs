@@ -300,3 +300,127 @@ fn the_admission_policy_lets_a_plugin_write_only_its_own_nodes_slices() {
         "a token without a node is refused; otherwise the node must be the slice's"
     );
 }
+
+/// One instruction of the Containerfile: keyword and arguments, continuation lines joined.
+struct Instruction {
+    keyword: String,
+    args: String,
+}
+
+/// The Containerfile's stages, in order: (base image, stage name, instructions).
+fn containerfile_stages() -> Vec<(String, Option<String>, Vec<Instruction>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Containerfile");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(part) => current.push_str(&format!("{} ", part.trim())),
+            None => {
+                current.push_str(trimmed);
+                logical.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    assert!(current.is_empty(), "the Containerfile ends in a continuation");
+    let mut stages: Vec<(String, Option<String>, Vec<Instruction>)> = Vec::new();
+    for line in logical {
+        let (keyword, args) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
+        let (keyword, args) = (keyword.to_ascii_uppercase(), args.trim().to_owned());
+        if keyword == "FROM" {
+            let words: Vec<&str> = args.split_whitespace().collect();
+            match words.as_slice() {
+                [image] => stages.push(((*image).to_owned(), None, Vec::new())),
+                [image, as_, name] if as_.eq_ignore_ascii_case("as") => {
+                    stages.push(((*image).to_owned(), Some((*name).to_owned()), Vec::new()));
+                }
+                other => panic!("FROM {other:?}"),
+            }
+        } else {
+            stages.last_mut().expect("an instruction before the first FROM").2.push(Instruction { keyword, args });
+        }
+    }
+    stages
+}
+
+#[test]
+fn the_containerfile_builds_the_production_plugin_the_daemonset_runs() {
+    let stages = containerfile_stages();
+    let [(builder_image, builder_name, builder), (runtime_image, _, runtime)] = stages.as_slice() else {
+        panic!("two stages: builder and runtime")
+    };
+    // Builder: Rust on Debian 12; runtime: distroless (glibc, for dlopen of NVML) on the same Debian.
+    assert_eq!(builder_image, "docker.io/library/rust:1.95-bookworm");
+    assert_eq!(builder_name.as_deref(), Some("builder"));
+    assert_eq!(runtime_image, "gcr.io/distroless/cc-debian12");
+
+    // Every workspace member is copied (Cargo reads all their manifests), and nothing at the root but
+    // the workspace manifest and lock file (no target/, no test data).
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml")).unwrap();
+    let members_line = manifest.lines().find(|l| l.starts_with("members = ")).unwrap();
+    let members: BTreeSet<String> = members_line
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(|m| if m == "." { "src".to_owned() } else { m.to_owned() })
+        .collect();
+    let copied: BTreeSet<String> = builder
+        .iter()
+        .filter(|i| i.keyword == "COPY")
+        .flat_map(|i| {
+            let words: Vec<&str> = i.args.split_whitespace().collect();
+            words[..words.len() - 1].iter().map(|w| (*w).to_owned()).collect::<Vec<_>>()
+        })
+        .collect();
+    let mut wanted = members.clone();
+    wanted.extend(["Cargo.toml".to_owned(), "Cargo.lock".to_owned()]);
+    assert_eq!(copied, wanted, "the builder copies the workspace members and manifests");
+
+    // The build: ci/production.sh's configuration of ccgpu-host-shim (its flags, i.e. none: default
+    // features, no `sim`), locked, release, the plugin binary only.
+    let production =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/production.sh")).unwrap();
+    let config = production.lines().find_map(|l| l.trim().strip_prefix("\"ccgpu-host-shim|")).unwrap();
+    let (flags, bins) = config.trim_end_matches('"').split_once('|').unwrap();
+    assert!(bins.split_whitespace().any(|b| b == "ccgpu-kubelet-plugin"), "{config}");
+    let runs: Vec<&str> = builder.iter().filter(|i| i.keyword == "RUN").map(|i| i.args.as_str()).collect();
+    let [run] = runs.as_slice() else { panic!("one RUN in the builder: {runs:?}") };
+    let build = run.split("&&").next().unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    let expected = ["cargo build --locked --release -p ccgpu-host-shim", flags.trim(), "--bin ccgpu-kubelet-plugin"]
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(build, expected);
+    for forbidden in ["--features", "--all-features", "--workspace", "sim"] {
+        assert!(!build.contains(forbidden), "{forbidden} in {build}");
+    }
+    assert!(run.contains("--help") && run.contains("--simulate"), "the build checks for simulation flags: {run}");
+
+    // The runtime stage holds that binary and runs it; the DaemonSet runs the same path.
+    let copies: Vec<&str> = runtime.iter().filter(|i| i.keyword == "COPY").map(|i| i.args.as_str()).collect();
+    assert_eq!(
+        copies,
+        vec!["--from=builder /src/target/release/ccgpu-kubelet-plugin /usr/local/bin/ccgpu-kubelet-plugin"]
+    );
+    let entrypoint: Vec<&str> = runtime.iter().filter(|i| i.keyword == "ENTRYPOINT").map(|i| i.args.as_str()).collect();
+    assert_eq!(entrypoint, vec![r#"["/usr/local/bin/ccgpu-kubelet-plugin"]"#]);
+    let m = load();
+    let pod = m.daemonsets[0].spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let c = &pod.containers[0];
+    assert_eq!(c.command.as_deref(), Some(&["/usr/local/bin/ccgpu-kubelet-plugin".to_owned()][..]));
+    let image = format!("ghcr.io/ccgpu/ccgpu-kubelet-plugin:{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(c.image.as_deref(), Some(image.as_str()), "the DaemonSet runs this version's image");
+
+    // The user is explicit, and root only because the plugin must be privileged (sysfs driver switches,
+    // VFIO nodes): the Containerfile explains why next to the USER line.
+    let users: Vec<&str> = runtime.iter().filter(|i| i.keyword == "USER").map(|i| i.args.as_str()).collect();
+    let [user] = users.as_slice() else { panic!("one USER in the runtime stage: {users:?}") };
+    let privileged = c.security_context.as_ref().and_then(|s| s.privileged) == Some(true);
+    assert_eq!(*user == "0:0", privileged, "root exactly when the DaemonSet must be privileged (USER {user})");
+}

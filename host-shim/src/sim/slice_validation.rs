@@ -230,23 +230,20 @@ fn node_selection(slice: &ResourceSlice, errs: &mut Vec<FieldError>) {
     if spec.node_selector.is_some() {
         set.push("`nodeSelector`");
     }
-    match spec.all_nodes {
-        Some(true) => set.push("`allNodes`"),
-        Some(false) => errs.push(FieldError::new(
-            "spec.allNodes",
-            Problem::Invalid("false".into()),
-            "must be either unset or set to true",
-        )),
-        None => {}
-    }
-    match spec.per_device_node_selection {
-        Some(true) => set.push("`perDeviceNodeSelection`"),
-        Some(false) => errs.push(FieldError::new(
-            "spec.perDeviceNodeSelection",
-            Problem::Invalid("false".into()),
-            "must be either unset or set to true",
-        )),
-        None => {}
+    // Flags that may only be unset or true.
+    for (value, field, name) in [
+        (spec.all_nodes, "spec.allNodes", "`allNodes`"),
+        (spec.per_device_node_selection, "spec.perDeviceNodeSelection", "`perDeviceNodeSelection`"),
+    ] {
+        match value {
+            Some(true) => set.push(name),
+            Some(false) => errs.push(FieldError::new(
+                field,
+                Problem::Invalid("false".into()),
+                "must be either unset or set to true",
+            )),
+            None => {}
+        }
     }
     const ONE_OF: &str = "exactly one of `nodeName`, `nodeSelector`, `allNodes`, `perDeviceNodeSelection` is required";
     match set.len() {
@@ -376,22 +373,25 @@ fn dns_label_chars(s: &str) -> bool {
         && b.iter().all(|c| alnum_lower(*c) || *c == b'-')
 }
 
+/// Records `s` breaking a name format: longer than `max`, or not `well_formed` (`rule` says what the format
+/// is).
+fn name_format(s: &str, max: usize, well_formed: bool, rule: &str, at: &str, errs: &mut Vec<FieldError>) {
+    if s.len() > max {
+        errs.push(FieldError::new(
+            at,
+            Problem::Invalid(s.to_owned()),
+            format!("must be no more than {max} characters"),
+        ));
+    }
+    if !well_formed {
+        errs.push(FieldError::new(at, Problem::Invalid(s.to_owned()), rule));
+    }
+}
+
 fn dns_label(s: &str, at: &str, errs: &mut Vec<FieldError>) {
-    if s.len() > DNS_LABEL_MAX {
-        errs.push(FieldError::new(
-            at,
-            Problem::Invalid(s.to_owned()),
-            format!("must be no more than {DNS_LABEL_MAX} characters"),
-        ));
-    }
-    if !dns_label_chars(s) {
-        errs.push(FieldError::new(
-            at,
-            Problem::Invalid(s.to_owned()),
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start \
-             and end with an alphanumeric character",
-        ));
-    }
+    let rule = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must \
+                start and end with an alphanumeric character";
+    name_format(s, DNS_LABEL_MAX, dns_label_chars(s), rule, at, errs);
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
@@ -399,45 +399,35 @@ fn is_dns_subdomain(s: &str) -> bool {
 }
 
 fn dns_subdomain(s: &str, at: &str, errs: &mut Vec<FieldError>) {
-    if s.len() > DNS_SUBDOMAIN_MAX {
-        errs.push(FieldError::new(
-            at,
-            Problem::Invalid(s.to_owned()),
-            format!("must be no more than {DNS_SUBDOMAIN_MAX} characters"),
-        ));
+    let rule = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', \
+                and must start and end with an alphanumeric character";
+    name_format(s, DNS_SUBDOMAIN_MAX, s.split('.').all(dns_label_chars), rule, at, errs);
+}
+
+/// Records a missing or over-long `s`; false when it is missing (nothing more to check).
+fn present_within(s: &str, max: usize, at: &str, errs: &mut Vec<FieldError>) -> bool {
+    if s.is_empty() {
+        errs.push(FieldError::new(at, Problem::Required, ""));
+        return false;
     }
-    if !s.split('.').all(dns_label_chars) {
-        errs.push(FieldError::new(
-            at,
-            Problem::Invalid(s.to_owned()),
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and \
-             must start and end with an alphanumeric character",
-        ));
+    if s.len() > max {
+        errs.push(FieldError::new(at, Problem::TooLong(max), ""));
     }
+    true
 }
 
 fn driver_name(s: &str, at: &str, errs: &mut Vec<FieldError>) {
-    if s.is_empty() {
-        errs.push(FieldError::new(at, Problem::Required, ""));
-        return;
+    if present_within(s, MAX_DRIVER_NAME, at, errs) {
+        // As upstream: the name is checked in lower case (upper case is discouraged, not refused).
+        dns_subdomain(&s.to_ascii_lowercase(), at, errs);
     }
-    if s.len() > MAX_DRIVER_NAME {
-        errs.push(FieldError::new(at, Problem::TooLong(MAX_DRIVER_NAME), ""));
-    }
-    // As upstream: the name is checked in lower case (upper case is discouraged, not refused).
-    dns_subdomain(&s.to_ascii_lowercase(), at, errs);
 }
 
 fn pool_name(s: &str, at: &str, errs: &mut Vec<FieldError>) {
-    if s.is_empty() {
-        errs.push(FieldError::new(at, Problem::Required, ""));
-        return;
-    }
-    if s.len() > MAX_POOL_NAME {
-        errs.push(FieldError::new(at, Problem::TooLong(MAX_POOL_NAME), ""));
-    }
-    for part in s.split('/') {
-        dns_subdomain(part, at, errs);
+    if present_within(s, MAX_POOL_NAME, at, errs) {
+        for part in s.split('/') {
+            dns_subdomain(part, at, errs);
+        }
     }
 }
 
@@ -471,21 +461,9 @@ fn label_name(s: &str, at: &str, errs: &mut Vec<FieldError>) {
 }
 
 fn label_value(s: &str, at: &str, errs: &mut Vec<FieldError>) {
-    if s.len() > LABEL_VALUE_MAX {
-        errs.push(FieldError::new(
-            at,
-            Problem::Invalid(s.to_owned()),
-            format!("must be no more than {LABEL_VALUE_MAX} characters"),
-        ));
-    }
-    if !s.is_empty() && !label_name_chars(s) {
-        errs.push(FieldError::new(
-            at,
-            Problem::Invalid(s.to_owned()),
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must \
-             start and end with an alphanumeric character",
-        ));
-    }
+    let rule = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', \
+                and must start and end with an alphanumeric character";
+    name_format(s, LABEL_VALUE_MAX, s.is_empty() || label_name_chars(s), rule, at, errs);
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`.

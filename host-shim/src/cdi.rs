@@ -1,5 +1,6 @@
 //! CDI (Container Device Interface) specs: one per claim, naming the VFIO device nodes the container
-//! runtime (Kata) must hand to the VM.
+//! runtime (Kata) must hand to the VM: each device's own nodes in its `containerEdits`, and the nodes all
+//! of them share (`/dev/iommu`, when configured) once, in the spec-wide `containerEdits`.
 //!
 //! We write our own serde types for the few fields we use instead of depending on the
 //! `container-device-interface` crate: that crate brings a JSON-schema validator, the OCI runtime spec,
@@ -33,6 +34,9 @@ pub struct Spec {
     pub kind: String,
     /// The devices.
     pub devices: Vec<Device>,
+    /// Edits for the container whichever of the spec's devices it gets (written only when there are some).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_edits: Option<ContainerEdits>,
 }
 
 /// One CDI device.
@@ -99,6 +103,17 @@ pub fn valid_device_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+fn device_nodes(claim: &ClaimUid, paths: &[PathBuf]) -> Result<Vec<DeviceNode>, CdiError> {
+    paths
+        .iter()
+        .map(|path| {
+            let text =
+                path.to_str().ok_or_else(|| CdiError::NonUtf8Path { claim: claim.clone(), path: path.clone() })?;
+            Ok(DeviceNode { path: text.to_owned() })
+        })
+        .collect()
+}
+
 /// Writes and removes our per-claim specs in one CDI directory.
 #[derive(Debug, Clone)]
 pub struct CdiWriter {
@@ -140,21 +155,24 @@ impl CdiWriter {
         }
     }
 
-    /// The spec for `claim`: one device per requested device, with its nodes.
-    pub fn spec(&self, claim: &ClaimUid, devices: &[(DeviceName, Vec<PathBuf>)]) -> Result<Spec, CdiError> {
+    /// The spec for `claim`: one device per requested device, with its nodes, and `shared` (the nodes
+    /// every device needs, such as `/dev/iommu`) once, spec-wide.
+    pub fn spec(
+        &self,
+        claim: &ClaimUid,
+        devices: &[(DeviceName, Vec<PathBuf>)],
+        shared: &[PathBuf],
+    ) -> Result<Spec, CdiError> {
         let mut out = Vec::new();
         for (name, nodes) in devices {
-            let mut device_nodes = Vec::new();
-            for path in nodes {
-                let text =
-                    path.to_str().ok_or_else(|| CdiError::NonUtf8Path { claim: claim.clone(), path: path.clone() })?;
-                device_nodes.push(DeviceNode { path: text.to_owned() });
-            }
+            let device_nodes = device_nodes(claim, nodes)?;
             let cdi_name = Self::device_name(claim, *name);
             debug_assert!(valid_device_name(&cdi_name), "{cdi_name}");
             out.push(Device { name: cdi_name, container_edits: ContainerEdits { device_nodes } });
         }
-        Ok(Spec { cdi_version: CDI_VERSION.to_owned(), kind: self.kind.to_string(), devices: out })
+        let container_edits =
+            if shared.is_empty() { None } else { Some(ContainerEdits { device_nodes: device_nodes(claim, shared)? }) };
+        Ok(Spec { cdi_version: CDI_VERSION.to_owned(), kind: self.kind.to_string(), devices: out, container_edits })
     }
 
     /// Writes the spec atomically.
@@ -203,7 +221,9 @@ mod tests {
         let w = CdiWriter::open(dir.path(), CdiKind::default()).expect("open");
         let claim: ClaimUid = "0f5ab6c2-8e0b-4a0e-9a65-6f0d2b3c4d5e".parse().expect("valid");
         let gpu = DeviceName::new(DeviceKind::Gpu, "0000:3b:00.0".parse().expect("valid"));
-        let spec = w.spec(&claim, &[(gpu, vec!["/dev/vfio/devices/vfio3".into(), "/dev/iommu".into()])]).expect("spec");
+        let gpu2 = DeviceName::new(DeviceKind::Gpu, "0000:4b:00.0".parse().expect("valid"));
+        let devices = [(gpu, vec!["/dev/vfio/devices/vfio3".into()]), (gpu2, vec!["/dev/vfio/devices/vfio4".into()])];
+        let spec = w.spec(&claim, &devices, &["/dev/iommu".into()]).expect("spec");
         w.write(&claim, &spec).expect("write");
         let text = fs::read_to_string(dir.path().join(w.file_name(&claim))).expect("read");
         let back: Spec = serde_json::from_str(&text).expect("parse");
@@ -211,7 +231,19 @@ mod tests {
         let raw: serde_json::Value = serde_json::from_str(&text).expect("parse");
         assert_eq!(raw["cdiVersion"], "0.5.0");
         assert_eq!(raw["kind"], "ccgpu.dev/gpu");
-        assert_eq!(raw["devices"][0]["containerEdits"]["deviceNodes"][1]["path"], "/dev/iommu");
+        assert_eq!(
+            raw["devices"][1]["containerEdits"]["deviceNodes"],
+            serde_json::json!([{"path": "/dev/vfio/devices/vfio4"}])
+        );
+        assert_eq!(
+            raw["containerEdits"]["deviceNodes"],
+            serde_json::json!([{"path": "/dev/iommu"}]),
+            "once, spec-wide"
+        );
+        // Nothing shared: no spec-wide edits at all.
+        let plain = w.spec(&claim, &devices, &[]).expect("spec");
+        let raw = serde_json::to_value(&plain).expect("encode");
+        assert!(raw.get("containerEdits").is_none(), "{raw}");
         assert!(valid_device_name(&back.devices[0].name));
         assert_eq!(
             w.device_id(&claim, gpu),

@@ -38,9 +38,14 @@ pub struct NodeArgs {
     /// How prepared devices are handed over: iommufd (confidential guests) or legacy-group (non-CC only).
     #[arg(long, env = "CCGPU_VFIO_NODES", value_enum, default_value_t = NodesArg::Iommufd)]
     pub vfio_nodes: NodesArg,
-    /// CDI kind of our specs.
+    /// CDI kind of our specs: vendor/class, each starting with a letter (the CDI specification's rule).
     #[arg(long, env = "CCGPU_CDI_KIND", default_value = defaults::CDI_KIND)]
     pub cdi_kind: CdiKind,
+    /// Also name /dev/iommu in each CDI spec, once, spec-wide. Off by default: Kata's QEMU opens it
+    /// itself and would pass it into the guest as a stray device; turn it on only for a runtime that gives
+    /// the VFIO cdev to a container process needing /dev/iommu too.
+    #[arg(long, env = "CCGPU_CDI_IOMMU_DEVICE")]
+    pub cdi_iommu_device: bool,
 }
 
 impl NodeArgs {
@@ -58,6 +63,7 @@ impl NodeArgs {
             matching: self.matching.clone(),
             vfio_nodes: self.vfio_nodes.into(),
             cdi_kind: self.cdi_kind.clone(),
+            cdi_iommu_device: self.cdi_iommu_device,
             ..NodeConfig::default()
         }
     }
@@ -120,7 +126,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        node: NodeArgs,
+    }
+
+    #[test]
+    fn the_iommu_device_is_off_unless_asked_for() {
+        let off = Flags::try_parse_from(["plugin"]).expect("defaults parse");
+        assert!(!off.node.node_config().cdi_iommu_device);
+        let on = Flags::try_parse_from(["plugin", "--cdi-iommu-device"]).expect("flag parses");
+        assert!(on.node.node_config().cdi_iommu_device);
+    }
 
     #[test]
     fn durations_parse_with_their_unit() {

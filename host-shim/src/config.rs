@@ -82,10 +82,12 @@ pub enum ConfigError {
         input: String,
     },
     /// Not a CDI kind `vendor/class`.
-    #[error("{input:?} is not a CDI kind (vendor.domain/class)")]
+    #[error("CDI kind {input:?}: {reason}")]
     CdiKind {
         /// The refused input.
         input: String,
+        /// What is wrong with it, naming the part (`the vendor "1x.dev" must start with a letter`).
+        reason: String,
     },
 }
 
@@ -139,8 +141,9 @@ impl fmt::Display for DeviceMatch {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VfioNodes {
-    /// The iommufd character device `/dev/vfio/devices/vfioN` plus `/dev/iommu`: what confidential
-    /// guests require (Kata refuses the legacy group node for CC). The default.
+    /// The iommufd character device `/dev/vfio/devices/vfioN`: what confidential guests require (Kata
+    /// refuses the legacy group node for CC). The default. `/dev/iommu` is named only when
+    /// [`NodeConfig::cdi_iommu_device`] asks for it.
     Iommufd,
     /// The legacy group node `/dev/vfio/<group>` plus `/dev/vfio/vfio`: only for non-CC use, or
     /// kernels older than 6.6 without VFIO cdevs.
@@ -181,28 +184,42 @@ impl fmt::Display for CdiKind {
 impl FromStr for CdiKind {
     type Err = ConfigError;
 
-    /// The CDI specification's rules: the vendor is a domain-like name (letters, digits, `-`, `_`, `.`,
-    /// starting and ending with a letter or digit); the class is letters, digits, `-` and `_`, starting
-    /// and ending with a letter or digit.
+    /// The CDI specification's rules (container-device-interface `parser.ValidateVendorName` and
+    /// `ValidateClassName`): each part starts with a letter and ends with a letter or digit; the vendor
+    /// is a domain-like name of letters, digits, `-`, `_` and `.`; the class is letters, digits, `-` and
+    /// `_` (older CDI versions refuse a `.` in the class, so we do too). At most 63 characters each.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let refuse = || ConfigError::CdiKind { input: s.chars().take(200).collect() };
-        let (vendor, class) = s.split_once('/').ok_or_else(refuse)?;
-        let ends_ok = |t: &str| {
-            t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-                && t.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
-        };
-        let vendor_ok = ends_ok(vendor)
-            && vendor.len() <= 63
-            && vendor.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        let class_ok = ends_ok(class)
-            && class.len() <= 63
-            && class.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
-        if vendor_ok && class_ok {
-            Ok(Self { vendor: vendor.to_owned(), class: class.to_owned() })
-        } else {
-            Err(refuse())
-        }
+        let refuse = |reason: String| ConfigError::CdiKind { input: s.chars().take(200).collect(), reason };
+        let (vendor, class) =
+            s.split_once('/').ok_or_else(|| refuse("no '/' between the vendor and the class".to_owned()))?;
+        check_kind_part("vendor", vendor, &['-', '_', '.']).map_err(refuse)?;
+        check_kind_part("class", class, &['-', '_']).map_err(refuse)?;
+        Ok(Self { vendor: vendor.to_owned(), class: class.to_owned() })
     }
+}
+
+/// Why `value`, the `part` (vendor or class) of a CDI kind, breaks the CDI rules, if it does; `inner`
+/// are the punctuation characters allowed after the first and before the last.
+fn check_kind_part(part: &str, value: &str, inner: &[char]) -> Result<(), String> {
+    let shown: String = value.chars().take(80).collect();
+    let first = value.chars().next().ok_or_else(|| format!("the {part} is empty"))?;
+    if !first.is_ascii_alphabetic() {
+        return Err(format!("the {part} {shown:?} must start with a letter"));
+    }
+    if let Some(bad) = value.chars().find(|c| !c.is_ascii_alphanumeric() && !inner.contains(c)) {
+        let allowed: Vec<String> = inner.iter().map(|c| format!("{c:?}")).collect();
+        return Err(format!(
+            "the {part} {shown:?} has the character {bad:?}; allowed are letters, digits and {}",
+            allowed.join(", ")
+        ));
+    }
+    if !value.ends_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!("the {part} {shown:?} must end with a letter or digit"));
+    }
+    if value.len() > 63 {
+        return Err(format!("the {part} {shown:?} is longer than 63 characters"));
+    }
+    Ok(())
 }
 
 /// Time budgets.
@@ -253,6 +270,12 @@ pub struct NodeConfig {
     pub vfio_nodes: VfioNodes,
     /// The CDI kind our specs declare.
     pub cdi_kind: CdiKind,
+    /// Whether each CDI spec names `/dev/iommu` (under [`NodePaths::cdi_dev_root`]), once, in its
+    /// spec-wide `containerEdits`. Off by default: Kata's QEMU opens `/dev/iommu` itself, and a runtime
+    /// given the node passes it into the guest as a stray device. For runtimes that hand the VFIO cdev
+    /// to a container process which then needs the iommufd node too (the role of NVIDIA's
+    /// `enableAPIDevice`).
+    pub cdi_iommu_device: bool,
     /// Time budgets.
     pub budgets: Budgets,
 }
@@ -264,6 +287,7 @@ impl Default for NodeConfig {
             matching: DeviceMatch::default(),
             vfio_nodes: VfioNodes::Iommufd,
             cdi_kind: CdiKind::default(),
+            cdi_iommu_device: false,
             budgets: Budgets::default(),
         }
     }
@@ -294,6 +318,30 @@ mod tests {
         // A rollback can wait out one driver switch; the forward work one handle wait and one switch.
         assert!(b.driver_switch <= b.rollback && b.rollback < b.total);
         assert!(b.in_use + b.driver_switch <= b.total - b.rollback);
+    }
+
+    #[test]
+    fn a_cdi_vendor_and_class_start_with_a_letter() {
+        for (input, reason) in [
+            ("1ccgpu.dev/gpu", r#"the vendor "1ccgpu.dev" must start with a letter"#),
+            ("_ccgpu.dev/gpu", r#"the vendor "_ccgpu.dev" must start with a letter"#),
+            ("ccgpu.dev/0gpu", r#"the class "0gpu" must start with a letter"#),
+            ("ccgpu.dev/-gpu", r#"the class "-gpu" must start with a letter"#),
+            // The other rules, each with the part and its value named.
+            (
+                "ccgpu dev/gpu",
+                r#"the vendor "ccgpu dev" has the character ' '; allowed are letters, digits and '-', '_', '.'"#,
+            ),
+            ("ccgpu.dev/g.pu", r#"the class "g.pu" has the character '.'; allowed are letters, digits and '-', '_'"#),
+            ("ccgpu.dev/gpu/x", r#"the class "gpu/x" has the character '/'; allowed are letters, digits and '-', '_'"#),
+            ("ccgpu./gpu", r#"the vendor "ccgpu." must end with a letter or digit"#),
+            ("ccgpu.dev/", "the class is empty"),
+            ("gpu", "no '/' between the vendor and the class"),
+        ] {
+            let e = input.parse::<CdiKind>().expect_err(input);
+            assert_eq!(e.to_string(), format!("CDI kind {input:?}: {reason}"), "{input}");
+        }
+        assert!("c0/g1".parse::<CdiKind>().is_ok());
     }
 
     #[test]

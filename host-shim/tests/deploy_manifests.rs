@@ -11,6 +11,7 @@ use std::time::Duration;
 use ccgpu_host_shim::Budgets;
 use ccgpu_host_shim::defaults;
 use ccgpu_host_shim::parse_duration;
+use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -30,6 +31,8 @@ struct Manifests {
     templates: Vec<ResourceClaimTemplate>,
     pods: Vec<Pod>,
     namespaces: Vec<Namespace>,
+    policies: Vec<ValidatingAdmissionPolicy>,
+    policy_bindings: Vec<ValidatingAdmissionPolicyBinding>,
 }
 
 /// Parses `doc` as `T` and checks it re-encodes to the same JSON.
@@ -66,6 +69,10 @@ fn load() -> Manifests {
                 ("resource.k8s.io/v1", "DeviceClass") => m.device_classes.push(typed(&file, &doc)),
                 ("resource.k8s.io/v1", "ResourceClaimTemplate") => m.templates.push(typed(&file, &doc)),
                 ("node.k8s.io/v1", "RuntimeClass") => m.runtime_classes.push(typed(&file, &doc)),
+                ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy") => m.policies.push(typed(&file, &doc)),
+                ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding") => {
+                    m.policy_bindings.push(typed(&file, &doc));
+                }
                 other => panic!("{}: unexpected object {other:?}", file.display()),
             }
         }
@@ -208,8 +215,212 @@ fn device_class_runtime_class_and_example_fit_together() {
     assert_eq!(request.exactly.as_ref().unwrap().device_class_name, class.metadata.name.clone().unwrap());
     let pod = m.pods[0].spec.as_ref().unwrap();
     assert_eq!(pod.runtime_class_name, m.runtime_classes[0].metadata.name);
+    assert!(m.runtime_classes.iter().any(|r| r.metadata.name == pod.runtime_class_name));
     let claim = &pod.resource_claims.as_ref().unwrap()[0];
     assert_eq!(claim.resource_claim_template_name, template.metadata.name);
     let used = &pod.containers[0].resources.as_ref().unwrap().claims.as_ref().unwrap()[0];
     assert_eq!(used.name, claim.name);
+}
+
+/// Megabytes in a memory quantity as RuntimeClass overheads write it (`10240Mi`, `10Gi`).
+fn mebibytes(q: &str) -> u64 {
+    let (n, factor) = if let Some(n) = q.strip_suffix("Gi") { (n, 1024) } else { (q.strip_suffix("Mi").unwrap(), 1) };
+    n.parse::<u64>().unwrap() * factor
+}
+
+#[test]
+fn runtime_classes_carry_katas_overhead_under_names_of_their_own() {
+    let m = load();
+    let handlers: BTreeSet<&str> = m.runtime_classes.iter().map(|r| r.handler.as_str()).collect();
+    assert_eq!(handlers, BTreeSet::from(["kata-qemu-nvidia-gpu-snp", "kata-qemu-nvidia-gpu-tdx"]));
+    let ds = &m.daemonsets[0];
+    let plugin_nodes = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap().node_selector.clone().unwrap();
+    for rc in &m.runtime_classes {
+        let name = rc.metadata.name.as_deref().unwrap();
+        // kata-deploy names its RuntimeClass after the handler: the same name would replace its object.
+        assert_ne!(name, rc.handler, "{name} collides with kata-deploy's RuntimeClass");
+        assert!(name.starts_with("ccgpu-"), "{name}");
+        // The VM's cost is accounted for: kata-deploy's figures for the GPU TEE shims (10240Mi, 1 CPU).
+        let fixed =
+            rc.overhead.as_ref().and_then(|o| o.pod_fixed.as_ref()).unwrap_or_else(|| panic!("{name}: no overhead"));
+        assert!(mebibytes(&fixed["memory"].0) >= 10240, "{name}: memory overhead {}", fixed["memory"].0);
+        assert_eq!(fixed["cpu"].0, "1", "{name}");
+        // Pods land where the plugin runs and Kata is installed.
+        let nodes = rc.scheduling.as_ref().unwrap().node_selector.as_ref().unwrap();
+        for (label, value) in &plugin_nodes {
+            assert_eq!(nodes.get(label), Some(value), "{name}: the plugin's node selector");
+        }
+        assert_eq!(nodes.get("katacontainers.io/kata-runtime").map(String::as_str), Some("true"), "{name}");
+    }
+}
+
+#[test]
+fn the_admission_policy_lets_a_plugin_write_only_its_own_nodes_slices() {
+    let m = load();
+    let [policy] = m.policies.as_slice() else { panic!("one ValidatingAdmissionPolicy") };
+    let [binding] = m.policy_bindings.as_slice() else { panic!("one binding") };
+    let spec = policy.spec.as_ref().unwrap();
+    let bound = binding.spec.as_ref().unwrap();
+    assert_eq!(bound.policy_name, policy.metadata.name);
+    assert_eq!(bound.validation_actions.as_deref(), Some(&["Deny".to_owned()][..]));
+    assert!(bound.match_resources.is_none(), "every ResourceSlice");
+    assert_eq!(spec.failure_policy.as_deref(), Some("Fail"), "no write when the policy cannot be evaluated");
+
+    // Every write of a ResourceSlice, in any version.
+    let rules = spec.match_constraints.as_ref().unwrap().resource_rules.as_ref().unwrap();
+    let [rule] = rules.as_slice() else { panic!("one rule") };
+    assert_eq!(rule.api_groups.as_deref(), Some(&["resource.k8s.io".to_owned()][..]));
+    assert_eq!(rule.api_versions.as_deref(), Some(&["*".to_owned()][..]));
+    assert_eq!(rule.resources.as_deref(), Some(&["resourceslices".to_owned()][..]));
+    let ops: BTreeSet<&str> = rule.operations.iter().flatten().map(String::as_str).collect();
+    assert_eq!(ops, BTreeSet::from(["CREATE", "UPDATE", "DELETE"]));
+
+    // Only the plugin's service account, the one the DaemonSet runs as.
+    let ds = &m.daemonsets[0];
+    let sa = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap().service_account_name.clone().unwrap();
+    let ns = ds.metadata.namespace.clone().unwrap();
+    let [condition] = spec.match_conditions.as_deref().unwrap() else { panic!("one match condition") };
+    assert_eq!(condition.expression, format!("request.userInfo.username == \"system:serviceaccount:{ns}:{sa}\""));
+
+    // The node claim of the plugin's token against the slice's spec.nodeName (the old object's on delete).
+    let variables: BTreeMap<&str, &str> =
+        spec.variables.iter().flatten().map(|v| (v.name.as_str(), v.expression.as_str())).collect();
+    assert_eq!(
+        variables["userNodeName"],
+        "request.userInfo.extra[?'authentication.kubernetes.io/node-name'][0].orValue('')"
+    );
+    assert_eq!(
+        variables["objectNodeName"],
+        "(request.operation == 'DELETE' ? oldObject : object).spec.?nodeName.orValue('')"
+    );
+    let validations: Vec<&str> = spec.validations.iter().flatten().map(|v| v.expression.as_str()).collect();
+    assert_eq!(
+        validations,
+        vec!["variables.userNodeName != ''", "variables.objectNodeName == variables.userNodeName"],
+        "a token without a node is refused; otherwise the node must be the slice's"
+    );
+}
+
+/// One instruction of the Containerfile: keyword and arguments, continuation lines joined.
+struct Instruction {
+    keyword: String,
+    args: String,
+}
+
+/// The Containerfile's stages, in order: (base image, stage name, instructions).
+fn containerfile_stages() -> Vec<(String, Option<String>, Vec<Instruction>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Containerfile");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(part) => current.push_str(&format!("{} ", part.trim())),
+            None => {
+                current.push_str(trimmed);
+                logical.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    assert!(current.is_empty(), "the Containerfile ends in a continuation");
+    let mut stages: Vec<(String, Option<String>, Vec<Instruction>)> = Vec::new();
+    for line in logical {
+        let (keyword, args) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
+        let (keyword, args) = (keyword.to_ascii_uppercase(), args.trim().to_owned());
+        if keyword == "FROM" {
+            let words: Vec<&str> = args.split_whitespace().collect();
+            match words.as_slice() {
+                [image] => stages.push(((*image).to_owned(), None, Vec::new())),
+                [image, as_, name] if as_.eq_ignore_ascii_case("as") => {
+                    stages.push(((*image).to_owned(), Some((*name).to_owned()), Vec::new()));
+                }
+                other => panic!("FROM {other:?}"),
+            }
+        } else {
+            stages.last_mut().expect("an instruction before the first FROM").2.push(Instruction { keyword, args });
+        }
+    }
+    stages
+}
+
+#[test]
+fn the_containerfile_builds_the_production_plugin_the_daemonset_runs() {
+    let stages = containerfile_stages();
+    let [(builder_image, builder_name, builder), (runtime_image, _, runtime)] = stages.as_slice() else {
+        panic!("two stages: builder and runtime")
+    };
+    // Builder: Rust on Debian 12; runtime: distroless (glibc, for dlopen of NVML) on the same Debian.
+    assert_eq!(builder_image, "docker.io/library/rust:1.95-bookworm");
+    assert_eq!(builder_name.as_deref(), Some("builder"));
+    assert_eq!(runtime_image, "gcr.io/distroless/cc-debian12");
+
+    // Every workspace member is copied (Cargo reads all their manifests), and nothing at the root but
+    // the workspace manifest and lock file (no target/, no test data).
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml")).unwrap();
+    let members_line = manifest.lines().find(|l| l.starts_with("members = ")).unwrap();
+    let members: BTreeSet<String> = members_line
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(|m| if m == "." { "src".to_owned() } else { m.to_owned() })
+        .collect();
+    let copied: BTreeSet<String> = builder
+        .iter()
+        .filter(|i| i.keyword == "COPY")
+        .flat_map(|i| {
+            let words: Vec<&str> = i.args.split_whitespace().collect();
+            words[..words.len() - 1].iter().map(|w| (*w).to_owned()).collect::<Vec<_>>()
+        })
+        .collect();
+    let mut wanted = members.clone();
+    wanted.extend(["Cargo.toml".to_owned(), "Cargo.lock".to_owned()]);
+    assert_eq!(copied, wanted, "the builder copies the workspace members and manifests");
+
+    // The build: ci/production.sh's configuration of ccgpu-host-shim (its flags, i.e. none: default
+    // features, no `sim`), locked, release, the plugin binary only.
+    let production =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/production.sh")).unwrap();
+    let config = production.lines().find_map(|l| l.trim().strip_prefix("\"ccgpu-host-shim|")).unwrap();
+    let (flags, bins) = config.trim_end_matches('"').split_once('|').unwrap();
+    assert!(bins.split_whitespace().any(|b| b == "ccgpu-kubelet-plugin"), "{config}");
+    let runs: Vec<&str> = builder.iter().filter(|i| i.keyword == "RUN").map(|i| i.args.as_str()).collect();
+    let [run] = runs.as_slice() else { panic!("one RUN in the builder: {runs:?}") };
+    let build = run.split("&&").next().unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    let expected = ["cargo build --locked --release -p ccgpu-host-shim", flags.trim(), "--bin ccgpu-kubelet-plugin"]
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(build, expected);
+    for forbidden in ["--features", "--all-features", "--workspace", "sim"] {
+        assert!(!build.contains(forbidden), "{forbidden} in {build}");
+    }
+    assert!(run.contains("--help") && run.contains("--simulate"), "the build checks for simulation flags: {run}");
+
+    // The runtime stage holds that binary and runs it; the DaemonSet runs the same path.
+    let copies: Vec<&str> = runtime.iter().filter(|i| i.keyword == "COPY").map(|i| i.args.as_str()).collect();
+    assert_eq!(
+        copies,
+        vec!["--from=builder /src/target/release/ccgpu-kubelet-plugin /usr/local/bin/ccgpu-kubelet-plugin"]
+    );
+    let entrypoint: Vec<&str> = runtime.iter().filter(|i| i.keyword == "ENTRYPOINT").map(|i| i.args.as_str()).collect();
+    assert_eq!(entrypoint, vec![r#"["/usr/local/bin/ccgpu-kubelet-plugin"]"#]);
+    let m = load();
+    let pod = m.daemonsets[0].spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let c = &pod.containers[0];
+    assert_eq!(c.command.as_deref(), Some(&["/usr/local/bin/ccgpu-kubelet-plugin".to_owned()][..]));
+    let image = format!("ghcr.io/ccgpu/ccgpu-kubelet-plugin:{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(c.image.as_deref(), Some(image.as_str()), "the DaemonSet runs this version's image");
+
+    // The user is explicit, and root only because the plugin must be privileged (sysfs driver switches,
+    // VFIO nodes): the Containerfile explains why next to the USER line.
+    let users: Vec<&str> = runtime.iter().filter(|i| i.keyword == "USER").map(|i| i.args.as_str()).collect();
+    let [user] = users.as_slice() else { panic!("one USER in the runtime stage: {users:?}") };
+    let privileged = c.security_context.as_ref().and_then(|s| s.privileged) == Some(true);
+    assert_eq!(*user == "0:0", privileged, "root exactly when the DaemonSet must be privileged (USER {user})");
 }

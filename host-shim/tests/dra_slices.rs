@@ -1,6 +1,7 @@
 //! ResourceSlice publishing against the fake API server: content and attributes, owner reference,
 //! re-publication on hot-unplug and after the kubelet wipes slices, pre-flight attestation taints (and
-//! withholding when the API server drops taints), withdrawal on clean shutdown; metrics and /healthz.
+//! withholding when the API server drops taints), withdrawal on clean shutdown; metrics and /healthz; the
+//! fake API server refusing, with the real one's 422, what the real one refuses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dra_common;
@@ -13,6 +14,9 @@ use ccgpu_host_shim::{Health, Metrics, MetricsOperation, bind_metrics, serve_met
 use ccgpu_pci::PciAddress;
 use ccgpu_pci::sim::SimBus;
 use dra_common::{DRIVER, FakeApiServer, NODE, Running, eventually, hgx_device, plugin_config, temp_dir};
+use k8s_openapi::api::resource::v1::{Device, DeviceTaint, ResourceSlice};
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
 const SLICE: &str = "node-a-gpu.ccgpu.dev-0";
@@ -73,6 +77,7 @@ async fn publishes_one_pool_republishes_on_change_and_withdraws_on_shutdown() {
 
     plugin.stop().await.unwrap();
     assert!(api.slices().is_empty(), "withdrawn on clean shutdown");
+    assert_eq!(api.state().refused, Vec::<String>::new(), "every write valid");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,6 +105,7 @@ async fn a_gpu_failing_preflight_is_tainted_or_withheld_when_taints_are_dropped(
     assert_eq!(taints[0]["effect"], "NoSchedule");
     assert!(plugin.metrics.encode().contains("ccgpu_devices{state=\"tainted\"} 1"));
     plugin.stop().await.unwrap();
+    assert_eq!(api.state().refused, Vec::<String>::new(), "the tainted slice is valid");
 
     // An API server without device taints: the failed GPU is withheld instead.
     let dir = temp_dir();
@@ -151,4 +157,82 @@ async fn metrics_and_healthz_are_served() {
     assert!(up.starts_with("HTTP/1.1 200"), "{up}");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+/// A slice as the plugin writes it, holding `n` devices (unsplit), the fourth one tainted if `taint`.
+fn slice_with(n: usize, taint: bool) -> ResourceSlice {
+    let mut slice = ccgpu_host_shim::resource_slices(DRIVER, NODE, None, 1, &[]).remove(0);
+    let devices = (0..n)
+        .map(|i| Device {
+            name: format!("gpu-{i}"),
+            taints: (taint && i == 3).then(|| {
+                vec![DeviceTaint {
+                    key: format!("{DRIVER}/preflight-attestation"),
+                    value: Some("report-signature".into()),
+                    effect: "NoSchedule".into(),
+                    time_added: None,
+                }]
+            }),
+            ..Device::default()
+        })
+        .collect();
+    slice.spec.devices = Some(devices);
+    slice
+}
+
+fn api_error(e: kube::Error) -> Box<kube::core::Status> {
+    match e {
+        kube::Error::Api(status) => status,
+        other => panic!("not an API server error: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_api_server_refuses_what_the_real_one_refuses() {
+    let api = FakeApiServer::start(NODE).await.unwrap();
+    let slices: Api<ResourceSlice> = Api::all(api.client().unwrap());
+    let post = PostParams::default();
+
+    // 65 devices, one tainted: over the limit of 64.
+    let status = api_error(slices.create(&post, &slice_with(65, true)).await.unwrap_err());
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        status.message,
+        format!(
+            "ResourceSlice.resource.k8s.io \"{SLICE}\" is invalid: spec.devices: Too many: 65: must have at most 64 items"
+        )
+    );
+    let causes = status.details.as_ref().unwrap().causes.clone();
+    assert_eq!((causes[0].reason.as_str(), causes[0].field.as_str()), ("FieldValueTooMany", "spec.devices"));
+    assert!(api.slices().is_empty(), "nothing stored");
+    assert_eq!(api.state().refused, vec![status.message.clone()]);
+
+    // Without the taint, 65 is fine.
+    let stored = slices.create(&post, &slice_with(65, false)).await.unwrap();
+
+    // An update may not move the slice to another driver, pool or node.
+    let mut moved = stored.clone();
+    moved.spec.node_name = Some("node-b".into());
+    moved.spec.pool.name = "node-b".into();
+    let status = api_error(slices.replace(SLICE, &post, &moved).await.unwrap_err());
+    assert_eq!(status.code, 422);
+    assert!(status.message.contains("spec.pool.name: Invalid value: \"\": field is immutable"), "{}", status.message);
+    assert!(status.message.contains("spec.nodeName: Invalid value: \"\": field is immutable"), "{}", status.message);
+    // Nor carry a name other than the URL's.
+    let mut renamed = stored.clone();
+    renamed.metadata.name = Some("other".into());
+    assert_eq!(api_error(slices.replace(SLICE, &post, &renamed).await.unwrap_err()).code, 400);
+
+    // An invalid device name is refused on update too.
+    let mut bad = stored.clone();
+    bad.spec.devices.as_mut().unwrap()[0].name = "GPU_0".into();
+    let status = api_error(slices.replace(SLICE, &post, &bad).await.unwrap_err());
+    assert!(status.message.contains("spec.devices[0].name: Invalid value: \"GPU_0\""), "{}", status.message);
+
+    // Where device taints are off, the API server drops them before validating: 100 devices with a taint
+    // are stored, without it.
+    slices.delete(SLICE, &DeleteParams::default()).await.unwrap();
+    api.state().drop_taints = true;
+    let stored = slices.create(&post, &slice_with(100, true)).await.unwrap();
+    assert!(stored.spec.devices.unwrap().iter().all(|d| d.taints.is_none()));
 }

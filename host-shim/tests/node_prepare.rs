@@ -43,10 +43,12 @@ fn prepare_moves_the_whole_group_and_unprepare_restores_it_exactly() {
     let spec: serde_json::Value =
         serde_json::from_slice(&fs::read(w.config.paths.cdi_dir.join(&p.cdi_spec)).unwrap()).unwrap();
     let cdev = w.bus.describe(addr("0000:28:00.0")).unwrap().vfio_cdev.unwrap();
+    // Only the device's own node: Kata's QEMU opens /dev/iommu itself, so it is not named (by default).
     assert_eq!(
         spec["devices"][0]["containerEdits"]["deviceNodes"],
-        serde_json::json!([{ "path": format!("/dev/vfio/devices/{cdev}") }, { "path": "/dev/iommu" }])
+        serde_json::json!([{ "path": format!("/dev/vfio/devices/{cdev}") }])
     );
+    assert!(spec.get("containerEdits").is_none(), "{spec}");
     w.check(true).unwrap();
     // Idempotent: the same answer, no new writes.
     let writes = w.bus.writes().len();
@@ -62,6 +64,22 @@ fn prepare_moves_the_whole_group_and_unprepare_restores_it_exactly() {
     node.unprepare(&uid("c1")).unwrap();
     assert_eq!(common::snapshot(&w.bus), w.initial, "drivers and overrides exactly as before");
     assert!(w.cdi_files().is_empty() && w.prepared().is_empty());
+}
+
+#[test]
+fn the_iommu_device_is_named_once_spec_wide_only_when_configured() {
+    let mut w = World::hgx(2);
+    w.config.cdi_iommu_device = true;
+    let (node, _) = w.open();
+    let p = node.prepare(&uid("c1"), &[hgx_gpu(0), hgx_gpu(1)]).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(w.config.paths.cdi_dir.join(&p.cdi_spec)).unwrap()).unwrap();
+    assert_eq!(spec["containerEdits"]["deviceNodes"], serde_json::json!([{ "path": "/dev/iommu" }]));
+    for device in spec["devices"].as_array().unwrap() {
+        let nodes = device["containerEdits"]["deviceNodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 1, "only the device's own cdev: {device}");
+        assert!(nodes[0]["path"].as_str().unwrap().starts_with("/dev/vfio/devices/vfio"), "{device}");
+    }
 }
 
 #[test]

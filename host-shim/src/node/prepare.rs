@@ -195,7 +195,7 @@ impl Node {
                     let cdev = pci.vfio_cdev.ok_or(ClaimFailure::NoIommufdCdev { address })?;
                     let proof = self.backends.vfio.open_cdev(&cdev, address)?;
                     tracing::debug!(bdf = %address, %cdev, ?proof, "usable through iommufd");
-                    vec![dev.join("vfio/devices").join(&cdev), dev.join("iommu")]
+                    vec![dev.join("vfio/devices").join(&cdev)]
                 }
                 VfioNodes::LegacyGroup => {
                     let proof = self.backends.vfio.open_group(group, address)?;
@@ -205,7 +205,9 @@ impl Node {
             };
             cdi_devices.push((*name, nodes));
         }
-        let spec = self.cdi.spec(&record.claim_uid, &cdi_devices)?;
+        let shared =
+            if self.config.cdi_iommu_device { vec![self.config.paths.cdi_dev_root.join("iommu")] } else { Vec::new() };
+        let spec = self.cdi.spec(&record.claim_uid, &cdi_devices, &shared)?;
         self.effects.step(Step::WriteCdi(&record.claim_uid))?;
         self.cdi.write(&record.claim_uid, &spec)?;
         record.phase = Phase::PrepareCompleted;

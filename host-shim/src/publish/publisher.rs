@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 
-use super::slices::{self, MAX_DEVICES_PER_SLICE};
+use super::slices;
 
 /// Attempts at one slice write before giving up on a round (conflicts, races with another writer).
 const WRITE_ATTEMPTS: usize = 5;
@@ -95,8 +95,8 @@ fn is_conflict(e: &PublishError) -> bool {
 }
 
 /// Devices compared as the server stores them: it stamps `timeAdded` on taints.
-fn comparable(devices: Option<&Vec<Device>>) -> Vec<Device> {
-    let mut out = devices.cloned().unwrap_or_default();
+fn comparable(devices: Option<&[Device]>) -> Vec<Device> {
+    let mut out = devices.map(<[Device]>::to_vec).unwrap_or_default();
     for d in &mut out {
         for t in d.taints.iter_mut().flatten() {
             t.time_added = None;
@@ -135,11 +135,7 @@ impl SlicePublisher {
         let generation = current.as_ref().map_or(0, |s| s.spec.pool.generation);
 
         // Unchanged? Compare all slices of the current generation with what we would write.
-        let wanted: Vec<Vec<Device>> = if devices.is_empty() {
-            vec![Vec::new()]
-        } else {
-            devices.chunks(MAX_DEVICES_PER_SLICE).map(<[Device]>::to_vec).collect()
-        };
+        let wanted = slices::split(devices);
         let mut existing = vec![current];
         for i in 1..wanted.len() {
             let name = slices::slice_name(&self.node, &self.driver, i);
@@ -150,7 +146,7 @@ impl SlicePublisher {
                 s.spec.pool.generation == generation
                     && s.spec.pool.resource_slice_count == i64::try_from(wanted.len()).unwrap_or(i64::MAX)
                     && s.metadata.owner_references.as_ref().is_some_and(|o| o.contains(&owner))
-                    && comparable(s.spec.devices.as_ref()) == comparable(Some(want))
+                    && comparable(s.spec.devices.as_deref()) == comparable(Some(*want))
             })
         });
         if same {
@@ -249,5 +245,58 @@ impl SlicePublisher {
         self.delete_from(0).await?;
         tracing::info!(driver = %self.driver, node = %self.node, "ResourceSlices withdrawn");
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "sim"))]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::resource::v1::DeviceTaint;
+
+    use super::*;
+    use crate::sim::FakeApiServer;
+
+    fn devices(n: usize, tainted: Option<usize>) -> Vec<Device> {
+        (0..n)
+            .map(|i| Device {
+                name: format!("gpu-{i}"),
+                taints: (tainted == Some(i)).then(|| {
+                    vec![DeviceTaint {
+                        key: slices::preflight_taint_key("gpu.ccgpu.dev"),
+                        value: Some("report-signature".into()),
+                        effect: "NoSchedule".into(),
+                        time_added: None,
+                    }]
+                }),
+                ..Device::default()
+            })
+            .collect()
+    }
+
+    fn sizes(api: &FakeApiServer) -> BTreeMap<String, usize> {
+        api.slices().into_iter().map(|(name, s)| (name, s["spec"]["devices"].as_array().map_or(0, Vec::len))).collect()
+    }
+
+    #[tokio::test]
+    async fn a_pool_with_a_tainted_device_is_published_in_slices_of_at_most_64() {
+        let api = FakeApiServer::start("node-a").await.expect("fake API server");
+        let client = api.client().expect("client");
+        let mut publisher =
+            SlicePublisher::new(client, "gpu.ccgpu.dev".into(), "node-a".into(), Duration::from_secs(5));
+
+        let tainted = devices(100, Some(9));
+        assert!(publisher.publish(&tainted).await.expect("published").wrote);
+        let want =
+            BTreeMap::from([("node-a-gpu.ccgpu.dev-0".to_owned(), 64), ("node-a-gpu.ccgpu.dev-1".to_owned(), 36)]);
+        assert_eq!(sizes(&api), want);
+        // The unchanged pool is recognised as unchanged: nothing is rewritten.
+        let writes = api.state().slice_writes;
+        assert!(!publisher.publish(&tainted).await.expect("published").wrote);
+        assert_eq!(api.state().slice_writes, writes);
+
+        // The taint gone: one slice of 100, the second one deleted.
+        assert!(publisher.publish(&devices(100, None)).await.expect("published").wrote);
+        assert_eq!(sizes(&api), BTreeMap::from([("node-a-gpu.ccgpu.dev-0".to_owned(), 100)]));
     }
 }

@@ -1,6 +1,7 @@
 //! Building this node's ResourceSlices (`resource.k8s.io/v1`) from discovery: pure, no I/O.
 //!
-//! One pool per node, named after the node; ≤128 devices per slice; device names from the PCI address
+//! One pool per node, named after the node; ≤128 devices per slice, ≤64 in a slice where any device has
+//! a taint or consumes counters (the API server's limits, [`split`]); device names from the PCI address
 //! (`gpu-0000-3b-00-0`, stable across restarts and reboots). Attributes (≤32 with capacities): the
 //! standard `resource.kubernetes.io/pciBusID` and `resource.kubernetes.io/pcieRoot`, and, qualified by
 //! our driver name, `type`, `vendorID`, `deviceID`, `productName`, `iommuGroup`, `numaNode`, `ccMode`,
@@ -26,6 +27,9 @@ use crate::names::{ClaimUid, DeviceKind};
 
 /// Most devices in one ResourceSlice (`ResourceSliceMaxDevices`).
 pub const MAX_DEVICES_PER_SLICE: usize = 128;
+/// Most devices in one ResourceSlice when any of them has a taint or consumes counters
+/// (`ResourceSliceMaxDevicesWithTaintsOrConsumesCounters`).
+pub const MAX_DEVICES_PER_SLICE_WITH_TAINTS: usize = 64;
 /// Longest string attribute value the API accepts.
 pub const MAX_STRING_ATTRIBUTE: usize = 64;
 /// The standard PCI bus id attribute.
@@ -194,8 +198,35 @@ pub fn node_owner(node: &str, uid: &str) -> OwnerReference {
     }
 }
 
-/// The slices of one pool generation: devices split into slices of at most
-/// [`MAX_DEVICES_PER_SLICE`] (always at least one slice, so an empty pool is published as empty).
+/// Whether `d` puts its slice under the lower limit, [`MAX_DEVICES_PER_SLICE_WITH_TAINTS`].
+fn needs_small_slice(d: &Device) -> bool {
+    d.taints.as_ref().is_some_and(|t| !t.is_empty()) || d.consumes_counters.as_ref().is_some_and(|c| !c.is_empty())
+}
+
+/// `devices` in order, split into the contents of consecutive slices: each as full as the API server
+/// allows for the devices it holds ([`MAX_DEVICES_PER_SLICE`], or [`MAX_DEVICES_PER_SLICE_WITH_TAINTS`]
+/// once it holds a tainted or counter-consuming device). Always at least one, so an empty pool is
+/// published as one empty slice.
+pub fn split(devices: &[Device]) -> Vec<&[Device]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut small = false;
+    for (i, d) in devices.iter().enumerate() {
+        let with = small || needs_small_slice(d);
+        let max = if with { MAX_DEVICES_PER_SLICE_WITH_TAINTS } else { MAX_DEVICES_PER_SLICE };
+        if i - start < max {
+            small = with;
+        } else {
+            out.push(&devices[start..i]);
+            start = i;
+            small = needs_small_slice(d);
+        }
+    }
+    out.push(&devices[start..]);
+    out
+}
+
+/// The slices of one pool generation: devices [`split`] into slices within the API server's limits.
 pub fn resource_slices(
     driver: &str,
     node: &str,
@@ -203,8 +234,7 @@ pub fn resource_slices(
     generation: i64,
     devices: &[Device],
 ) -> Vec<ResourceSlice> {
-    let chunks: Vec<&[Device]> =
-        if devices.is_empty() { vec![&[]] } else { devices.chunks(MAX_DEVICES_PER_SLICE).collect() };
+    let chunks = split(devices);
     let count = i64::try_from(chunks.len()).unwrap_or(i64::MAX);
     chunks
         .into_iter()
@@ -225,4 +255,76 @@ pub fn resource_slices(
             },
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(i: usize, taint: bool, counters: bool) -> Device {
+        Device {
+            name: format!("gpu-{i}"),
+            taints: taint.then(|| {
+                vec![DeviceTaint {
+                    key: preflight_taint_key("gpu.ccgpu.dev"),
+                    value: Some("report-signature".into()),
+                    effect: "NoSchedule".into(),
+                    time_added: None,
+                }]
+            }),
+            consumes_counters: counters.then(|| {
+                vec![k8s_openapi::api::resource::v1::DeviceCounterConsumption {
+                    counter_set: "memory".into(),
+                    counters: BTreeMap::new(),
+                }]
+            }),
+            ..Device::default()
+        }
+    }
+
+    /// The slices of `devices`, checked against the API server's per-slice limits; their sizes.
+    fn split_checked(devices: &[Device]) -> Vec<usize> {
+        let slices = resource_slices("gpu.ccgpu.dev", "node-a", None, 1, devices);
+        let mut names = Vec::new();
+        for s in &slices {
+            let held = s.spec.devices.as_deref().unwrap_or_default();
+            let limited = held.iter().any(|d| {
+                d.taints.as_ref().is_some_and(|t| !t.is_empty())
+                    || d.consumes_counters.as_ref().is_some_and(|c| !c.is_empty())
+            });
+            let max = if limited { 64 } else { 128 };
+            assert!(held.len() <= max, "slice {:?} holds {} devices, limit {max}", s.metadata.name, held.len());
+            assert_eq!(s.spec.pool.resource_slice_count, i64::try_from(slices.len()).unwrap_or(i64::MAX));
+            names.extend(held.iter().map(|d| d.name.clone()));
+        }
+        let all: Vec<String> = devices.iter().map(|d| d.name.clone()).collect();
+        assert_eq!(names, all, "every device once, in order");
+        slices.iter().map(|s| s.spec.devices.as_ref().map_or(0, Vec::len)).collect()
+    }
+
+    #[test]
+    fn slices_without_taints_or_counters_hold_128_devices() {
+        let devices: Vec<Device> = (0..300).map(|i| device(i, false, false)).collect();
+        assert_eq!(split_checked(&devices), vec![128, 128, 44]);
+        assert_eq!(split_checked(&[]), vec![0], "an empty pool is one empty slice");
+    }
+
+    #[test]
+    fn a_slice_with_a_tainted_device_holds_at_most_64() {
+        // 100 devices, the tenth tainted: one slice of 100 would be refused by the API server.
+        let devices: Vec<Device> = (0..100).map(|i| device(i, i == 9, false)).collect();
+        assert_eq!(split_checked(&devices), vec![64, 36]);
+        // A taint after 64 untainted devices starts a new slice.
+        let devices: Vec<Device> = (0..200).map(|i| device(i, i == 100, false)).collect();
+        assert_eq!(split_checked(&devices), vec![100, 64, 36]);
+        // All tainted.
+        let devices: Vec<Device> = (0..130).map(|i| device(i, true, false)).collect();
+        assert_eq!(split_checked(&devices), vec![64, 64, 2]);
+    }
+
+    #[test]
+    fn a_slice_with_a_device_consuming_counters_holds_at_most_64() {
+        let devices: Vec<Device> = (0..65).map(|i| device(i, false, i == 0)).collect();
+        assert_eq!(split_checked(&devices), vec![64, 1]);
+    }
 }

@@ -1,9 +1,12 @@
 //! [`FakeApiServer`]: an in-process fake of the few API server endpoints the plugin calls, served over
 //! HTTP on localhost so the real `kube` client code path runs: `resource.k8s.io/v1` ResourceClaims (get),
 //! ResourceSlices (get, create, update with resourceVersion conflicts, delete) and `v1` Nodes (get).
+//! ResourceSlice writes are validated as the real API server validates them ([`slice_validation`]:
+//! names, limits, taints, immutable fields) and refused with its 422 `Invalid` status, so a test fails
+//! where a cluster would refuse the plugin's slices.
 //! Faults: a per-claim delay (a slow API server) and an API server that drops device taints (feature
-//! gate `DRADeviceTaints` off). No authentication, no watch, no validation beyond what the plugin relies
-//! on: a simulation, not an API server.
+//! gate `DRADeviceTaints` off; dropped before validation, as the real one does). No authentication, no
+//! watch: a simulation, not an API server.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -17,9 +20,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use k8s_openapi::api::resource::v1::ResourceSlice;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use super::slice_validation;
 
 /// What the fake holds, open to tests for inspection and fault injection.
 #[derive(Debug, Default)]
@@ -40,6 +46,8 @@ pub struct FakeState {
     pub claim_gets: u64,
     /// ResourceSlice creates and updates stored.
     pub slice_writes: u64,
+    /// The messages of ResourceSlice writes refused as invalid (422), oldest first.
+    pub refused: Vec<String>,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -98,6 +106,39 @@ async fn get_slice(State(s): S, Path(name): Path<String>) -> Response {
     }
 }
 
+/// What the API server does to a written slice before validating it: fields of disabled features are
+/// dropped (device taints, where `DRADeviceTaints` is off).
+fn drop_disabled_fields(st: &FakeState, slice: &mut Value) {
+    if !st.drop_taints {
+        return;
+    }
+    for d in slice["spec"]["devices"].as_array_mut().into_iter().flatten() {
+        if let Some(o) = d.as_object_mut() {
+            o.remove("taints");
+        }
+    }
+}
+
+fn decode(slice: &Value) -> Result<ResourceSlice, serde_json::Error> {
+    serde_json::from_value(slice.clone())
+}
+
+/// The API server's 400 for a body that does not decode as a ResourceSlice.
+fn undecodable(e: &serde_json::Error) -> Response {
+    status(StatusCode::BAD_REQUEST, "BadRequest", format!("decoding the body as a ResourceSlice: {e}"))
+}
+
+/// The API server's 422 when `new` (replacing `old`, on update) breaks its validation rules.
+fn refuse_invalid(st: &mut FakeState, new: &ResourceSlice, old: Option<&ResourceSlice>) -> Option<Response> {
+    let errors = slice_validation::validate(new, old);
+    if errors.is_empty() {
+        return None;
+    }
+    let body = slice_validation::invalid_status(new.metadata.name.as_deref().unwrap_or_default(), &errors);
+    st.refused.push(body["message"].as_str().unwrap_or_default().to_owned());
+    Some((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+}
+
 fn store(st: &mut FakeState, name: String, mut slice: Value) -> Value {
     st.version += 1;
     st.slice_writes += 1;
@@ -105,16 +146,10 @@ fn store(st: &mut FakeState, name: String, mut slice: Value) -> Value {
     if slice["metadata"]["uid"].is_null() {
         slice["metadata"]["uid"] = json!(format!("slice-uid-{}", st.version));
     }
-    if let Some(devices) = slice["spec"]["devices"].as_array_mut() {
-        for d in devices {
-            if st.drop_taints {
-                if let Some(o) = d.as_object_mut() {
-                    o.remove("taints");
-                }
-            } else if let Some(taints) = d.get_mut("taints").and_then(Value::as_array_mut) {
-                for t in taints {
-                    t["timeAdded"] = json!("2026-11-01T00:00:00Z");
-                }
+    for d in slice["spec"]["devices"].as_array_mut().into_iter().flatten() {
+        if let Some(taints) = d.get_mut("taints").and_then(Value::as_array_mut) {
+            for t in taints {
+                t["timeAdded"] = json!("2026-11-01T00:00:00Z");
             }
         }
     }
@@ -122,26 +157,43 @@ fn store(st: &mut FakeState, name: String, mut slice: Value) -> Value {
     slice
 }
 
-fn slice_name(slice: &Value) -> Option<String> {
-    slice["metadata"]["name"].as_str().filter(|n| !n.is_empty()).map(str::to_owned)
-}
-
-async fn create_slice(State(s): S, Json(slice): Json<Value>) -> Response {
-    let Some(name) = slice_name(&slice) else {
-        return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", "metadata.name: Required value".into());
-    };
+async fn create_slice(State(s): S, Json(mut slice): Json<Value>) -> Response {
     let mut st = lock(&s);
+    drop_disabled_fields(&st, &mut slice);
+    let new = match decode(&slice) {
+        Ok(new) => new,
+        Err(e) => return undecodable(&e),
+    };
+    if let Some(refused) = refuse_invalid(&mut st, &new, None) {
+        return refused;
+    }
+    let name = new.metadata.name.clone().unwrap_or_default();
     if st.slices.contains_key(&name) {
         return status(StatusCode::CONFLICT, "AlreadyExists", format!("resourceslices \"{name}\" already exists"));
     }
     (StatusCode::CREATED, Json(store(&mut st, name, slice))).into_response()
 }
 
-async fn replace_slice(State(s): S, Path(name): Path<String>, Json(slice): Json<Value>) -> Response {
+async fn replace_slice(State(s): S, Path(name): Path<String>, Json(mut slice): Json<Value>) -> Response {
     let mut st = lock(&s);
+    drop_disabled_fields(&st, &mut slice);
+    let new = match decode(&slice) {
+        Ok(new) => new,
+        Err(e) => return undecodable(&e),
+    };
+    if new.metadata.name.as_deref() != Some(name.as_str()) {
+        let body = new.metadata.name.as_deref().unwrap_or_default();
+        let message = format!("the name of the object ({body}) does not match the name on the URL ({name})");
+        return status(StatusCode::BAD_REQUEST, "BadRequest", message);
+    }
     let Some(have) = st.slices.get(&name) else { return not_found("resourceslices", &name) };
     if have["metadata"]["resourceVersion"] != slice["metadata"]["resourceVersion"] {
         return status(StatusCode::CONFLICT, "Conflict", "the object has been modified".into());
+    }
+    // What the fake stored was validated when written (or put there by a test, unchecked).
+    let old = decode(have).ok();
+    if let Some(refused) = refuse_invalid(&mut st, &new, old.as_ref()) {
+        return refused;
     }
     Json(store(&mut st, name, slice)).into_response()
 }

@@ -11,7 +11,8 @@
 //!   its registration socket exactly as the kubelet's plugin watcher does and calls
 //!   NodePrepareResources / NodeUnprepareResources over v1 or v1beta1; [`FakeApiServer`] serves the few
 //!   `resource.k8s.io/v1` and `v1` endpoints the plugin calls, over HTTP on localhost, so the real `kube`
-//!   client code path runs; [`InProcessPlugin`] runs the real plugin on a task of this process;
+//!   client code path runs, and refuses slices the real API server would refuse
+//!   ([`validate_resource_slice`]); [`InProcessPlugin`] runs the real plugin on a task of this process;
 //! - the node layer's test hooks: [`Effects`] with a [`StepHook`] that can interrupt any step (crash
 //!   injection), and [`write_atomic`].
 //!
@@ -24,6 +25,7 @@ mod ccmode;
 mod evidence;
 mod kubelet;
 mod plugin;
+mod slice_validation;
 mod usage;
 mod vfio;
 
@@ -34,6 +36,7 @@ pub use kubelet::{
     DraVersion, KUBELET_DEADLINE, KubeletStandIn, PrepareAnswer, PreparedDevice, StandInError, unix_channel,
 };
 pub use plugin::InProcessPlugin;
+pub use slice_validation::{FieldError, Problem, invalid_status, validate as validate_resource_slice};
 pub use usage::SimUsage;
 pub use vfio::SimVfio;
 

@@ -359,42 +359,23 @@ fn the_example_policy_in_deploy_parses_and_is_the_default() {
 /// Serves `answers` requests on loopback in the RIM service's JSON shape: `/good/<id>` the real RIM of
 /// that id from `rims`, `/tampered/<id>` the same with one golden value changed, anything else 404.
 fn rim_service(rims: PathBuf, answers: usize) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    std::thread::spawn(move || {
-        for _ in 0..answers {
-            let Ok((mut stream, _)) = listener.accept() else { return };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut request = String::new();
-            let _ = reader.read_line(&mut request);
-            while reader.read_line(&mut String::new()).map(|n| n > 2).unwrap_or(false) {}
-            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let (kind, id) = path.trim_start_matches('/').split_once('/').unwrap_or(("", ""));
-            let doc = std::fs::read(rims.join(format!("{id}.xml"))).ok();
-            let (status, body) = match (kind, doc) {
-                ("good", Some(doc)) => ("200 OK", doc),
-                ("tampered", Some(mut doc)) => {
-                    let at = doc.windows(5).position(|w| w == b"Hash0").expect("a golden value") + 8;
-                    doc[at] = if doc[at] == b'0' { b'1' } else { b'0' };
-                    ("200 OK", doc)
-                }
-                _ => ("404 Not Found", Vec::new()),
-            };
-            use base64::Engine as _;
-            let body = if body.is_empty() {
-                b"{}".to_vec()
-            } else {
-                serde_json::to_vec(&serde_json::json!({
-                    "id": id, "rim": base64::engine::general_purpose::STANDARD.encode(&body)
-                }))
-                .expect("json")
-            };
-            let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-            let _ = stream.write_all(&body);
+    use base64::Engine as _;
+    ccgpu_test_support::http::serve_get(answers, move |path| {
+        let (kind, id) = path.trim_start_matches('/').split_once('/').unwrap_or(("", ""));
+        let Ok(mut doc) = std::fs::read(rims.join(format!("{id}.xml"))) else {
+            return Some(("404 Not Found", b"{}".to_vec()));
+        };
+        match kind {
+            "good" => {}
+            "tampered" => {
+                let at = doc.windows(5).position(|w| w == b"Hash0").expect("a golden value") + 8;
+                doc[at] = if doc[at] == b'0' { b'1' } else { b'0' };
+            }
+            _ => return Some(("404 Not Found", b"{}".to_vec())),
         }
-    });
-    base
+        let rim = base64::engine::general_purpose::STANDARD.encode(&doc);
+        Some(("200 OK", serde_json::to_vec(&serde_json::json!({ "id": id, "rim": rim })).expect("json")))
+    })
 }
 
 /// `--rims online` against a loopback RIM service serving the real H100 RIMs: affirming; a tampered

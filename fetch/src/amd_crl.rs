@@ -12,7 +12,8 @@ use std::time::Duration;
 use ccgpu_attestation::{MAX_CRL_LEN, parse_crl};
 use time::OffsetDateTime;
 
-use crate::rim_service::FetchError;
+use crate::rim_cache::write_atomic;
+use crate::rim_service::{FetchError, agent, describe};
 
 /// AMD's Key Distribution Service.
 pub const DEFAULT_KDS: &str = "https://kdsintf.amd.com";
@@ -29,13 +30,7 @@ pub struct AmdKds {
 impl AmdKds {
     /// The service at `base` (e.g. [`DEFAULT_KDS`]), each request limited to `timeout`.
     pub fn new(base: &str, timeout: Duration, cache: Option<PathBuf>) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        Self { base: base.trim_end_matches('/').to_owned(), timeout, cache, agent }
+        Self { base: base.trim_end_matches('/').to_owned(), timeout, cache, agent: agent(timeout) }
     }
 
     /// The URL of the CRL for `product` (`Milan`, `Genoa`, `Turin`) and `vlek` (the ASVK's CRL) or not.
@@ -55,13 +50,7 @@ impl AmdKds {
             return Ok(der);
         }
         let url = self.url(product, vlek);
-        let transport = |e: ureq::Error| FetchError::Transport {
-            url: url.clone(),
-            reason: match e {
-                ureq::Error::Timeout(_) => format!("no answer within {:?}", self.timeout),
-                other => other.to_string(),
-            },
-        };
+        let transport = |e: ureq::Error| FetchError::Transport { url: url.clone(), reason: describe(&e, self.timeout) };
         let mut response = self.agent.get(&url).call().map_err(transport)?;
         let status = response.status().as_u16();
         if status != 200 {
@@ -70,12 +59,9 @@ impl AmdKds {
         let der = response.body_mut().with_config().limit(MAX_CRL_LEN as u64).read_to_vec().map_err(transport)?;
         if let Some(dir) = &self.cache
             && parse_crl(&der).is_ok()
+            && let Err(e) = write_atomic(dir, &name, &der)
         {
-            let _ = std::fs::create_dir_all(dir);
-            let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-            if std::fs::write(&tmp, &der).and_then(|()| std::fs::rename(&tmp, dir.join(&name))).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
+            tracing::warn!(dir = %dir.display(), error = %e, "AMD CRL not cached");
         }
         Ok(der)
     }

@@ -101,13 +101,7 @@ impl RimService {
     /// `/` is added), each request limited to `timeout` and all of them together to four times that.
     pub fn new(base: &str, timeout: Duration, cache: Option<RimCache>) -> Self {
         let base = if base.ends_with('/') { base.to_owned() } else { format!("{base}/") };
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        Self { base, timeout, budget: timeout * 4, cache, agent, spent: Mutex::new(Duration::ZERO) }
+        Self { base, timeout, budget: timeout * 4, cache, agent: agent(timeout), spent: Mutex::new(Duration::ZERO) }
     }
 
     /// The URL a RIM with `id` is fetched from.
@@ -160,7 +154,19 @@ impl RimService {
     }
 }
 
-fn describe(e: &ureq::Error, timeout: Duration) -> String {
+/// An HTTP client for one service: every request bounded by `timeout`, no redirects (a service answers
+/// itself), HTTP errors returned as statuses.
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// A transport error in words, the timeout named.
+pub(crate) fn describe(e: &ureq::Error, timeout: Duration) -> String {
     match e {
         ureq::Error::Timeout(_) => format!("no answer within {timeout:?}"),
         ureq::Error::BodyExceedsLimit(limit) => format!("answer larger than {limit} bytes"),

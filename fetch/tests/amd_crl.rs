@@ -1,8 +1,6 @@
 //! `AmdKds` against a loopback server: the CRL URL per product and key kind, the cache reused until the
 //! CRL's nextUpdate (and not after), a refused unknown product, and HTTP errors named with the URL.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,26 +11,11 @@ use time::macros::datetime;
 
 /// Serves `/vcek/v1/Genoa/crl` with `crl`, anything else 404; counts requests.
 fn kds(crl: Vec<u8>) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
-    std::thread::spawn(move || {
-        for _ in 0..8 {
-            let Ok((mut stream, _)) = listener.accept() else { return };
-            seen.fetch_add(1, Ordering::SeqCst);
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut request = String::new();
-            let _ = reader.read_line(&mut request);
-            while reader.read_line(&mut String::new()).map(|n| n > 2).unwrap_or(false) {}
-            let (status, body) = if request.contains(" /vcek/v1/Genoa/crl ") {
-                ("200 OK", crl.clone())
-            } else {
-                ("404 Not Found", Vec::new())
-            };
-            let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-            let _ = stream.write_all(&body);
-        }
+    let base = ccgpu_test_support::http::serve_get(8, move |path| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        Some(if path == "/vcek/v1/Genoa/crl" { ("200 OK", crl.clone()) } else { ("404 Not Found", Vec::new()) })
     });
     (base, count)
 }

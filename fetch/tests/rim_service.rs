@@ -3,8 +3,6 @@
 //! the transport is not trusted, the appraisal's signature check refuses it), a document for another id,
 //! an oversized answer, an unsafe id, and the time budget.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use ccgpu_fetch::{FetchError, RimCache, RimOrigin, RimService};
@@ -24,42 +22,9 @@ fn b64(bytes: &[u8]) -> String {
     out
 }
 
-/// Serves `answers` connections on loopback: each request's path is answered by `respond` with
-/// (status line, body); `None` means "accept and say nothing" (a hung service). Returns the base URL.
+/// The loopback server, under the RIM service's path.
 fn serve(answers: usize, respond: impl Fn(&str) -> Option<(&'static str, Vec<u8>)> + Send + 'static) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let base = format!("http://{}/v1/rim/", listener.local_addr().expect("address"));
-    std::thread::spawn(move || {
-        for _ in 0..answers {
-            let Ok((mut stream, _)) = listener.accept() else { return };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut request = String::new();
-            let _ = reader.read_line(&mut request);
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-                    break;
-                }
-            }
-            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
-            match respond(&path) {
-                Some((status, body)) => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = stream.write_all(&body);
-                }
-                None => {
-                    let mut sink = [0u8; 1];
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
-                    let _ = stream.read(&mut sink);
-                }
-            }
-        }
-    });
-    base
+    format!("{}/v1/rim/", ccgpu_test_support::http::serve_get(answers, respond))
 }
 
 fn driver_rim() -> Option<Vec<u8>> {

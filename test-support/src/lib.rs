@@ -15,6 +15,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod http;
+
 /// Environment variable that overrides where the shared test data is.
 pub const TESTDATA_ENV: &str = "CCGPU_TESTDATA";
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::{self, Exit};
-use crate::revocation::OcspSource;
+use crate::ocsp_plan::OcspArgs;
 use crate::rim_source::RimSource;
 
 /// Confidential-computing GPU passthrough for Kata Containers: verify GPU evidence.
@@ -281,46 +281,6 @@ pub struct GpuArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-}
-
-/// Revocation-checking flags shared by the verify commands.
-#[derive(Debug, Args)]
-pub struct OcspArgs {
-    /// Revocation checking: `online` (the default) asks the OCSP responders (each certificate's AIA, else
-    /// NVIDIA's); a directory uses recorded responses (DER or base64 files); `off` skips it, recorded in the
-    /// claims as not checked (refused when the policy requires OCSP). For a bundle carrying recorded
-    /// responses, the default is to use those.
-    #[arg(long, value_name = "online|off|DIR")]
-    pub ocsp: Option<OcspSource>,
-
-    /// Time at which OCSP responses must be fresh (RFC 3339). Default: --at, else now.
-    #[arg(long, value_name = "RFC3339")]
-    pub ocsp_at: Option<String>,
-
-    /// OCSP time for the device chain only (overrides --ocsp-at): recorded responses of different
-    /// chains are rarely fresh at one instant.
-    #[arg(long, value_name = "RFC3339")]
-    pub ocsp_at_device: Option<String>,
-
-    /// OCSP time for the RIM signing chains only (overrides --ocsp-at).
-    #[arg(long, value_name = "RFC3339")]
-    pub ocsp_at_rim: Option<String>,
-
-    /// Ask this responder for every certificate instead of the one it names (e.g. a local mirror).
-    #[arg(long, value_name = "URL")]
-    pub ocsp_url: Option<String>,
-
-    /// Timeout of one OCSP request, in seconds (no retries; the whole fetch is bounded by 4× this).
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::revocation::DEFAULT_TIMEOUT_S)]
-    pub ocsp_timeout: u64,
-
-    /// Cache fetched responses here, reused until their nextUpdate. Default: ~/.cache/ccgpu/ocsp.
-    #[arg(long, value_name = "DIR", conflicts_with = "no_ocsp_cache")]
-    pub ocsp_cache: Option<PathBuf>,
-
-    /// Do not cache fetched responses.
-    #[arg(long)]
-    pub no_ocsp_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -119,3 +119,29 @@ fn verify_show_and_tamper() {
     assert_eq!(ccgpu(&["log", "verify", "/nonexistent/log"]).status.code(), Some(2));
     assert_eq!(ccgpu(&["log", "verify", &p, "--anchor", "x"]).status.code(), Some(2));
 }
+
+/// With --checkpoint-key a log must carry signed checkpoints at the stated cadence: this one has none, so
+/// it passes while it holds at most --checkpoint-every records and fails, naming the record, beyond.
+#[test]
+fn a_checkpoint_key_requires_checkpoints_at_the_cadence() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let log = tmp.path().join("attest.log");
+    if common_log::write(&log, 3).is_none() {
+        return;
+    }
+    let signer = ccgpu_attestation::CheckpointSigner::from_pkcs8(
+        &ccgpu_attestation::CheckpointSigner::generate_pkcs8().expect("key"),
+    )
+    .expect("signer");
+    let key = tmp.path().join("checkpoint.pub");
+    std::fs::write(&key, signer.public_key_pem()).expect("write key");
+    let (log, key) = (log.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+    let o = ccgpu(&["log", "verify", log, "--checkpoint-key", key, "--checkpoint-every", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ccgpu(&["log", "verify", log, "--checkpoint-key", key, "--checkpoint-every", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("line 4 (byte"), "{}", text(&o));
+    assert!(text(&o).contains("record 3 after the header (no checkpoint yet)"), "{}", text(&o));
+    let o = ccgpu(&["log", "verify", log, "--checkpoint-every", "2"]);
+    assert_eq!(o.status.code(), Some(2), "--checkpoint-every without a key is a usage error: {}", text(&o));
+}

@@ -4,7 +4,8 @@
 //!
 //! - the simulated machine: `Backends::simulated` over [`ccgpu_pci::sim::SimBus`], with [`SimVfio`] (the
 //!   kernel's VFIO viability rule), [`SimUsage`] (processes holding GPUs open, set by tests) and
-//!   [`FixedCcMode`];
+//!   [`FixedCcMode`], and [`SimHealth`] (device health from the bus, with AER errors and unreadable
+//!   sources set by tests);
 //! - [`SimEvidence`]: pre-flight evidence signed by a simulated device PKI ([`simulated_preflight`]
 //!   trusts only that root);
 //! - stand-ins for what surrounds the plugin on a node: [`KubeletStandIn`] registers the plugin through
@@ -23,6 +24,7 @@ mod api_server;
 mod backends;
 mod ccmode;
 mod evidence;
+mod health;
 mod kubelet;
 mod plugin;
 mod slice_validation;
@@ -32,6 +34,7 @@ mod vfio;
 pub use api_server::{FakeApiServer, FakeState, client_for};
 pub use ccmode::FixedCcMode;
 pub use evidence::{SimEvidence, simulated as simulated_preflight, simulated_with as simulated_preflight_with};
+pub use health::SimHealth;
 pub use kubelet::{
     DraVersion, KUBELET_DEADLINE, KubeletStandIn, PrepareAnswer, PreparedDevice, StandInError, unix_channel,
 };

@@ -1,7 +1,7 @@
 //! The set of side-effect implementations a node runs on: the real machine, or an explicit simulation.
 //!
-//! [`Backends::real`] is what a node runs in production: sysfs, VFIO ioctls, `/proc` scans and NVML, all
-//! under the configured roots. `Backends::simulated` (feature `sim`, in `crate::sim`) is the kernel-like
+//! [`Backends::real`] is what a node runs in production: sysfs (device health included), VFIO ioctls,
+//! `/proc` scans and NVML, all under the configured roots. `Backends::simulated` (feature `sim`, in `crate::sim`) is the kernel-like
 //! model of `ccgpu-pci` with simulated VFIO and usage; it is chosen only by a caller that asks for it
 //! (tests, benchmarks, the plugin's `--simulate` flag), and production builds do not contain it.
 
@@ -14,6 +14,7 @@ use ccgpu_pci::{PciBus, SysfsBus};
 
 use crate::ccmode::{CcModeSource, NvmlCcMode};
 use crate::config::NodePaths;
+use crate::health::{HealthSource, SysfsHealth};
 use crate::usage::{DeviceUsage, ProcUsage};
 use crate::vfio::{KernelVfio, VfioAccess};
 
@@ -28,6 +29,8 @@ pub struct Backends {
     pub usage: Arc<dyn DeviceUsage>,
     /// CC-mode queries.
     pub cc: Arc<dyn CcModeSource>,
+    /// Device health facts (presence, driver, AER counters).
+    pub health: Arc<dyn HealthSource>,
 }
 
 impl Backends {
@@ -38,6 +41,7 @@ impl Backends {
             vfio: Arc::new(KernelVfio::new(&paths.dev)),
             usage: Arc::new(ProcUsage::new(&paths.proc)),
             cc: Arc::new(NvmlCcMode::default()),
+            health: Arc::new(SysfsHealth::new(&paths.sysfs)),
         }
     }
 }

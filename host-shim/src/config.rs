@@ -278,6 +278,8 @@ pub struct NodeConfig {
     pub cdi_iommu_device: bool,
     /// Time budgets.
     pub budgets: Budgets,
+    /// Device health polling, timeout and resend intervals (see [`crate::health`]).
+    pub health: crate::health::HealthTiming,
 }
 
 impl Default for NodeConfig {
@@ -289,6 +291,7 @@ impl Default for NodeConfig {
             cdi_kind: CdiKind::default(),
             cdi_iommu_device: false,
             budgets: Budgets::default(),
+            health: crate::health::HealthTiming::default(),
         }
     }
 }

@@ -10,13 +10,14 @@
 //! (feature `sim`) an explicit simulation.
 //!
 //! On top of it, the kubelet plugin: the DRA gRPC service, registration, ResourceSlice publishing with
-//! pre-flight attestation ([`Attestor`]) and metrics, started by [`run_plugin`]; [`NodeArgs`] and
+//! pre-flight attestation ([`Attestor`]), device health for the kubelet and the slices' taints
+//! ([`HealthMonitor`] over a [`HealthSource`]) and metrics, started by [`run_plugin`]; [`NodeArgs`] and
 //! [`LogFormat`] are the binaries' shared flags.
 //!
 //! Layout (private modules, this one `pub use` block): `discovery`, `group`, `binding`, `sysfs_write`,
 //! `vfio`, `cdi`, `checkpoint`, `atomic_file`, `effects`, `deadline`, `usage`, `ccmode`, `names`, `config`,
-//! `node/` (the node layer); `dra/`, `registration`, `publish/`, `preflight`, `metrics`, `plugin`, `cli`
-//! (the plugin); `sim/` (feature `sim`).
+//! `node/` (the node layer); `dra/`, `registration`, `publish/`, `preflight`, `health`, `metrics`,
+//! `plugin`, `cli` (the plugin); `sim/` (feature `sim`).
 //!
 //! Feature `sim` (off by default, so production builds hold no simulation): the simulated machine
 //! ([`sim::SimUsage`], the simulated VFIO and CC-mode sources, `Backends::simulated`), simulated pre-flight
@@ -43,6 +44,7 @@ mod discovery;
 mod dra;
 mod effects;
 mod group;
+mod health;
 mod metrics;
 mod names;
 mod node;
@@ -68,6 +70,11 @@ pub use deadline::Deadline;
 pub use discovery::{DiscoveredDevice, DiscoveryError, GroupMember};
 pub use dra::config::GpuConfig;
 pub use group::MemberRole;
+pub use health::{
+    Cause as HealthCause, DeviceHealth, HEALTH_POLL_INTERVAL, HEALTH_RESEND_INTERVAL, HEALTH_TIMEOUT, HealthEntry,
+    HealthList, HealthMonitor, HealthReadError, HealthSource, HealthTiming, Observation as HealthObservation,
+    SysfsHealth, Watched,
+};
 pub use metrics::{Health, Metrics, Operation as MetricsOperation, bind as bind_metrics, serve as serve_metrics};
 pub use names::{ClaimUid, DeviceKind, DeviceName};
 pub use node::{ClaimError, ClaimFailure, Node, OpenError, PreparedClaim, PreparedDevice, RecoveryReport};

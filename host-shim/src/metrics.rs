@@ -5,6 +5,8 @@
 //! - `ccgpu_claim_errors_total{operation,reason}`: failed claims by operation and reason;
 //! - `ccgpu_devices{state}`: managed devices by state (`available`, `prepared`, `unpreparable`,
 //!   `tainted`, `withheld`);
+//! - `ccgpu_device_health{device,state}`: 1 for each device's health (`Healthy`, `Unhealthy`, `Unknown`,
+//!   as the kubelet's health stream reports it), 0 for the other two;
 //! - `ccgpu_slice_publish_errors_total`, `ccgpu_registered` (1 once the kubelet confirmed registration).
 //!
 //! `/healthz` answers 200 while the plugin's gRPC servers are serving and 503 otherwise; it does not
@@ -58,6 +60,15 @@ struct StateLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct HealthLabels {
+    device: String,
+    state: &'static str,
+}
+
+/// The health states of `ccgpu_device_health`.
+pub const HEALTH_STATES: [&str; 3] = ["Healthy", "Unhealthy", "Unknown"];
+
 /// Device states counted in `ccgpu_devices`.
 pub const DEVICE_STATES: [&str; 5] = ["available", "prepared", "unpreparable", "tainted", "withheld"];
 
@@ -69,6 +80,7 @@ pub struct Metrics {
     unprepare: Histogram,
     errors: Family<ErrorLabels, Counter>,
     devices: Family<StateLabels, Gauge>,
+    device_health: Family<HealthLabels, Gauge>,
     publish_errors: Counter,
     registered: Gauge,
 }
@@ -89,18 +101,20 @@ impl Metrics {
         let unprepare = buckets();
         let errors = Family::<ErrorLabels, Counter>::default();
         let devices = Family::<StateLabels, Gauge>::default();
+        let device_health = Family::<HealthLabels, Gauge>::default();
         let publish_errors = Counter::default();
         let registered = Gauge::default();
         registry.register("prepare_duration_seconds", "NodePrepareResources time per claim", prepare.clone());
         registry.register("unprepare_duration_seconds", "NodeUnprepareResources time per claim", unprepare.clone());
         registry.register("claim_errors", "Claims that failed, by operation and reason", errors.clone());
         registry.register("devices", "Managed devices by state", devices.clone());
+        registry.register("device_health", "1 for each device's health state, 0 for the others", device_health.clone());
         registry.register("slice_publish_errors", "Failed ResourceSlice publications", publish_errors.clone());
         registry.register("registered", "1 when the kubelet confirmed the plugin's registration", registered.clone());
         for state in DEVICE_STATES {
             devices.get_or_create(&StateLabels { state }).set(0);
         }
-        Self { registry, prepare, unprepare, errors, devices, publish_errors, registered }
+        Self { registry, prepare, unprepare, errors, devices, device_health, publish_errors, registered }
     }
 
     /// Records one claim's latency.
@@ -120,6 +134,18 @@ impl Metrics {
     pub fn set_devices(&self, counts: &BTreeMap<&'static str, i64>) {
         for state in DEVICE_STATES {
             self.devices.get_or_create(&StateLabels { state }).set(counts.get(state).copied().unwrap_or(0));
+        }
+    }
+
+    /// Sets `ccgpu_device_health` from the complete health list.
+    pub fn set_device_health(&self, list: &crate::health::HealthList) {
+        for (name, entry) in list {
+            let now = entry.health.state();
+            for state in HEALTH_STATES {
+                self.device_health
+                    .get_or_create(&HealthLabels { device: name.to_string(), state })
+                    .set(i64::from(state == now));
+            }
         }
     }
 

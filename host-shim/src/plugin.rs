@@ -3,9 +3,12 @@
 //!
 //! Start: the node layer is already open (node lock held, crash recovery done) → bind
 //! `plugins/<driver>/dra.sock` (0600, in a 0700 directory; a stale socket from a previous process is
-//! removed, anything else at that path is an error) and serve DRA v1 + v1beta1 there → bind and serve
+//! removed, anything else at that path is an error) and serve DRA v1 + v1beta1 and the device-health
+//! stream (`v1alpha1.DRAResourceHealth`, [`crate::dra::health`]) there → bind and serve
 //! `plugins_registry/<driver>-reg.sock` (so the kubelet only learns of us once the DRA socket answers) →
-//! publish ResourceSlices, then again every rediscovery interval and after every prepare/unprepare call.
+//! publish ResourceSlices, then again every rediscovery interval, after every prepare/unprepare call and
+//! when a device's health changes. Each round tells the health monitor ([`crate::health`]) which devices
+//! there are, reads their health, and taints the unhealthy ones; the monitor also polls on its own.
 //!
 //! Shutdown (SIGTERM in the binary), all of it within one deadline (`shutdown_grace`, which must fit in the
 //! DaemonSet's `terminationGracePeriodSeconds`): stop registration and remove its socket (the kubelet's
@@ -29,9 +32,12 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 
 use crate::dra::claims::ClaimReader;
+use crate::dra::health::HealthService;
+use crate::dra::proto::health_v1alpha1::dra_resource_health_server::DraResourceHealthServer;
 use crate::dra::proto::registration::registration_server::RegistrationServer;
 use crate::dra::proto::{v1, v1beta1};
 use crate::dra::service::DraService;
+use crate::health::{HealthMonitor, Watched};
 use crate::metrics::{Health, Metrics};
 use crate::names::DeviceKind;
 use crate::node::Node;
@@ -240,12 +246,21 @@ pub async fn run(
         changed.clone(),
     );
 
+    let monitor = Arc::new(HealthMonitor::new(
+        parts.node.backends().health.clone(),
+        parts.node.config().health,
+        parts.metrics.clone(),
+    ));
+
     let dra_listener = bind_socket(&sockets.dra)?;
     let (stop_dra, stop_dra_rx) = watch::channel(false);
+    let health =
+        HealthService::new(config.node_name.clone(), monitor.subscribe(), monitor.timing().resend, stop_dra_rx.clone());
     let mut dra_server = tokio::spawn(
         Server::builder()
             .add_service(v1::dra_plugin_server::DraPluginServer::new(dra.clone()))
             .add_service(v1beta1::dra_plugin_server::DraPluginServer::new(dra))
+            .add_service(DraResourceHealthServer::new(health))
             .serve_with_incoming_shutdown(UnixListenerStream::new(dra_listener), stopped(stop_dra_rx)),
     );
 
@@ -263,7 +278,7 @@ pub async fn run(
         registration = %sockets.registration.display(), "kubelet plugin serving");
 
     let (stop_publish, stop_publish_rx) = watch::channel(false);
-    let publisher = tokio::spawn(publish_loop(config.clone(), parts.clone(), changed, stop_publish_rx));
+    let publisher = tokio::spawn(publish_loop(config.clone(), parts.clone(), monitor, changed, stop_publish_rx));
 
     tokio::pin!(shutdown);
     let mut failure = None;
@@ -365,8 +380,16 @@ fn server_outcome(which: &'static str, joined: Result<ServeResult, JoinError>) -
     }
 }
 
-/// Rediscovers and publishes until told to stop, then withdraws the slices.
-async fn publish_loop(config: PluginConfig, parts: PluginParts, changed: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+/// Rediscovers and publishes until told to stop, then withdraws the slices. Runs the health monitor's
+/// own polling beside it for as long.
+async fn publish_loop(
+    config: PluginConfig,
+    parts: PluginParts,
+    monitor: Arc<HealthMonitor>,
+    changed: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let polling = tokio::spawn(monitor.clone().run(changed.clone(), stop.clone()));
     let mut publisher =
         SlicePublisher::new(parts.client.clone(), config.driver.clone(), config.node_name.clone(), config.api_timeout);
     let mut verdicts: BTreeMap<PciAddress, Preflight> = BTreeMap::new();
@@ -374,7 +397,7 @@ async fn publish_loop(config: PluginConfig, parts: PluginParts, changed: Arc<Not
     loop {
         let mut again = true;
         while again {
-            again = round(&config, &parts, &mut publisher, &mut verdicts, &mut taints_supported).await;
+            again = round(&config, &parts, &monitor, &mut publisher, &mut verdicts, &mut taints_supported).await;
         }
         tokio::select! {
             () = tokio::time::sleep(config.rediscover_interval) => {}
@@ -382,6 +405,7 @@ async fn publish_loop(config: PluginConfig, parts: PluginParts, changed: Arc<Not
             _ = stop.wait_for(|s| *s) => break,
         }
     }
+    polling.abort();
     if let Err(e) = publisher.withdraw().await {
         tracing::warn!(error = %crate::error_chain(&e), "could not withdraw the ResourceSlices; the kubelet wipes them 30 s after we are gone");
     }
@@ -392,6 +416,7 @@ async fn publish_loop(config: PluginConfig, parts: PluginParts, changed: Arc<Not
 async fn round(
     config: &PluginConfig,
     parts: &PluginParts,
+    monitor: &HealthMonitor,
     publisher: &mut SlicePublisher,
     verdicts: &mut BTreeMap<PciAddress, Preflight>,
     taints_supported: &mut bool,
@@ -438,7 +463,20 @@ async fn round(
             }
         }
     }
-    let built = build_devices(&config.driver, &found, verdicts, *taints_supported);
+    let watched = found
+        .iter()
+        .filter(|(d, _)| d.unpreparable.is_none())
+        .map(|(d, holder)| {
+            let preflight_failed = match verdicts.get(&d.pci.address) {
+                Some(Preflight::Failed(check)) => Some(check.clone()),
+                _ => None,
+            };
+            (d.name, Watched { address: d.pci.address, prepared: holder.is_some(), preflight_failed })
+        })
+        .collect();
+    monitor.watch(watched).await;
+    monitor.poll().await;
+    let built = build_devices(&config.driver, &found, verdicts, &monitor.unhealthy(), *taints_supported);
     parts.metrics.set_devices(&built.states);
     match publisher.publish(&built.devices).await {
         Ok(p) if p.taints_dropped && *taints_supported => {

@@ -3,8 +3,11 @@
 //!
 //! The kubelet's plugin watcher finds the socket, calls `GetInfo`, checks the type and versions, dials the
 //! endpoint we name (our dra.sock), and reports the outcome with `NotifyRegistrationStatus`. We answer
-//! `GetInfo` with type `DRAPlugin`, our driver name, the absolute dra.sock path and the DRA services we
-//! serve, v1 first (the kubelet takes the first one it knows).
+//! `GetInfo` with type `DRAPlugin`, our driver name, the absolute dra.sock path and the gRPC services we
+//! serve there as `<package>.<service>`: the DRA services, v1 first (the kubelet takes the first one it
+//! knows and ignores names it does not know), then the optional `v1alpha1.DRAResourceHealth` (KEP-4680;
+//! a 1.34 kubelet with `ResourceHealthStatus` on calls it on every registered plugin, and lists like
+//! this one tell it in advance that we serve it).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,8 +21,9 @@ use crate::metrics::Metrics;
 
 /// `PluginInfo.type` of a DRA driver.
 pub const PLUGIN_TYPE: &str = "DRAPlugin";
-/// The DRA services we serve, preferred first, as the kubelet names them.
-pub const SUPPORTED_VERSIONS: [&str; 2] = ["v1.DRAPlugin", "v1beta1.DRAPlugin"];
+/// The gRPC services we serve on the DRA socket, as the kubelet names them: the DRA services, preferred
+/// first, then the device-health service.
+pub const SUPPORTED_VERSIONS: [&str; 3] = ["v1.DRAPlugin", "v1beta1.DRAPlugin", "v1alpha1.DRAResourceHealth"];
 
 /// What the kubelet last told us about our registration.
 #[derive(Clone, Debug, PartialEq, Eq)]

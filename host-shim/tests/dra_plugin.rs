@@ -43,7 +43,10 @@ async fn registers_like_the_kubelet_then_prepares_and_unprepares_over_both_versi
     assert_eq!(kubelet.info.r#type, "DRAPlugin");
     assert_eq!(kubelet.info.name, DRIVER);
     assert_eq!(kubelet.info.endpoint, plugin.sockets.dra.to_str().unwrap());
-    assert_eq!(kubelet.info.supported_versions, vec!["v1.DRAPlugin", "v1beta1.DRAPlugin"]);
+    assert_eq!(
+        kubelet.info.supported_versions,
+        vec!["v1.DRAPlugin", "v1beta1.DRAPlugin", "v1alpha1.DRAResourceHealth"]
+    );
     assert_eq!(kubelet.chosen, "v1.DRAPlugin");
     eventually("registered metric", || plugin.metrics.encode().contains("ccgpu_registered 1")).await;
 

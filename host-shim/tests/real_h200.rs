@@ -43,7 +43,7 @@ fn discovery_and_slices_match_what_the_real_binaries_printed() {
     let ours: Vec<Value> = found.iter().map(|(d, c)| serde_json::json!({ "device": d, "claim": c })).collect();
     assert_eq!(Value::Array(ours), recorded("node-discover.json"));
 
-    let built = build_devices("gpu.ccgpu.dev", &found, &BTreeMap::new(), true);
+    let built = build_devices("gpu.ccgpu.dev", &found, &BTreeMap::new(), &BTreeMap::new(), true);
     let real = recorded("node-slices.json");
     assert!(built.devices.is_empty(), "a GPU without an IOMMU group is not offered");
     assert_eq!(serde_json::to_value(&built.states).expect("json"), real["states"]);

@@ -110,7 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             }
-            let built = build_devices(&driver, &found, &verdicts, true);
+            let built = build_devices(&driver, &found, &verdicts, &std::collections::BTreeMap::new(), true);
             let slices = resource_slices(&driver, &node_name, None, 1, &built.devices);
             serde_json::to_string_pretty(
                 &serde_json::json!({ "states": built.states, "withheld": built.withheld, "slices": slices }),

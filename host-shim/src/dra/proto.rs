@@ -1,5 +1,6 @@
 //! Generated gRPC code for the kubelet's DRA and plugin-registration APIs (from host-shim/proto/ by
-//! build.rs). Both DRA packages are generated; [`super::service`] serves them from one handler.
+//! build.rs). Both DRA packages are generated; [`super::service`] serves them from one handler. The
+//! resource-health package is served by [`super::health`].
 
 #![allow(
     missing_docs,
@@ -18,6 +19,12 @@ pub mod v1 {
 /// `k8s.io.kubelet.pkg.apis.dra.v1beta1` (Kubernetes 1.32–1.33, still spoken by later kubelets).
 pub mod v1beta1 {
     tonic::include_proto!("k8s.io.kubelet.pkg.apis.dra.v1beta1");
+}
+
+/// `v1alpha1` (upstream's `k8s.io/kubelet/pkg/apis/dra-health/v1alpha1`): the kubelet's DRA resource-health
+/// stream (KEP-4680, Kubernetes 1.34+), served by [`crate::dra::health`].
+pub mod health_v1alpha1 {
+    tonic::include_proto!("v1alpha1");
 }
 
 /// `pluginregistration` (the kubelet's plugin watcher).

@@ -9,8 +9,12 @@
 //!
 //! A device that cannot be prepared (no IOMMU group, a foreign device in its group) is withheld, with
 //! the reason logged: offering it would only produce failing pods. A device that failed pre-flight
-//! attestation gets a `NoSchedule` device taint whose value names the failing check — or, where the API
-//! server drops device taints (feature gate `DRADeviceTaints` off), it is withheld instead.
+//! attestation gets a `NoSchedule` device taint whose value names the failing check. A device the health
+//! monitor ([`crate::health`]) finds unhealthy for another cause gets the `<driver>/unhealthy` taint whose
+//! value is the cause's label: `NoSchedule` while it is free, `NoExecute` while it is prepared for a
+//! claim (the pods using it should go). A device of Unknown health is not tainted. Where the API server
+//! drops device taints (feature gate `DRADeviceTaints` off), a device that would be tainted is withheld
+//! instead.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +27,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 
 use super::product::product;
 use crate::discovery::DiscoveredDevice;
+use crate::health::Cause;
 use crate::names::{ClaimUid, DeviceKind};
 
 /// Most devices in one ResourceSlice (`ResourceSliceMaxDevices`).
@@ -68,6 +73,11 @@ pub struct Withheld {
     pub reason: String,
 }
 
+/// The taint key of an unhealthy device for `driver`.
+pub fn unhealthy_taint_key(driver: &str) -> String {
+    format!("{driver}/unhealthy")
+}
+
 /// The taint key of a failed pre-flight attestation for `driver`.
 pub fn preflight_taint_key(driver: &str) -> String {
     format!("{driver}/preflight-attestation")
@@ -87,11 +97,13 @@ fn boolean(b: bool) -> DeviceAttribute {
     DeviceAttribute { bool: Some(b), ..DeviceAttribute::default() }
 }
 
-/// The slice devices for `found` (discovery with holders), with pre-flight outcomes by address.
+/// The slice devices for `found` (discovery with holders), with pre-flight outcomes and unhealthy
+/// devices' causes by address.
 pub fn build_devices(
     driver: &str,
     found: &[(DiscoveredDevice, Option<ClaimUid>)],
     preflight: &BTreeMap<PciAddress, Preflight>,
+    unhealthy: &BTreeMap<PciAddress, Cause>,
     taints_supported: bool,
 ) -> Built {
     let mut built = Built::default();
@@ -106,23 +118,41 @@ pub fn build_devices(
             continue;
         }
         let mut taints = Vec::new();
+        let mut why = Vec::new();
         if let Some(Preflight::Failed(check)) = preflight.get(&d.pci.address) {
-            if !taints_supported {
-                tracing::warn!(device = %d.name, bdf = %d.pci.address, %check,
-                    "device withheld: pre-flight attestation failed and the API server drops device taints");
-                count("withheld");
-                withheld.push(Withheld {
-                    device: d.name.to_string(),
-                    reason: format!("pre-flight attestation failed ({check}) and device taints are not supported"),
-                });
-                continue;
-            }
             taints.push(DeviceTaint {
                 key: preflight_taint_key(driver),
                 value: Some(check.chars().take(63).collect()),
                 effect: "NoSchedule".to_owned(),
                 time_added: None,
             });
+            why.push(format!("pre-flight attestation failed ({check})"));
+        }
+        match unhealthy.get(&d.pci.address) {
+            // Pre-flight has its own taint, above.
+            None | Some(Cause::PreflightFailed { .. }) => {}
+            Some(cause) => {
+                taints.push(DeviceTaint {
+                    key: unhealthy_taint_key(driver),
+                    value: Some(cause.label().to_owned()),
+                    effect: if holder.is_some() { "NoExecute" } else { "NoSchedule" }.to_owned(),
+                    time_added: None,
+                });
+                why.push(format!("unhealthy: {cause}"));
+            }
+        }
+        if !taints.is_empty() {
+            let why = why.join("; ");
+            if !taints_supported {
+                tracing::warn!(device = %d.name, bdf = %d.pci.address, %why,
+                    "device withheld: it would be tainted and the API server drops device taints");
+                count("withheld");
+                withheld.push(Withheld {
+                    device: d.name.to_string(),
+                    reason: format!("{why} and device taints are not supported"),
+                });
+                continue;
+            }
             count("tainted");
         }
         count(if holder.is_some() { "prepared" } else { "available" });

@@ -4,14 +4,21 @@ use std::sync::Arc;
 
 use ccgpu_pci::sim::SimBus;
 
-use super::{FixedCcMode, SimUsage, SimVfio};
+use super::{FixedCcMode, SimHealth, SimUsage, SimVfio};
 use crate::backends::Backends;
 use crate::ccmode::CcMode;
 
 impl Backends {
     /// A simulated machine: `bus`, VFIO judged by the kernel's viability rule on it, `usage` for open
-    /// handles, and one fixed CC mode for every GPU.
+    /// handles, one fixed CC mode for every GPU, and device health from the bus ([`SimHealth`]; a test
+    /// that injects health faults puts its own in `health`).
     pub fn simulated(bus: Arc<SimBus>, usage: Arc<SimUsage>, cc_mode: Option<CcMode>) -> Self {
-        Self { vfio: Arc::new(SimVfio::new(bus.clone())), bus, usage, cc: Arc::new(FixedCcMode(cc_mode)) }
+        Self {
+            vfio: Arc::new(SimVfio::new(bus.clone())),
+            health: Arc::new(SimHealth::new(bus.clone())),
+            bus,
+            usage,
+            cc: Arc::new(FixedCcMode(cc_mode)),
+        }
     }
 }

@@ -4,15 +4,17 @@
 //!
 //! - the simulated machine: `Backends::simulated` over [`ccgpu_pci::sim::SimBus`], with [`SimVfio`] (the
 //!   kernel's VFIO viability rule), [`SimUsage`] (processes holding GPUs open, set by tests) and
-//!   [`FixedCcMode`];
+//!   [`FixedCcMode`], and [`SimHealth`] (device health from the bus, with AER errors and unreadable
+//!   sources set by tests);
 //! - [`SimEvidence`]: pre-flight evidence signed by a simulated device PKI ([`simulated_preflight`]
 //!   trusts only that root);
 //! - stand-ins for what surrounds the plugin on a node: [`KubeletStandIn`] registers the plugin through
 //!   its registration socket exactly as the kubelet's plugin watcher does and calls
-//!   NodePrepareResources / NodeUnprepareResources over v1 or v1beta1; [`FakeApiServer`] serves the few
-//!   `resource.k8s.io/v1` and `v1` endpoints the plugin calls, over HTTP on localhost, so the real `kube`
-//!   client code path runs, and refuses slices the real API server would refuse
-//!   ([`validate_resource_slice`]); [`InProcessPlugin`] runs the real plugin on a task of this process;
+//!   NodePrepareResources / NodeUnprepareResources over v1 or v1beta1, and watches device health over
+//!   `v1alpha1.DRAResourceHealth`; [`FakeApiServer`] serves the few `resource.k8s.io/v1` and `v1`
+//!   endpoints the plugin calls, over HTTP on localhost, so the real `kube` client code path runs, and
+//!   refuses slices the real API server would refuse ([`validate_resource_slice`]); [`InProcessPlugin`]
+//!   runs the real plugin on a task of this process;
 //! - the node layer's test hooks: [`Effects`] with a [`StepHook`] that can interrupt any step (crash
 //!   injection), and [`write_atomic`].
 //!
@@ -23,6 +25,7 @@ mod api_server;
 mod backends;
 mod ccmode;
 mod evidence;
+mod health;
 mod kubelet;
 mod plugin;
 mod slice_validation;
@@ -32,8 +35,10 @@ mod vfio;
 pub use api_server::{FakeApiServer, FakeState, client_for};
 pub use ccmode::FixedCcMode;
 pub use evidence::{SimEvidence, simulated as simulated_preflight, simulated_with as simulated_preflight_with};
+pub use health::SimHealth;
 pub use kubelet::{
-    DraVersion, KUBELET_DEADLINE, KubeletStandIn, PrepareAnswer, PreparedDevice, StandInError, unix_channel,
+    DraVersion, HealthReport, HealthWatch, KUBELET_DEADLINE, KubeletStandIn, PrepareAnswer, PreparedDevice,
+    ReportedHealth, StandInError, unix_channel,
 };
 pub use plugin::InProcessPlugin;
 pub use slice_validation::{FieldError, Problem, invalid_status, validate as validate_resource_slice};

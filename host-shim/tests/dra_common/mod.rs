@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use ccgpu_host_shim::CcMode;
 use ccgpu_host_shim::CheckpointStore;
-use ccgpu_host_shim::sim::SimUsage;
 #[allow(unused_imports)]
 pub use ccgpu_host_shim::sim::{
     DraVersion as Version, FakeApiServer, InProcessPlugin, KubeletStandIn as Kubelet, PreparedDevice, client_for,
 };
-use ccgpu_host_shim::{Backends, Budgets, Node, NodeConfig, NodePaths};
+use ccgpu_host_shim::sim::{SimHealth, SimUsage};
+use ccgpu_host_shim::{Backends, Budgets, HealthTiming, Node, NodeConfig, NodePaths};
 use ccgpu_host_shim::{Health, Metrics, PluginConfig, PluginParts, PreflightCheck, SocketPaths};
 use ccgpu_pci::sim::SimBus;
 
@@ -32,6 +32,13 @@ pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
+/// Device health, fast: read every 50 ms, Unknown after 400 ms unreadable, resent every 200 ms.
+pub const HEALTH_TIMING: HealthTiming = HealthTiming {
+    poll: Duration::from_millis(50),
+    timeout: Duration::from_millis(400),
+    resend: Duration::from_millis(200),
+};
+
 /// The device name of the i-th GPU of `SimBus::hgx`.
 pub fn hgx_device(i: u8) -> String {
     format!("gpu-0000-{:02x}-00-0", 0x18 + i * 0x10)
@@ -48,6 +55,7 @@ pub fn node_config(dir: &Path) -> NodeConfig {
             sysfs_write: Duration::from_secs(1),
             poll: Duration::from_millis(1),
         },
+        health: HEALTH_TIMING,
         ..NodeConfig::default()
     }
 }
@@ -68,6 +76,8 @@ pub struct Running {
     pub sockets: SocketPaths,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// The simulated machine's device-health source (inject AER errors, unreadable sources).
+    pub device_health: Arc<SimHealth>,
     plugin: InProcessPlugin,
 }
 
@@ -91,7 +101,11 @@ impl Running {
         preflight: Option<Arc<dyn PreflightCheck>>,
         nc: NodeConfig,
     ) -> Self {
-        let backends = Backends::simulated(bus, Arc::new(SimUsage::default()), Some(CcMode::On));
+        let device_health = Arc::new(SimHealth::new(bus.clone()));
+        let backends = Backends {
+            health: device_health.clone(),
+            ..Backends::simulated(bus, Arc::new(SimUsage::default()), Some(CcMode::On))
+        };
         let (node, _report) =
             tokio::task::spawn_blocking(move || Node::open(nc, backends, BOOT.into())).await.unwrap().unwrap();
         let metrics = Arc::new(Metrics::new());
@@ -101,7 +115,7 @@ impl Running {
         let plugin = InProcessPlugin::spawn(config, parts);
         // Not asserted here: a test of a failing start looks at the result of `stop`.
         let _ = plugin.wait_serving(Duration::from_secs(5)).await;
-        Self { sockets: plugin.sockets.clone(), metrics, health, plugin }
+        Self { sockets: plugin.sockets.clone(), metrics, health, device_health, plugin }
     }
 
     pub async fn register(&self) -> Kubelet {

@@ -25,7 +25,8 @@ use super::tamper::Tamper;
 pub struct Plugged {
     /// The CDI device id the kubelet passed on.
     pub cdi_id: String,
-    /// The device nodes the spec names for it (`/dev/vfio/devices/vfioN`, `/dev/iommu`).
+    /// The device nodes the spec names for it: `/dev/vfio/devices/vfioN` (and `/dev/iommu` only where the
+    /// plugin runs with `--cdi-iommu-device`, named once for the whole spec).
     pub nodes: Vec<String>,
 }
 

@@ -11,8 +11,7 @@ use crate::cache::VerifierCache;
 use crate::gpu::{GpuAppraisal, GpuAppraise, GpuEvidence, Revocation, appraise_gpu};
 use crate::nvidia::anchors::Anchors;
 use crate::nvidia::spdm::{AttestationReport, FeatureFlag};
-use crate::ocsp::OcspRequirement;
-use crate::ocsp::OcspResponse;
+use crate::ocsp::{OcspRequirement, OcspResponse};
 use crate::policy::Policy;
 use crate::snp::{AmdRoots, SnpAppraisal, SnpAppraise, SnpEvidence, SnpRevocation, appraise_snp};
 use crate::x509::rfc3339;
@@ -119,7 +118,8 @@ fn repeated_device(bundle: &EvidenceBundle) -> Option<(usize, usize)> {
 /// The GPUs' topology mode (opaque feature flag: single-GPU passthrough, multi-GPU passthrough, protected
 /// PCIe) must be one mode for the whole VM, as NVIDIA's verifier requires; GPUs without the flag (older
 /// drivers) are not counted. Protected PCIe is refused: its security rests on NVSwitch evidence, which a
-/// bundle does not carry (the verifier refuses it itself, not only the guest's PCI scan). Reports that do not parse are judged by their own appraisal.
+/// bundle does not carry (the verifier refuses it itself, not only the guest's PCI scan). Reports that do
+/// not parse are judged by their own appraisal.
 fn topology(bundle: &EvidenceBundle) -> Result<String, String> {
     let modes: Vec<(usize, FeatureFlag)> = bundle
         .gpus

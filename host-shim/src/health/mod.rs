@@ -298,9 +298,8 @@ impl HealthMonitor {
             .collect()
     }
 
-    /// Watches `devices` (what discovery found, with their pre-flight verdicts) from
-    /// now on. A device watched before and missing now stays watched: if its function is gone, the next
-    /// read says so.
+    /// Watches `devices` (what discovery found, with their pre-flight verdicts) from now on. A device
+    /// watched before and missing now stays watched: if its function is gone, the next read says so.
     pub async fn watch(&self, devices: BTreeMap<DeviceName, Watched>) {
         let mut state = self.state.lock().await;
         let now = Instant::now();
@@ -310,15 +309,16 @@ impl HealthMonitor {
             match state.watched.get_mut(&name) {
                 Some((old, _)) => *old = w,
                 None => {
-                    self.list.send_modify(|list| {
-                        list.insert(
-                            name,
-                            HealthEntry {
-                                address: w.address,
-                                health: DeviceHealth::Unknown("not read yet".to_owned()),
-                                last_updated: wall,
-                            },
-                        );
+                    // Without waking the streams: the read that follows (the caller's, or the next poll)
+                    // does, so the kubelet does not see every new device Unknown for an instant.
+                    self.list.send_if_modified(|list| {
+                        let entry = HealthEntry {
+                            address: w.address,
+                            health: DeviceHealth::Unknown("not read yet".to_owned()),
+                            last_updated: wall,
+                        };
+                        list.insert(name, entry);
+                        false
                     });
                     state.watched.insert(name, (w, now));
                     added = true;

@@ -227,8 +227,36 @@ impl CheckpointStore {
         }
     }
 
+    /// The readable records in the directory now, touching nothing: safe while claims are being written
+    /// (unlike [`CheckpointStore::load_all`], which removes temp files and is for recovery). A record
+    /// removed between listing and reading is skipped, and so is a corrupt one (recovery sets it aside).
+    pub fn records_now(&self) -> Result<Vec<ClaimRecord>, CheckpointError> {
+        let read_err = |source| CheckpointError::Read { path: self.dir.clone(), source };
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(read_err)? {
+            let name = entry.map_err(read_err)?.file_name();
+            let Some(uid) =
+                name.to_str().and_then(|n| n.strip_prefix(FILE_PREFIX)).and_then(|n| n.strip_suffix(FILE_SUFFIX))
+            else {
+                continue;
+            };
+            let path = self.dir.join(&name);
+            match read_bounded(&path) {
+                Ok(Ok(bytes)) => {
+                    if let Ok(record) = decode(&bytes, uid) {
+                        out.push(record);
+                    }
+                }
+                Ok(Err(_)) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => return Err(CheckpointError::Read { path, source }),
+            }
+        }
+        Ok(out)
+    }
+
     /// Every record in the directory, with the corrupt ones listed apart. Temp files from a crash are
-    /// removed first.
+    /// removed first, so this must not run while claims are being written (recovery, before serving).
     pub fn load_all(&self) -> Result<Loaded, CheckpointError> {
         let read_err = |source| CheckpointError::Read { path: self.dir.clone(), source };
         atomic_file::remove_temps(&self.dir, |n| n.starts_with(FILE_PREFIX))
@@ -329,6 +357,22 @@ mod tests {
         assert_eq!(store.load(&r.claim_uid).expect("read"), Some(Ok(r.clone())));
         store.remove(&r.claim_uid).expect("remove");
         assert_eq!(store.load(&r.claim_uid).expect("read"), None);
+    }
+
+    #[test]
+    fn records_now_reads_without_touching_writes_in_flight() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = CheckpointStore::open(dir.path()).expect("open");
+        let r = record("u1");
+        store.save(&r).expect("save");
+        // A concurrent save's temp file, and a corrupt record.
+        let temp = dir.path().join(format!(".{FILE_PREFIX}u2{FILE_SUFFIX}.tmp"));
+        fs::write(&temp, b"half").expect("temp");
+        fs::write(dir.path().join(format!("{FILE_PREFIX}u3{FILE_SUFFIX}")), b"garbage").expect("corrupt");
+        assert_eq!(store.records_now().expect("read"), vec![r]);
+        assert!(temp.exists(), "an in-flight write's temp file is left alone");
+        store.load_all().expect("recovery's read");
+        assert!(!temp.exists(), "whereas recovery's read removes it");
     }
 
     #[test]

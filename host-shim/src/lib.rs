@@ -73,7 +73,7 @@ pub use group::MemberRole;
 pub use health::{
     Cause as HealthCause, DeviceHealth, HEALTH_POLL_INTERVAL, HEALTH_RESEND_INTERVAL, HEALTH_TIMEOUT, HealthEntry,
     HealthList, HealthMonitor, HealthReadError, HealthSource, HealthTiming, Observation as HealthObservation,
-    SysfsHealth, Watched,
+    PreparedDevices, SysfsHealth, Watched,
 };
 pub use metrics::{Health, Metrics, Operation as MetricsOperation, bind as bind_metrics, serve as serve_metrics};
 pub use names::{ClaimUid, DeviceKind, DeviceName};

@@ -248,6 +248,7 @@ pub async fn run(
 
     let monitor = Arc::new(HealthMonitor::new(
         parts.node.backends().health.clone(),
+        parts.node.clone(),
         parts.node.config().health,
         parts.metrics.clone(),
     ));
@@ -466,12 +467,12 @@ async fn round(
     let watched = found
         .iter()
         .filter(|(d, _)| d.unpreparable.is_none())
-        .map(|(d, holder)| {
+        .map(|(d, _)| {
             let preflight_failed = match verdicts.get(&d.pci.address) {
                 Some(Preflight::Failed(check)) => Some(check.clone()),
                 _ => None,
             };
-            (d.name, Watched { address: d.pci.address, prepared: holder.is_some(), preflight_failed })
+            (d.name, Watched { address: d.pci.address, preflight_failed })
         })
         .collect();
     monitor.watch(watched).await;

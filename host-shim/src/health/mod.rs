@@ -14,13 +14,18 @@
 //! bounded by that interval (a sysfs read of a dying device can hang), and keeps the complete list of the
 //! devices it was told to watch — a device that disappears stays in the list, Unhealthy.
 //!
+//! "Prepared" means a claim's checkpoint record is `PrepareCompleted` ([`PreparedDevices`]), read just
+//! before and just after the sysfs reads of a round; a device counts as prepared only when both reads
+//! say so. A GPU whose prepare or unprepare is under way moves between drivers legitimately (its group
+//! reservation is held all along) and must not be reported off VFIO for it.
+//!
 //! Trusts: the kernel's sysfs under the configured root (what it says about presence, driver and AER
-//! counters), the node layer's record of which devices are prepared, and pre-flight's verdicts. Nothing
-//! here changes the machine.
+//! counters), the node layer's checkpoint (which devices are prepared), and pre-flight's verdicts.
+//! Nothing here changes the machine.
 
 mod sysfs;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -177,29 +182,31 @@ pub trait HealthSource: Send + Sync + fmt::Debug {
     fn observe(&self, address: PciAddress) -> Result<Observation, HealthReadError>;
 }
 
-/// What the monitor knows about a device besides the source: from discovery, the checkpoint and
-/// pre-flight.
+/// Which devices are prepared now: the requested devices of every claim whose prepare completed (and
+/// whose unprepare has not started). The node layer's checkpoint on a node.
+pub trait PreparedDevices: Send + Sync + fmt::Debug {
+    /// The prepared devices, or why they cannot be told. May block (reads the checkpoint).
+    fn prepared(&self) -> Result<BTreeSet<DeviceName>, String>;
+}
+
+/// What the monitor knows about a device besides the source: from discovery and pre-flight.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Watched {
     /// Its PCI function.
     pub address: PciAddress,
-    /// Prepared for a claim (so it must be on a VFIO driver).
-    pub prepared: bool,
     /// The first failing check of a failed pre-flight attestation.
     pub preflight_failed: Option<String>,
 }
 
-/// The health an observation means for a watched device; the most severe cause wins (gone, fatal AER,
-/// off VFIO, pre-flight).
-pub fn assess(observation: &Observation, watched: &Watched) -> DeviceHealth {
+/// The health an observation means for a watched device, `prepared` or not (a prepared one must be on
+/// a VFIO driver); the most severe cause wins (gone, fatal AER, off VFIO, pre-flight).
+pub fn assess(observation: &Observation, watched: &Watched, prepared: bool) -> DeviceHealth {
     match observation {
         Observation::Gone => DeviceHealth::Unhealthy(Cause::Gone),
         Observation::Present { fatal_aer, .. } if *fatal_aer > 0 => {
             DeviceHealth::Unhealthy(Cause::FatalAer { count: *fatal_aer })
         }
-        Observation::Present { driver, .. }
-            if watched.prepared && !driver.as_ref().is_some_and(DriverName::is_vfio) =>
-        {
+        Observation::Present { driver, .. } if prepared && !driver.as_ref().is_some_and(DriverName::is_vfio) => {
             DeviceHealth::Unhealthy(Cause::OffVfio { driver: driver.clone() })
         }
         Observation::Present { .. } => match &watched.preflight_failed {
@@ -228,13 +235,17 @@ struct State {
     /// Each watched device and when its source was last read successfully.
     watched: BTreeMap<DeviceName, (Watched, Instant)>,
     /// A round of reads that did not finish within its poll interval; no new round starts before it ends.
-    pending: Option<JoinHandle<Vec<Result<Observation, HealthReadError>>>>,
+    pending: Option<JoinHandle<Round>>,
 }
+
+/// One round of reads: each device's observation, and the devices prepared both before and after.
+type Round = (Vec<Result<Observation, HealthReadError>>, Result<BTreeSet<DeviceName>, String>);
 
 /// Keeps the health of every device it is told to watch, polling a [`HealthSource`].
 #[derive(Debug)]
 pub struct HealthMonitor {
     source: Arc<dyn HealthSource>,
+    prepared: Arc<dyn PreparedDevices>,
     timing: HealthTiming,
     state: Mutex<State>,
     list: watch::Sender<HealthList>,
@@ -242,10 +253,17 @@ pub struct HealthMonitor {
 }
 
 impl HealthMonitor {
-    /// A monitor over `source`, watching nothing yet.
-    pub fn new(source: Arc<dyn HealthSource>, timing: HealthTiming, metrics: Arc<Metrics>) -> Self {
+    /// A monitor over `source`, with `prepared` telling which devices must be on VFIO, watching nothing
+    /// yet.
+    pub fn new(
+        source: Arc<dyn HealthSource>,
+        prepared: Arc<dyn PreparedDevices>,
+        timing: HealthTiming,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             source,
+            prepared,
             timing,
             state: Mutex::new(State { watched: BTreeMap::new(), pending: None }),
             list: watch::Sender::new(HealthList::new()),
@@ -280,9 +298,8 @@ impl HealthMonitor {
             .collect()
     }
 
-    /// Watches `devices` (what discovery found, with their prepared state and pre-flight verdicts) from
-    /// now on. A device watched before and missing now stays watched: if its function is gone, the next
-    /// read says so.
+    /// Watches `devices` (what discovery found, with their pre-flight verdicts) from now on. A device
+    /// watched before and missing now stays watched: if its function is gone, the next read says so.
     pub async fn watch(&self, devices: BTreeMap<DeviceName, Watched>) {
         let mut state = self.state.lock().await;
         let now = Instant::now();
@@ -292,15 +309,16 @@ impl HealthMonitor {
             match state.watched.get_mut(&name) {
                 Some((old, _)) => *old = w,
                 None => {
-                    self.list.send_modify(|list| {
-                        list.insert(
-                            name,
-                            HealthEntry {
-                                address: w.address,
-                                health: DeviceHealth::Unknown("not read yet".to_owned()),
-                                last_updated: wall,
-                            },
-                        );
+                    // Without waking the streams: the read that follows (the caller's, or the next poll)
+                    // does, so the kubelet does not see every new device Unknown for an instant.
+                    self.list.send_if_modified(|list| {
+                        let entry = HealthEntry {
+                            address: w.address,
+                            health: DeviceHealth::Unknown("not read yet".to_owned()),
+                            last_updated: wall,
+                        };
+                        list.insert(name, entry);
+                        false
                     });
                     state.watched.insert(name, (w, now));
                     added = true;
@@ -326,12 +344,19 @@ impl HealthMonitor {
                 None
             }
             _ => {
-                let source = self.source.clone();
+                let (source, prepared) = (self.source.clone(), self.prepared.clone());
                 let addresses: Vec<PciAddress> = devices.iter().map(|(_, a)| *a).collect();
-                let mut task =
-                    tokio::task::spawn_blocking(move || addresses.iter().map(|a| source.observe(*a)).collect());
+                let mut task = tokio::task::spawn_blocking(move || -> Round {
+                    let before = prepared.prepared();
+                    let reads = addresses.iter().map(|a| source.observe(*a)).collect();
+                    let both = match (before, prepared.prepared()) {
+                        (Ok(before), Ok(after)) => Ok(before.intersection(&after).copied().collect()),
+                        (Err(e), _) | (_, Err(e)) => Err(e),
+                    };
+                    (reads, both)
+                });
                 match tokio::time::timeout(self.timing.poll, &mut task).await {
-                    Ok(Ok(reads)) => Some(reads),
+                    Ok(Ok(round)) => Some(round),
                     Ok(Err(e)) => {
                         tracing::error!(error = %e, "health read task died");
                         None
@@ -342,6 +367,14 @@ impl HealthMonitor {
                     }
                 }
             }
+        };
+        let (reads, prepared) = match reads {
+            Some((reads, Ok(prepared))) => (Some(reads), prepared),
+            Some((reads, Err(e))) => {
+                tracing::warn!(error = %e, "cannot tell which devices are prepared; none is checked for being on VFIO");
+                (Some(reads), BTreeSet::new())
+            }
+            None => (None, BTreeSet::new()),
         };
         let now = Instant::now();
         let wall = SystemTime::now();
@@ -355,7 +388,7 @@ impl HealthMonitor {
                 let fresh = match reads.as_ref().map(|r| &r[i]) {
                     Some(Ok(observation)) => {
                         *last_read = now;
-                        Some(assess(observation, watched))
+                        Some(assess(observation, watched, prepared.contains(name)))
                     }
                     Some(Err(e)) => {
                         tracing::warn!(device = %name, error = %crate::error_chain(e), "device health unreadable");
@@ -430,10 +463,9 @@ mod tests {
         Some(DriverName::vfio_pci())
     }
 
-    fn watched(prepared: bool, preflight: Option<&str>) -> Watched {
+    fn watched(preflight: Option<&str>) -> Watched {
         Watched {
             address: PciAddress::new(0, 0x18, 0, 0).expect("an address"),
-            prepared,
             preflight_failed: preflight.map(str::to_owned),
         }
     }
@@ -441,22 +473,72 @@ mod tests {
     #[test]
     fn each_cause_and_its_precedence() {
         let ok = Observation::Present { driver: vfio(), fatal_aer: 0 };
-        assert_eq!(assess(&ok, &watched(true, None)), DeviceHealth::Healthy);
-        assert_eq!(assess(&Observation::Gone, &watched(true, None)), DeviceHealth::Unhealthy(Cause::Gone));
+        assert_eq!(assess(&ok, &watched(None), true), DeviceHealth::Healthy);
+        assert_eq!(assess(&Observation::Gone, &watched(None), true), DeviceHealth::Unhealthy(Cause::Gone));
         let nvidia: Option<DriverName> = Some("nvidia".parse().expect("a driver name"));
         let off = Observation::Present { driver: nvidia.clone(), fatal_aer: 0 };
         assert_eq!(
-            assess(&off, &watched(true, None)),
+            assess(&off, &watched(None), true),
             DeviceHealth::Unhealthy(Cause::OffVfio { driver: nvidia.clone() })
         );
-        assert_eq!(assess(&off, &watched(false, None)), DeviceHealth::Healthy, "only a prepared GPU must be on VFIO");
+        assert_eq!(assess(&off, &watched(None), false), DeviceHealth::Healthy, "only a prepared GPU must be on VFIO");
         let unbound = Observation::Present { driver: None, fatal_aer: 0 };
-        assert_eq!(assess(&unbound, &watched(true, None)), DeviceHealth::Unhealthy(Cause::OffVfio { driver: None }));
+        assert_eq!(assess(&unbound, &watched(None), true), DeviceHealth::Unhealthy(Cause::OffVfio { driver: None }));
         let aer = Observation::Present { driver: None, fatal_aer: 3 };
-        assert_eq!(assess(&aer, &watched(true, Some("x"))), DeviceHealth::Unhealthy(Cause::FatalAer { count: 3 }));
+        assert_eq!(assess(&aer, &watched(Some("x")), true), DeviceHealth::Unhealthy(Cause::FatalAer { count: 3 }));
         assert_eq!(
-            assess(&off, &watched(false, Some("gpu-cert-chain"))),
+            assess(&off, &watched(Some("gpu-cert-chain")), false),
             DeviceHealth::Unhealthy(Cause::PreflightFailed { check: "gpu-cert-chain".into() })
         );
+    }
+
+    /// A GPU on no driver; "prepared" answers in turn from `answers` (then the last one forever).
+    #[derive(Debug)]
+    struct Script {
+        answers: std::sync::Mutex<Vec<BTreeSet<DeviceName>>>,
+    }
+
+    impl PreparedDevices for Script {
+        fn prepared(&self) -> Result<BTreeSet<DeviceName>, String> {
+            let mut a = self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Ok(if a.len() > 1 { a.remove(0) } else { a[0].clone() })
+        }
+    }
+
+    #[derive(Debug)]
+    struct Unbound;
+
+    impl HealthSource for Unbound {
+        fn observe(&self, _: PciAddress) -> Result<Observation, HealthReadError> {
+            Ok(Observation::Present { driver: None, fatal_aer: 0 })
+        }
+    }
+
+    async fn first_health(answers: Vec<BTreeSet<DeviceName>>) -> DeviceHealth {
+        let w = watched(None);
+        let name = DeviceName::new(crate::names::DeviceKind::Gpu, w.address);
+        let monitor = HealthMonitor::new(
+            Arc::new(Unbound),
+            Arc::new(Script { answers: std::sync::Mutex::new(answers) }),
+            HealthTiming::default(),
+            Arc::new(Metrics::new()),
+        );
+        monitor.watch(BTreeMap::from([(name, w)])).await;
+        monitor.poll().await;
+        monitor.list()[&name].health.clone()
+    }
+
+    #[tokio::test]
+    async fn off_vfio_only_when_prepared_before_and_after_the_read() {
+        let name = DeviceName::new(crate::names::DeviceKind::Gpu, watched(None).address);
+        let yes = BTreeSet::from([name]);
+        let no = BTreeSet::new();
+        assert!(matches!(
+            first_health(vec![yes.clone(), yes.clone()]).await,
+            DeviceHealth::Unhealthy(Cause::OffVfio { driver: None })
+        ));
+        // An unprepare started during the read (moving it back), or a prepare finished during it: no verdict.
+        assert_eq!(first_health(vec![yes.clone(), no.clone()]).await, DeviceHealth::Healthy);
+        assert_eq!(first_health(vec![no, yes]).await, DeviceHealth::Healthy);
     }
 }

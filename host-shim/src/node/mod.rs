@@ -21,7 +21,7 @@
 //! (see [`recovery`]). Trusts the configured roots and the kernel; trusts claim and device names only
 //! after parsing them. Errors are in [`error`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -32,7 +32,7 @@ use crate::Backends;
 use crate::atomic_file::FileError;
 use crate::ccmode::CcMode;
 use crate::cdi::CdiWriter;
-use crate::checkpoint::{CheckpointError, CheckpointStore, ClaimRecord};
+use crate::checkpoint::{CheckpointError, CheckpointStore, ClaimRecord, Phase};
 use crate::config::NodeConfig;
 use crate::deadline::Deadline;
 use crate::discovery::{self, DiscoveredDevice, DiscoveryError};
@@ -202,9 +202,22 @@ impl Node {
         Ok(lock(&self.remembered_cc).get(&address).copied())
     }
 
-    /// Every claim record in the checkpoint (prepared or in flight).
+    /// Every claim record in the checkpoint (prepared or in flight). Removes leftover temp files first
+    /// ([`CheckpointStore::load_all`]): not for use while claims are being prepared.
     pub fn claims(&self) -> Result<Vec<ClaimRecord>, CheckpointError> {
         Ok(self.checkpoints.load_all()?.records)
+    }
+
+    /// The requested devices of every claim whose prepare completed (and whose unprepare has not started),
+    /// read without disturbing claims in flight.
+    pub fn prepared_devices(&self) -> Result<BTreeSet<DeviceName>, CheckpointError> {
+        Ok(self
+            .checkpoints
+            .records_now()?
+            .into_iter()
+            .filter(|r| r.phase == Phase::PrepareCompleted)
+            .flat_map(|r| r.requested)
+            .collect())
     }
 
     /// Functions with a sysfs write that did not return in time and is still pending in the kernel.
@@ -302,5 +315,11 @@ impl Node {
         self.effects.step(Step::SaveCheckpoint(&record.claim_uid))?;
         self.checkpoints.save(record)?;
         Ok(())
+    }
+}
+
+impl crate::health::PreparedDevices for Node {
+    fn prepared(&self) -> Result<BTreeSet<DeviceName>, String> {
+        self.prepared_devices().map_err(|e| crate::error_chain(&e))
     }
 }

@@ -20,6 +20,9 @@ use crate::dra::proto::{health_v1alpha1, v1, v1beta1};
 /// The kubelet's per-call deadline.
 pub const KUBELET_DEADLINE: Duration = Duration::from_secs(45);
 
+/// The device-health service as a registration lists it.
+pub const HEALTH_SERVICE: &str = "v1alpha1.DRAResourceHealth";
+
 /// The versions the kubelet knows, in its order of preference.
 const KNOWN_VERSIONS: [&str; 2] = ["v1.DRAPlugin", "v1beta1.DRAPlugin"];
 
@@ -263,8 +266,18 @@ impl KubeletStandIn {
     }
 
     /// Opens the device-health stream (`v1alpha1.DRAResourceHealth/NodeWatchResources`) on the plugin's
-    /// DRA socket, as a 1.34 kubelet does for every registered plugin.
+    /// DRA socket. A 1.34 kubelet calls it on every registered plugin; later kubelets only on a plugin
+    /// whose registration lists the service, and so does the stand-in: it refuses otherwise.
     pub async fn watch_health(&self) -> Result<HealthWatch, StandInError> {
+        if !self.info.supported_versions.iter().any(|v| v == HEALTH_SERVICE) {
+            return Err(StandInError::Rpc {
+                call: "NodeWatchResources",
+                status: Box::new(tonic::Status::failed_precondition(format!(
+                    "the plugin does not list {HEALTH_SERVICE} among {:?}",
+                    self.info.supported_versions
+                ))),
+            });
+        }
         let mut c = health_v1alpha1::dra_resource_health_client::DraResourceHealthClient::new(self.channel.clone());
         let stream = c
             .node_watch_resources(health_v1alpha1::NodeWatchResourcesRequest {})

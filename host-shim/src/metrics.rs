@@ -137,10 +137,10 @@ impl Metrics {
         }
     }
 
-    /// Sets `ccgpu_device_health` from the complete health list.
-    pub fn set_device_health(&self, list: &crate::health::HealthList) {
-        for (name, entry) in list {
-            let now = entry.health.state();
+    /// Sets `ccgpu_device_health` from the complete health list: each device's name and state (one of
+    /// [`HEALTH_STATES`]).
+    pub fn set_device_health<D: std::fmt::Display>(&self, list: impl IntoIterator<Item = (D, &'static str)>) {
+        for (name, now) in list {
             for state in HEALTH_STATES {
                 self.device_health
                     .get_or_create(&HealthLabels { device: name.to_string(), state })

@@ -326,7 +326,7 @@ impl HealthMonitor {
             }
         }
         if added {
-            self.metrics.set_device_health(&self.list.borrow());
+            self.metrics.set_device_health(self.list.borrow().iter().map(|(name, e)| (name, e.health.state())));
         }
     }
 
@@ -435,7 +435,7 @@ impl HealthMonitor {
             }
         }
         if changed {
-            self.metrics.set_device_health(&self.list.borrow());
+            self.metrics.set_device_health(self.list.borrow().iter().map(|(name, e)| (name, e.health.state())));
         }
         changed
     }

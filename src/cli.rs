@@ -77,9 +77,11 @@ Examples:
   S=../shared/testdata/snp/lunal
   # REPORT_DATA: \"hello-attestation\", zero-padded to 64 bytes
   D=68656c6c6f2d6174746573746174696f6e$(printf '%094d' 0)
+  # Every check passes; the policy pins no launch measurement, so: warning (exit 3).
+  # --crl off: offline (by default AMD's CRL is fetched from its KDS).
   ccgpu verify snp --report $S/live-report-v5-genoa.bin \\
       --vcek $S/live-vcek-genoa.der \\
-      --at 2026-03-01T00:00:00Z --report-data $D";
+      --at 2026-03-01T00:00:00Z --report-data $D --crl off";
 
 const BUNDLE_LONG_ABOUT: &str = "\
 Verify a composite evidence bundle: the JSON document ccgpu-guest-agent produces, holding the nonce, the \

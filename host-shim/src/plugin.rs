@@ -12,8 +12,16 @@
 //!
 //! Shutdown (SIGTERM in the binary), all of it within one deadline (`shutdown_grace`, which must fit in the
 //! DaemonSet's `terminationGracePeriodSeconds`): stop registration and remove its socket (the kubelet's
-//! watcher sees the plugin go) → stop the DRA server gracefully, letting in-flight calls finish → withdraw
-//! the slices → remove the DRA socket.
+//! watcher sees the plugin go) → stop the DRA server gracefully, letting in-flight calls finish → stop
+//! publishing → remove the DRA socket.
+//!
+//! An ordinary stop (a restart, a rolling update) leaves the ResourceSlices in place, so the node's GPUs do
+//! not vanish from the scheduler while the next process starts; that process adopts them (the publisher
+//! compares what is on the server with what it would write and writes only what differs, the pool
+//! generation going up only when the content changes). Only a stop with
+//! [`PluginOptions::withdraw_on_exit`] (`--withdraw-on-exit`: uninstalling, taking the node out of DRA)
+//! deletes them. Left alone, the kubelet deletes a node's slices itself 30 s after its plugin unregistered
+//! and did not come back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -92,6 +100,14 @@ pub struct PluginConfig {
     pub rediscover_interval: Duration,
     /// The one deadline of shutdown: in-flight calls and the slice withdrawal, together.
     pub shutdown_grace: Duration,
+}
+
+/// How the plugin behaves beyond [`PluginConfig`]; [`Default`] is the binary's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PluginOptions {
+    /// Delete this node's ResourceSlices when stopping (uninstall). Without it (the default) an ordinary
+    /// stop leaves them for the next process to adopt.
+    pub withdraw_on_exit: bool,
 }
 
 /// The two sockets under the kubelet root.
@@ -229,9 +245,20 @@ impl std::fmt::Debug for PluginParts {
     }
 }
 
-/// Runs the plugin until `shutdown` resolves, then shuts down gracefully.
+/// Runs the plugin with the default [`PluginOptions`] until `shutdown` resolves, then shuts down
+/// gracefully, leaving the ResourceSlices in place.
 pub async fn run(
     config: PluginConfig,
+    parts: PluginParts,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), PluginError> {
+    run_with(config, PluginOptions::default(), parts, shutdown).await
+}
+
+/// Runs the plugin with `options` until `shutdown` resolves, then shuts down gracefully.
+pub async fn run_with(
+    config: PluginConfig,
+    options: PluginOptions,
     parts: PluginParts,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), PluginError> {
@@ -279,7 +306,9 @@ pub async fn run(
         registration = %sockets.registration.display(), "kubelet plugin serving");
 
     let (stop_publish, stop_publish_rx) = watch::channel(false);
-    let publisher = tokio::spawn(publish_loop(config.clone(), parts.clone(), monitor, changed, stop_publish_rx));
+    let withdraw = options.withdraw_on_exit;
+    let publisher =
+        tokio::spawn(publish_loop(config.clone(), options, parts.clone(), monitor, changed, stop_publish_rx));
 
     tokio::pin!(shutdown);
     let mut failure = None;
@@ -296,7 +325,7 @@ pub async fn run(
             }
         }
     }
-    tracing::info!("shutting down: registration first, then in-flight calls, then the slices");
+    tracing::info!(withdraw, "shutting down: registration first, then in-flight calls, then the slices");
     parts.health.set_serving(false);
     let stopped = shut_down(
         config.shutdown_grace,
@@ -343,8 +372,8 @@ impl<T> Phase<T> {
 
 /// Stops the plugin, every phase within ONE deadline `grace` from now (what is left of it after the
 /// earlier phases, possibly nothing): registration stopped and its socket removed (the kubelet's watcher
-/// sees the plugin go) → the DRA server stopped, in-flight calls allowed to finish → the slices withdrawn
-/// → the DRA socket removed. A phase still running at the deadline is aborted.
+/// sees the plugin go) → the DRA server stopped, in-flight calls allowed to finish → the publisher
+/// stopped (withdrawing the slices where asked) → the DRA socket removed. A phase still running at the deadline is aborted.
 async fn shut_down(
     grace: Duration,
     sockets: &SocketPaths,
@@ -381,10 +410,11 @@ fn server_outcome(which: &'static str, joined: Result<ServeResult, JoinError>) -
     }
 }
 
-/// Rediscovers and publishes until told to stop, then withdraws the slices. Runs the health monitor's
-/// own polling beside it for as long.
+/// Rediscovers and publishes until told to stop, then withdraws the slices if `options` say so (else
+/// leaves them for the next process). Runs the health monitor's own polling beside it for as long.
 async fn publish_loop(
     config: PluginConfig,
+    options: PluginOptions,
     parts: PluginParts,
     monitor: Arc<HealthMonitor>,
     changed: Arc<Notify>,
@@ -407,8 +437,14 @@ async fn publish_loop(
         }
     }
     polling.abort();
+    if !options.withdraw_on_exit {
+        tracing::info!(driver = %config.driver, node = %config.node_name,
+            "ResourceSlices left in place for the next start (ordinary stop; --withdraw-on-exit deletes them)");
+        return;
+    }
     if let Err(e) = publisher.withdraw().await {
-        tracing::warn!(error = %crate::error_chain(&e), "could not withdraw the ResourceSlices; the kubelet wipes them 30 s after we are gone");
+        tracing::warn!(driver = %config.driver, node = %config.node_name, error = %crate::error_chain(&e),
+            "could not withdraw the ResourceSlices; the kubelet wipes them 30 s after we are gone");
     }
 }
 

@@ -1,7 +1,8 @@
 //! ResourceSlice publishing against the fake API server: content and attributes, owner reference,
 //! re-publication on hot-unplug and after the kubelet wipes slices, pre-flight attestation taints (and
-//! withholding when the API server drops taints), withdrawal on clean shutdown; metrics and /healthz; the
-//! fake API server refusing, with the real one's 422, what the real one refuses.
+//! withholding when the API server drops taints), slices kept across an ordinary restart and adopted by
+//! the next process, withdrawal on an uninstalling stop; metrics and /healthz; the fake API server
+//! refusing, with the real one's 422, what the real one refuses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dra_common;
@@ -10,10 +11,10 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use ccgpu_host_shim::{Health, Metrics, MetricsOperation, bind_metrics, serve_metrics};
+use ccgpu_host_shim::{Health, Metrics, MetricsOperation, PluginOptions, bind_metrics, serve_metrics};
 use ccgpu_pci::PciAddress;
 use ccgpu_pci::sim::SimBus;
-use dra_common::{DRIVER, FakeApiServer, NODE, Running, eventually, hgx_device, plugin_config, temp_dir};
+use dra_common::{DRIVER, FakeApiServer, NODE, Running, eventually, hgx_device, node_config, plugin_config, temp_dir};
 use k8s_openapi::api::resource::v1::{Device, DeviceTaint, ResourceSlice};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -77,6 +78,71 @@ async fn publishes_one_pool_republishes_on_change_and_withdraws_on_shutdown() {
 
     plugin.stop().await.unwrap();
     assert!(api.slices().is_empty(), "withdrawn on clean shutdown");
+    assert_eq!(api.state().refused, Vec::<String>::new(), "every write valid");
+}
+
+/// Starts the plugin on `bus` in `dir` with `options` (no pre-flight).
+async fn start(dir: &std::path::Path, bus: &Arc<SimBus>, api: &FakeApiServer, options: PluginOptions) -> Running {
+    let (bus, client) = (bus.clone(), api.client().unwrap());
+    Running::start_with_options(bus, client, plugin_config(dir), options, None, node_config(dir)).await
+}
+
+/// The stored slice's (uid, resourceVersion, generation).
+fn identity(api: &FakeApiServer) -> (String, String, i64) {
+    let s = &api.slices()[SLICE];
+    let m = &s["metadata"];
+    let uid = m["uid"].as_str().unwrap().to_owned();
+    (uid, m["resourceVersion"].as_str().unwrap().to_owned(), s["spec"]["pool"]["generation"].as_i64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordinary_restart_keeps_the_slices_and_the_next_process_adopts_them() {
+    let dir = temp_dir();
+    let api = FakeApiServer::start(NODE).await.unwrap();
+    let bus = Arc::new(SimBus::hgx(4));
+    let keep = PluginOptions::default();
+    let plugin = start(dir.path(), &bus, &api, keep.clone()).await;
+    eventually("slice published", || api.published().len() == 4).await;
+    let first = identity(&api);
+    let writes = api.state().slice_writes;
+
+    // An ordinary stop (SIGTERM of a restart or rolling update): the slice stays, untouched.
+    plugin.stop().await.unwrap();
+    assert_eq!(api.published().len(), 4, "an ordinary stop leaves the slices");
+    assert_eq!(identity(&api), first);
+    assert_eq!(api.state().slice_deletes, 0);
+
+    // The next process adopts them: same devices, so nothing is rewritten or deleted (several rounds).
+    let plugin = start(dir.path(), &bus, &api, keep.clone()).await;
+    eventually("devices seen", || plugin.metrics.encode().contains("ccgpu_devices{state=\"available\"} 4")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(identity(&api), first, "an unchanged pool is adopted as it is");
+    let counts = |api: &FakeApiServer| {
+        let st = api.state();
+        (st.slice_writes, st.slice_deletes)
+    };
+    assert_eq!(counts(&api), (writes, 0));
+    plugin.stop().await.unwrap();
+
+    // A GPU went away while no plugin ran: the next one updates the same slice in place, next generation.
+    bus.remove_function(PciAddress::new(0, 0x38, 0, 0).unwrap());
+    let plugin = start(dir.path(), &bus, &api, keep).await;
+    eventually("unplugged GPU gone", || api.published().len() == 3).await;
+    let (uid, version, generation) = identity(&api);
+    assert_eq!(uid, first.0, "updated in place, not deleted and created");
+    assert_ne!(version, first.1);
+    assert_eq!(generation, first.2 + 1);
+    assert!(!api.published().contains(&hgx_device(2)));
+    assert_eq!(counts(&api), (writes + 1, 0));
+    plugin.stop().await.unwrap();
+    assert_eq!(api.published().len(), 3);
+
+    // Uninstalling (--withdraw-on-exit): the stop deletes them.
+    let plugin = start(dir.path(), &bus, &api, PluginOptions { withdraw_on_exit: true }).await;
+    eventually("devices seen", || plugin.metrics.encode().contains("ccgpu_devices{state=\"available\"} 3")).await;
+    plugin.stop().await.unwrap();
+    assert!(api.slices().is_empty(), "withdrawn on an uninstalling stop");
+    assert_eq!(api.state().slice_deletes, 1);
     assert_eq!(api.state().refused, Vec::<String>::new(), "every write valid");
 }
 

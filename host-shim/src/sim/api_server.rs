@@ -46,6 +46,8 @@ pub struct FakeState {
     pub claim_gets: u64,
     /// ResourceSlice creates and updates stored.
     pub slice_writes: u64,
+    /// ResourceSlices deleted.
+    pub slice_deletes: u64,
     /// The messages of ResourceSlice writes refused as invalid (422), oldest first.
     pub refused: Vec<String>,
 }
@@ -192,15 +194,22 @@ async fn replace_slice(State(s): S, Path(name): Path<String>, Json(mut slice): J
     }
     // What the fake stored was validated when written (or put there by a test, unchecked).
     let old = decode(have).ok();
+    // An update keeps the object's identity: its uid is the stored one, whatever the body says.
+    let uid = have["metadata"]["uid"].clone();
     if let Some(refused) = refuse_invalid(&mut st, &new, old.as_ref()) {
         return refused;
     }
+    slice["metadata"]["uid"] = uid;
     Json(store(&mut st, name, slice)).into_response()
 }
 
 async fn delete_slice(State(s): S, Path(name): Path<String>) -> Response {
-    match lock(&s).slices.remove(&name) {
-        Some(v) => Json(v).into_response(),
+    let mut st = lock(&s);
+    match st.slices.remove(&name) {
+        Some(v) => {
+            st.slice_deletes += 1;
+            Json(v).into_response()
+        }
         None => not_found("resourceslices", &name),
     }
 }

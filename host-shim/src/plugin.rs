@@ -10,6 +10,15 @@
 //! when a device's health changes. Each round tells the health monitor ([`crate::health`]) which devices
 //! there are, reads their health, and taints the unhealthy ones; the monitor also polls on its own.
 //!
+//! Device taints need the API server's `DRADeviceTaints` feature; without it the server silently drops
+//! them, and a failed GPU would be offered untainted. So before a round publishes a tainted device, the
+//! plugin asks the server with a dry-run create of a probe slice ([`SlicePublisher::taints_kept`]) unless
+//! its last answer is younger than [`PluginOptions::taint_recheck`] (5 min by default). Until the server
+//! has said it keeps taints, a device that would be tainted is withheld instead, also right after a
+//! start; an answer of "dropped" is asked again after the interval, so turning the feature on later is
+//! noticed, and so is turning it off. Should a write still come back without its taints, support counts as
+//! gone and the round is redone at once.
+//!
 //! Shutdown (SIGTERM in the binary), all of it within one deadline (`shutdown_grace`, which must fit in the
 //! DaemonSet's `terminationGracePeriodSeconds`): stop registration and remove its socket (the kubelet's
 //! watcher sees the plugin go) → stop the DRA server gracefully, letting in-flight calls finish → stop
@@ -80,6 +89,8 @@ pub mod defaults {
     pub const REDISCOVER_INTERVAL: &str = "30s";
     /// The one deadline of shutdown; the DaemonSet's `terminationGracePeriodSeconds` (60) must exceed it.
     pub const SHUTDOWN_GRACE: &str = "50s";
+    /// How often device-taint support is asked again ([`super::TAINT_RECHECK_INTERVAL`]).
+    pub const TAINT_RECHECK_INTERVAL: &str = "5m";
 }
 
 /// Longest path a unix socket address can hold (`sun_path` minus the NUL).
@@ -102,12 +113,26 @@ pub struct PluginConfig {
     pub shutdown_grace: Duration,
 }
 
+/// How often, at most, the API server's device-taint support is asked again (the binary's
+/// `--taint-recheck-interval`, [`defaults::TAINT_RECHECK_INTERVAL`]).
+pub const TAINT_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
+
 /// How the plugin behaves beyond [`PluginConfig`]; [`Default`] is the binary's default.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PluginOptions {
     /// Delete this node's ResourceSlices when stopping (uninstall). Without it (the default) an ordinary
     /// stop leaves them for the next process to adopt.
     pub withdraw_on_exit: bool,
+    /// How old the last answer about device-taint support may be when a device is to be tainted before
+    /// the API server is asked again ([`TAINT_RECHECK_INTERVAL`]). Asked at the first publication round
+    /// after that (rounds run every `rediscover_interval` and on changes).
+    pub taint_recheck: Duration,
+}
+
+impl Default for PluginOptions {
+    fn default() -> Self {
+        Self { withdraw_on_exit: false, taint_recheck: TAINT_RECHECK_INTERVAL }
+    }
 }
 
 /// The two sockets under the kubelet root.
@@ -424,11 +449,12 @@ async fn publish_loop(
     let mut publisher =
         SlicePublisher::new(parts.client.clone(), config.driver.clone(), config.node_name.clone(), config.api_timeout);
     let mut verdicts: BTreeMap<PciAddress, Preflight> = BTreeMap::new();
-    let mut taints_supported = true;
+    let mut taints = TaintSupport::default();
+
     loop {
         let mut again = true;
         while again {
-            again = round(&config, &parts, &monitor, &mut publisher, &mut verdicts, &mut taints_supported).await;
+            again = round(&config, &options, &parts, &monitor, &mut publisher, &mut verdicts, &mut taints).await;
         }
         tokio::select! {
             () = tokio::time::sleep(config.rediscover_interval) => {}
@@ -448,15 +474,51 @@ async fn publish_loop(
     }
 }
 
+/// What the plugin has learned of the API server's device-taint support.
+#[derive(Debug, Default)]
+struct TaintSupport {
+    /// The server's last answer: whether it keeps device taints; `None` before the first.
+    kept: Option<bool>,
+    /// When that answer came.
+    at: Option<Instant>,
+}
+
+impl TaintSupport {
+    /// Whether the server should be asked (again): never asked, or the answer is `every` old.
+    fn due(&self, every: Duration) -> bool {
+        self.at.is_none_or(|at| at.elapsed() >= every)
+    }
+
+    /// Whether the server has said it keeps taints.
+    fn confirmed(&self) -> bool {
+        self.kept == Some(true)
+    }
+
+    fn learn(&mut self, kept: bool, config: &PluginConfig) {
+        if self.kept != Some(kept) {
+            if kept {
+                tracing::info!(driver = %config.driver, node = %config.node_name,
+                    "the API server keeps device taints: unhealthy and failed devices are published tainted");
+            } else {
+                tracing::warn!(driver = %config.driver, node = %config.node_name,
+                    "the API server drops device taints (DRADeviceTaints off): withholding devices that would be tainted");
+            }
+        }
+        self.kept = Some(kept);
+        self.at = Some(Instant::now());
+    }
+}
+
 /// One rediscovery and publication; `true` asks for an immediate second round (taints turned out to be
-/// unsupported).
+/// dropped by a write).
 async fn round(
     config: &PluginConfig,
+    options: &PluginOptions,
     parts: &PluginParts,
     monitor: &HealthMonitor,
     publisher: &mut SlicePublisher,
     verdicts: &mut BTreeMap<PciAddress, Preflight>,
-    taints_supported: &mut bool,
+    taints: &mut TaintSupport,
 ) -> bool {
     let node = parts.node.clone();
     let found = match tokio::task::spawn_blocking(move || node.discover()).await {
@@ -513,14 +575,25 @@ async fn round(
         .collect();
     monitor.watch(watched).await;
     monitor.poll().await;
-    let built = build_devices(&config.driver, &found, verdicts, &monitor.unhealthy(), *taints_supported);
+    let unhealthy = monitor.unhealthy();
+    let mut built = build_devices(&config.driver, &found, verdicts, &unhealthy, true);
+    if built.states.get("tainted").is_some_and(|n| *n > 0) {
+        if taints.due(options.taint_recheck) {
+            match publisher.taints_kept().await {
+                Ok(kept) => taints.learn(kept, config),
+                Err(e) => tracing::warn!(error = %crate::error_chain(&e),
+                    "could not ask the API server about device taints; asking again next round"),
+            }
+        }
+        if !taints.confirmed() {
+            built = build_devices(&config.driver, &found, verdicts, &unhealthy, false);
+        }
+    }
     parts.metrics.set_devices(&built.states);
     match publisher.publish(&built.devices).await {
-        Ok(p) if p.taints_dropped && *taints_supported => {
-            tracing::warn!(
-                "the API server dropped our device taints (DRADeviceTaints off): withholding failed devices instead"
-            );
-            *taints_supported = false;
+        Ok(p) if p.taints_dropped && taints.confirmed() => {
+            tracing::warn!("a slice write came back without its device taints; redoing the round without them");
+            taints.learn(false, config);
             true
         }
         Ok(_) => false,
@@ -558,6 +631,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let sockets = SocketPaths::new(dir.path(), defaults::DRIVER_NAME);
         (dir, sockets)
+    }
+
+    #[test]
+    fn the_binary_default_taint_recheck_is_the_library_default() {
+        let parsed = crate::cli::parse_duration(defaults::TAINT_RECHECK_INTERVAL);
+        assert_eq!(parsed, Ok(PluginOptions::default().taint_recheck));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn taint_support_is_asked_again_once_its_answer_is_old() {
+        let config = PluginConfig {
+            driver: defaults::DRIVER_NAME.into(),
+            node_name: "node-a".into(),
+            kubelet_root: PathBuf::from("/nonexistent"),
+            api_timeout: Duration::from_secs(1),
+            rediscover_interval: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(1),
+        };
+        let every = Duration::from_secs(300);
+        let mut t = TaintSupport::default();
+        assert!(t.due(every) && !t.confirmed(), "never asked: ask, and withhold meanwhile");
+        t.learn(false, &config);
+        assert!(!t.due(every) && !t.confirmed());
+        tokio::time::advance(every).await;
+        assert!(t.due(every), "a \"dropped\" answer is asked again after the interval");
+        t.learn(true, &config);
+        assert!(t.confirmed() && !t.due(every));
+        tokio::time::advance(every).await;
+        assert!(t.due(every) && t.confirmed(), "a \"kept\" answer too, still trusted until then");
     }
 
     // Virtual time (the clock only moves when every task waits): the elapsed time is exact.

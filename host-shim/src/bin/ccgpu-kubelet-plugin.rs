@@ -67,6 +67,11 @@ struct Cli {
     /// rolling update) leaves them for the next process, so the GPUs stay schedulable.
     #[arg(long, env = "CCGPU_WITHDRAW_ON_EXIT")]
     withdraw_on_exit: bool,
+    /// How old the API server's last answer about device-taint support (DRADeviceTaints, asked with a
+    /// dry-run write) may be before it is asked again; until it says taints are kept, devices that would
+    /// be tainted are withheld.
+    #[arg(long, env = "CCGPU_TAINT_RECHECK_INTERVAL", default_value = defaults::TAINT_RECHECK_INTERVAL, value_parser = parse_duration)]
+    taint_recheck_interval: Duration,
     /// Pre-flight attestation of GPUs still on the NVIDIA host driver (needs NVML): auto or off.
     #[arg(long, env = "CCGPU_PREFLIGHT", value_enum, default_value_t = PreflightArg::Auto)]
     preflight: PreflightArg,
@@ -198,7 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
     let parts = PluginParts { node: Arc::new(node), client, preflight, metrics, health };
-    let options = PluginOptions { withdraw_on_exit: cli.withdraw_on_exit };
+    let options = PluginOptions { withdraw_on_exit: cli.withdraw_on_exit, taint_recheck: cli.taint_recheck_interval };
     let result = run_plugin_with(config, options, parts, shutdown).await;
     let _ = stop_http.send(true);
     if let Some(http) = http {

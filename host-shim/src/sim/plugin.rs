@@ -28,7 +28,7 @@ impl InProcessPlugin {
     /// withdraws its slices, as an uninstall does (`--withdraw-on-exit`). [`InProcessPlugin::spawn_with`]
     /// chooses.
     pub fn spawn(config: PluginConfig, parts: PluginParts) -> Self {
-        Self::spawn_with(config, PluginOptions { withdraw_on_exit: true }, parts)
+        Self::spawn_with(config, PluginOptions { withdraw_on_exit: true, ..PluginOptions::default() }, parts)
     }
 
     /// Starts the plugin with `config`, `options` and `parts` on the current tokio runtime.

@@ -102,7 +102,15 @@ impl Running {
         preflight: Option<Arc<dyn PreflightCheck>>,
         nc: NodeConfig,
     ) -> Self {
-        Self::start_with_options(bus, client, config, PluginOptions { withdraw_on_exit: true }, preflight, nc).await
+        Self::start_with_options(
+            bus,
+            client,
+            config,
+            PluginOptions { withdraw_on_exit: true, ..PluginOptions::default() },
+            preflight,
+            nc,
+        )
+        .await
     }
 
     /// [`Running::start_with`] with the plugin's `options`.

@@ -78,7 +78,10 @@ pub use health::{
 pub use metrics::{Health, Metrics, Operation as MetricsOperation, bind as bind_metrics, serve as serve_metrics};
 pub use names::{ClaimUid, DeviceKind, DeviceName};
 pub use node::{ClaimError, ClaimFailure, Node, OpenError, PreparedClaim, PreparedDevice, RecoveryReport};
-pub use plugin::{PluginConfig, PluginError, PluginParts, PreflightCheck, SocketPaths, defaults, run as run_plugin};
+pub use plugin::{
+    PluginConfig, PluginError, PluginOptions, PluginParts, PreflightCheck, SocketPaths, defaults, run as run_plugin,
+    run_with as run_plugin_with,
+};
 pub use preflight::{
     Attestor, EVIDENCE_CHECKS, Evidence, EvidenceError, EvidenceSource, NvmlEvidence, PreflightRun, Skipped,
     nvml as nvml_preflight, nvml_attestor,

@@ -10,10 +10,27 @@
 //! when a device's health changes. Each round tells the health monitor ([`crate::health`]) which devices
 //! there are, reads their health, and taints the unhealthy ones; the monitor also polls on its own.
 //!
+//! Device taints need the API server's `DRADeviceTaints` feature; without it the server silently drops
+//! them, and a failed GPU would be offered untainted. So before a round publishes a tainted device, the
+//! plugin asks the server with a dry-run create of a probe slice ([`SlicePublisher::taints_kept`]) unless
+//! its last answer is younger than [`PluginOptions::taint_recheck`] (5 min by default). Until the server
+//! has said it keeps taints, a device that would be tainted is withheld instead, also right after a
+//! start; an answer of "dropped" is asked again after the interval, so turning the feature on later is
+//! noticed, and so is turning it off. Should a write still come back without its taints, support counts as
+//! gone and the round is redone at once.
+//!
 //! Shutdown (SIGTERM in the binary), all of it within one deadline (`shutdown_grace`, which must fit in the
 //! DaemonSet's `terminationGracePeriodSeconds`): stop registration and remove its socket (the kubelet's
-//! watcher sees the plugin go) → stop the DRA server gracefully, letting in-flight calls finish → withdraw
-//! the slices → remove the DRA socket.
+//! watcher sees the plugin go) → stop the DRA server gracefully, letting in-flight calls finish → stop
+//! publishing → remove the DRA socket.
+//!
+//! An ordinary stop (a restart, a rolling update) leaves the ResourceSlices in place, so the node's GPUs do
+//! not vanish from the scheduler while the next process starts; that process adopts them (the publisher
+//! compares what is on the server with what it would write and writes only what differs, the pool
+//! generation going up only when the content changes). Only a stop with
+//! [`PluginOptions::withdraw_on_exit`] (`--withdraw-on-exit`: uninstalling, taking the node out of DRA)
+//! deletes them. Left alone, the kubelet deletes a node's slices itself 30 s after its plugin unregistered
+//! and did not come back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -72,6 +89,8 @@ pub mod defaults {
     pub const REDISCOVER_INTERVAL: &str = "30s";
     /// The one deadline of shutdown; the DaemonSet's `terminationGracePeriodSeconds` (60) must exceed it.
     pub const SHUTDOWN_GRACE: &str = "50s";
+    /// How often device-taint support is asked again ([`super::TAINT_RECHECK_INTERVAL`]).
+    pub const TAINT_RECHECK_INTERVAL: &str = "5m";
 }
 
 /// Longest path a unix socket address can hold (`sun_path` minus the NUL).
@@ -92,6 +111,28 @@ pub struct PluginConfig {
     pub rediscover_interval: Duration,
     /// The one deadline of shutdown: in-flight calls and the slice withdrawal, together.
     pub shutdown_grace: Duration,
+}
+
+/// How often, at most, the API server's device-taint support is asked again (the binary's
+/// `--taint-recheck-interval`, [`defaults::TAINT_RECHECK_INTERVAL`]).
+pub const TAINT_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
+
+/// How the plugin behaves beyond [`PluginConfig`]; [`Default`] is the binary's default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginOptions {
+    /// Delete this node's ResourceSlices when stopping (uninstall). Without it (the default) an ordinary
+    /// stop leaves them for the next process to adopt.
+    pub withdraw_on_exit: bool,
+    /// How old the last answer about device-taint support may be when a device is to be tainted before
+    /// the API server is asked again ([`TAINT_RECHECK_INTERVAL`]). Asked at the first publication round
+    /// after that (rounds run every `rediscover_interval` and on changes).
+    pub taint_recheck: Duration,
+}
+
+impl Default for PluginOptions {
+    fn default() -> Self {
+        Self { withdraw_on_exit: false, taint_recheck: TAINT_RECHECK_INTERVAL }
+    }
 }
 
 /// The two sockets under the kubelet root.
@@ -229,9 +270,20 @@ impl std::fmt::Debug for PluginParts {
     }
 }
 
-/// Runs the plugin until `shutdown` resolves, then shuts down gracefully.
+/// Runs the plugin with the default [`PluginOptions`] until `shutdown` resolves, then shuts down
+/// gracefully, leaving the ResourceSlices in place.
 pub async fn run(
     config: PluginConfig,
+    parts: PluginParts,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), PluginError> {
+    run_with(config, PluginOptions::default(), parts, shutdown).await
+}
+
+/// Runs the plugin with `options` until `shutdown` resolves, then shuts down gracefully.
+pub async fn run_with(
+    config: PluginConfig,
+    options: PluginOptions,
     parts: PluginParts,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), PluginError> {
@@ -279,7 +331,9 @@ pub async fn run(
         registration = %sockets.registration.display(), "kubelet plugin serving");
 
     let (stop_publish, stop_publish_rx) = watch::channel(false);
-    let publisher = tokio::spawn(publish_loop(config.clone(), parts.clone(), monitor, changed, stop_publish_rx));
+    let withdraw = options.withdraw_on_exit;
+    let publisher =
+        tokio::spawn(publish_loop(config.clone(), options, parts.clone(), monitor, changed, stop_publish_rx));
 
     tokio::pin!(shutdown);
     let mut failure = None;
@@ -296,7 +350,7 @@ pub async fn run(
             }
         }
     }
-    tracing::info!("shutting down: registration first, then in-flight calls, then the slices");
+    tracing::info!(withdraw, "shutting down: registration first, then in-flight calls, then the slices");
     parts.health.set_serving(false);
     let stopped = shut_down(
         config.shutdown_grace,
@@ -343,8 +397,8 @@ impl<T> Phase<T> {
 
 /// Stops the plugin, every phase within ONE deadline `grace` from now (what is left of it after the
 /// earlier phases, possibly nothing): registration stopped and its socket removed (the kubelet's watcher
-/// sees the plugin go) → the DRA server stopped, in-flight calls allowed to finish → the slices withdrawn
-/// → the DRA socket removed. A phase still running at the deadline is aborted.
+/// sees the plugin go) → the DRA server stopped, in-flight calls allowed to finish → the publisher
+/// stopped (withdrawing the slices where asked) → the DRA socket removed. A phase still running at the deadline is aborted.
 async fn shut_down(
     grace: Duration,
     sockets: &SocketPaths,
@@ -381,10 +435,11 @@ fn server_outcome(which: &'static str, joined: Result<ServeResult, JoinError>) -
     }
 }
 
-/// Rediscovers and publishes until told to stop, then withdraws the slices. Runs the health monitor's
-/// own polling beside it for as long.
+/// Rediscovers and publishes until told to stop, then withdraws the slices if `options` say so (else
+/// leaves them for the next process). Runs the health monitor's own polling beside it for as long.
 async fn publish_loop(
     config: PluginConfig,
+    options: PluginOptions,
     parts: PluginParts,
     monitor: Arc<HealthMonitor>,
     changed: Arc<Notify>,
@@ -394,11 +449,12 @@ async fn publish_loop(
     let mut publisher =
         SlicePublisher::new(parts.client.clone(), config.driver.clone(), config.node_name.clone(), config.api_timeout);
     let mut verdicts: BTreeMap<PciAddress, Preflight> = BTreeMap::new();
-    let mut taints_supported = true;
+    let mut taints = TaintSupport::default();
+
     loop {
         let mut again = true;
         while again {
-            again = round(&config, &parts, &monitor, &mut publisher, &mut verdicts, &mut taints_supported).await;
+            again = round(&config, &options, &parts, &monitor, &mut publisher, &mut verdicts, &mut taints).await;
         }
         tokio::select! {
             () = tokio::time::sleep(config.rediscover_interval) => {}
@@ -407,20 +463,62 @@ async fn publish_loop(
         }
     }
     polling.abort();
+    if !options.withdraw_on_exit {
+        tracing::info!(driver = %config.driver, node = %config.node_name,
+            "ResourceSlices left in place for the next start (ordinary stop; --withdraw-on-exit deletes them)");
+        return;
+    }
     if let Err(e) = publisher.withdraw().await {
-        tracing::warn!(error = %crate::error_chain(&e), "could not withdraw the ResourceSlices; the kubelet wipes them 30 s after we are gone");
+        tracing::warn!(driver = %config.driver, node = %config.node_name, error = %crate::error_chain(&e),
+            "could not withdraw the ResourceSlices; the kubelet wipes them 30 s after we are gone");
+    }
+}
+
+/// What the plugin has learned of the API server's device-taint support.
+#[derive(Debug, Default)]
+struct TaintSupport {
+    /// The server's last answer: whether it keeps device taints; `None` before the first.
+    kept: Option<bool>,
+    /// When that answer came.
+    at: Option<Instant>,
+}
+
+impl TaintSupport {
+    /// Whether the server should be asked (again): never asked, or the answer is `every` old.
+    fn due(&self, every: Duration) -> bool {
+        self.at.is_none_or(|at| at.elapsed() >= every)
+    }
+
+    /// Whether the server has said it keeps taints.
+    fn confirmed(&self) -> bool {
+        self.kept == Some(true)
+    }
+
+    fn learn(&mut self, kept: bool, config: &PluginConfig) {
+        if self.kept != Some(kept) {
+            if kept {
+                tracing::info!(driver = %config.driver, node = %config.node_name,
+                    "the API server keeps device taints: unhealthy and failed devices are published tainted");
+            } else {
+                tracing::warn!(driver = %config.driver, node = %config.node_name,
+                    "the API server drops device taints (DRADeviceTaints off): withholding devices that would be tainted");
+            }
+        }
+        self.kept = Some(kept);
+        self.at = Some(Instant::now());
     }
 }
 
 /// One rediscovery and publication; `true` asks for an immediate second round (taints turned out to be
-/// unsupported).
+/// dropped by a write).
 async fn round(
     config: &PluginConfig,
+    options: &PluginOptions,
     parts: &PluginParts,
     monitor: &HealthMonitor,
     publisher: &mut SlicePublisher,
     verdicts: &mut BTreeMap<PciAddress, Preflight>,
-    taints_supported: &mut bool,
+    taints: &mut TaintSupport,
 ) -> bool {
     let node = parts.node.clone();
     let found = match tokio::task::spawn_blocking(move || node.discover()).await {
@@ -477,14 +575,25 @@ async fn round(
         .collect();
     monitor.watch(watched).await;
     monitor.poll().await;
-    let built = build_devices(&config.driver, &found, verdicts, &monitor.unhealthy(), *taints_supported);
+    let unhealthy = monitor.unhealthy();
+    let mut built = build_devices(&config.driver, &found, verdicts, &unhealthy, true);
+    if built.states.get("tainted").is_some_and(|n| *n > 0) {
+        if taints.due(options.taint_recheck) {
+            match publisher.taints_kept().await {
+                Ok(kept) => taints.learn(kept, config),
+                Err(e) => tracing::warn!(error = %crate::error_chain(&e),
+                    "could not ask the API server about device taints; asking again next round"),
+            }
+        }
+        if !taints.confirmed() {
+            built = build_devices(&config.driver, &found, verdicts, &unhealthy, false);
+        }
+    }
     parts.metrics.set_devices(&built.states);
     match publisher.publish(&built.devices).await {
-        Ok(p) if p.taints_dropped && *taints_supported => {
-            tracing::warn!(
-                "the API server dropped our device taints (DRADeviceTaints off): withholding failed devices instead"
-            );
-            *taints_supported = false;
+        Ok(p) if p.taints_dropped && taints.confirmed() => {
+            tracing::warn!("a slice write came back without its device taints; redoing the round without them");
+            taints.learn(false, config);
             true
         }
         Ok(_) => false,
@@ -522,6 +631,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let sockets = SocketPaths::new(dir.path(), defaults::DRIVER_NAME);
         (dir, sockets)
+    }
+
+    #[test]
+    fn the_binary_default_taint_recheck_is_the_library_default() {
+        let parsed = crate::cli::parse_duration(defaults::TAINT_RECHECK_INTERVAL);
+        assert_eq!(parsed, Ok(PluginOptions::default().taint_recheck));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn taint_support_is_asked_again_once_its_answer_is_old() {
+        let config = PluginConfig {
+            driver: defaults::DRIVER_NAME.into(),
+            node_name: "node-a".into(),
+            kubelet_root: PathBuf::from("/nonexistent"),
+            api_timeout: Duration::from_secs(1),
+            rediscover_interval: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(1),
+        };
+        let every = Duration::from_secs(300);
+        let mut t = TaintSupport::default();
+        assert!(t.due(every) && !t.confirmed(), "never asked: ask, and withhold meanwhile");
+        t.learn(false, &config);
+        assert!(!t.due(every) && !t.confirmed());
+        tokio::time::advance(every).await;
+        assert!(t.due(every), "a \"dropped\" answer is asked again after the interval");
+        t.learn(true, &config);
+        assert!(t.confirmed() && !t.due(every));
+        tokio::time::advance(every).await;
+        assert!(t.due(every) && t.confirmed(), "a \"kept\" answer too, still trusted until then");
     }
 
     // Virtual time (the clock only moves when every task waits): the elapsed time is exact.

@@ -1,7 +1,7 @@
 //! The `ccgpu-kubelet-plugin` binary itself, in `--simulate` mode, against the kubelet stand-in and the
 //! fake API server (reached through a kubeconfig, as an operator would point it): registration, slices,
 //! prepare and unprepare over both API versions, /healthz and /metrics, and a graceful SIGTERM that
-//! withdraws the slices and removes the sockets.
+//! removes the sockets and, an ordinary stop, leaves the slices for the next process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dra_common;
@@ -96,7 +96,8 @@ async fn the_binary_in_simulate_mode_serves_the_kubelet_and_stops_cleanly_on_sig
     };
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{status:?}: {text}");
-    assert!(api.slices().is_empty(), "slices withdrawn");
+    assert_eq!(api.published(), vec![hgx_device(0), hgx_device(1)], "an ordinary SIGTERM leaves the slices");
+    assert_eq!(api.state().slice_deletes, 0);
     assert!(!reg.exists() && !dir.path().join("kubelet/plugins/gpu.ccgpu.dev/dra.sock").exists(), "sockets removed");
     assert!(text.contains("SIMULATION MODE"), "{text}");
     assert!(text.contains("\"claim_uid\":\"uid-1\""), "structured JSON logs carry the claim uid: {text}");

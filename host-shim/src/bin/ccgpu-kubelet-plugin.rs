@@ -3,7 +3,8 @@
 //!
 //! Opens the node layer (node lock, crash recovery), serves the kubelet's DRA and registration gRPC
 //! services on unix sockets under the kubelet root, publishes this node's GPUs as ResourceSlices, and
-//! serves Prometheus metrics and `/healthz`. SIGTERM/SIGINT shut it down gracefully. Every flag has an
+//! serves Prometheus metrics and `/healthz`. SIGTERM/SIGINT shut it down gracefully, leaving the slices for
+//! the next process unless `--withdraw-on-exit` (uninstalling) asks to delete them. Every flag has an
 //! environment variable; defaults match deploy/. Built with the `sim` feature, `--simulate N` runs the
 //! same plugin against N simulated GPUs (no hardware touched), for trying it out — it says so loudly; the
 //! production build (without `sim`) has no such flag and no simulation code.
@@ -18,8 +19,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ccgpu_host_shim::{
-    Backends, Health, LogFormat, Metrics, Node, NodeArgs, NodeConfig, PluginConfig, PluginParts, PreflightCheck,
-    bind_metrics, defaults, parse_duration, read_boot_id, run_plugin, serve_metrics,
+    Backends, Health, LogFormat, Metrics, Node, NodeArgs, NodeConfig, PluginConfig, PluginOptions, PluginParts,
+    PreflightCheck, bind_metrics, defaults, parse_duration, read_boot_id, run_plugin_with, serve_metrics,
 };
 use clap::{Parser, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
@@ -58,10 +59,19 @@ struct Cli {
     /// How often devices are rediscovered and the ResourceSlices checked.
     #[arg(long, env = "CCGPU_REDISCOVER_INTERVAL", default_value = defaults::REDISCOVER_INTERVAL, value_parser = parse_duration)]
     rediscover_interval: Duration,
-    /// One deadline for all of shutdown (in-flight calls, then withdrawing the slices); keep it below the
-    /// pod's terminationGracePeriodSeconds.
+    /// One deadline for all of shutdown (in-flight calls, then withdrawing the slices where asked); keep
+    /// it below the pod's terminationGracePeriodSeconds.
     #[arg(long, env = "CCGPU_SHUTDOWN_GRACE", default_value = defaults::SHUTDOWN_GRACE, value_parser = parse_duration)]
     shutdown_grace: Duration,
+    /// Delete this node's ResourceSlices on SIGTERM (uninstalling). Without it an ordinary stop (restart,
+    /// rolling update) leaves them for the next process, so the GPUs stay schedulable.
+    #[arg(long, env = "CCGPU_WITHDRAW_ON_EXIT")]
+    withdraw_on_exit: bool,
+    /// How old the API server's last answer about device-taint support (DRADeviceTaints, asked with a
+    /// dry-run write) may be before it is asked again; until it says taints are kept, devices that would
+    /// be tainted are withheld.
+    #[arg(long, env = "CCGPU_TAINT_RECHECK_INTERVAL", default_value = defaults::TAINT_RECHECK_INTERVAL, value_parser = parse_duration)]
+    taint_recheck_interval: Duration,
     /// Pre-flight attestation of GPUs still on the NVIDIA host driver (needs NVML): auto or off.
     #[arg(long, env = "CCGPU_PREFLIGHT", value_enum, default_value_t = PreflightArg::Auto)]
     preflight: PreflightArg,
@@ -193,7 +203,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
     let parts = PluginParts { node: Arc::new(node), client, preflight, metrics, health };
-    let result = run_plugin(config, parts, shutdown).await;
+    let options = PluginOptions { withdraw_on_exit: cli.withdraw_on_exit, taint_recheck: cli.taint_recheck_interval };
+    let result = run_plugin_with(config, options, parts, shutdown).await;
     let _ = stop_http.send(true);
     if let Some(http) = http {
         let _ = http.await;

@@ -5,7 +5,9 @@
 //! server and writes only when it differs, so a slice wiped by the kubelet (it wipes a node's slices at
 //! its own start and 30 s after a plugin disconnects) or edited by someone else is restored on the next
 //! round, and an unchanged node costs one GET per round. The pool generation goes up with every change.
-//! Every API call is bounded by the configured timeout.
+//! A new process adopts the slices an earlier one left (an ordinary restart does not withdraw them) the
+//! same way. Whether the server keeps device taints is asked with a dry-run create of a probe slice
+//! ([`SlicePublisher::taints_kept`]). Every API call is bounded by the configured timeout.
 
 use std::time::Duration;
 
@@ -237,6 +239,26 @@ impl SlicePublisher {
         }
         self.written = from;
         Ok(())
+    }
+
+    /// Whether the API server keeps device taints (feature gate `DRADeviceTaints` on): a server-side dry
+    /// run (`dryRun=All`: admitted and validated, nothing stored) of [`slices::taint_probe`], answered
+    /// with the object as it would be stored, which has the probe's taint only where the feature is on.
+    pub async fn taints_kept(&mut self) -> Result<bool, PublishError> {
+        let owner = self.owner().await?;
+        let probe = slices::taint_probe(&self.driver, &self.node, Some(&owner));
+        let name = probe.metadata.name.clone().unwrap_or_default();
+        let dry = PostParams { dry_run: true, ..PostParams::default() };
+        let api = self.api();
+        let back = bounded(
+            self.timeout,
+            || format!("dry-run creating slice {name} (device-taint probe)"),
+            api.create(&dry, &probe),
+        )
+        .await?;
+        let kept = back.spec.devices.iter().flatten().any(|d| d.taints.as_ref().is_some_and(|t| !t.is_empty()));
+        tracing::debug!(slice = %name, kept, "device-taint probe answered");
+        Ok(kept)
     }
 
     /// Deletes every slice of ours (clean shutdown): the devices are no longer offered.

@@ -12,9 +12,9 @@
 //! attestation gets a `NoSchedule` device taint whose value names the failing check. A device the health
 //! monitor ([`crate::health`]) finds unhealthy for another cause gets the `<driver>/unhealthy` taint whose
 //! value is the cause's label: `NoSchedule` while it is free, `NoExecute` while it is prepared for a
-//! claim (the pods using it should go). A device of Unknown health is not tainted. Where the API server
-//! drops device taints (feature gate `DRADeviceTaints` off), a device that would be tainted is withheld
-//! instead.
+//! claim (the pods using it should go). A device of Unknown health is not tainted. Unless the API server
+//! is known to keep device taints (feature gate `DRADeviceTaints`; the plugin asks with a dry-run write
+//! of [`taint_probe`]), a device that would be tainted is withheld instead.
 
 use std::collections::BTreeMap;
 
@@ -203,8 +203,37 @@ pub fn build_devices(
 /// The name of slice `index` of `driver` on `node`: deterministic, so a restarted plugin finds its
 /// slices, and a DNS subdomain (long node names are shortened with a checksum).
 pub fn slice_name(node: &str, driver: &str, index: usize) -> String {
+    format!("{}-{index}", name_base(node, driver))
+}
+
+/// The name of the device-taint probe of `driver` on `node` ([`taint_probe`]); never one of
+/// [`slice_name`]'s, so the dry-run create cannot collide with a stored slice.
+pub fn probe_slice_name(node: &str, driver: &str) -> String {
+    format!("{}-taint-probe", name_base(node, driver))
+}
+
+/// A slice written only as a server-side dry run (`dryRun=All`, nothing stored) to learn whether the
+/// API server keeps device taints: one device, `taint-probe`, with a `NoSchedule` taint
+/// `<driver>/taint-probe`. The server drops the field before answering where `DRADeviceTaints` is off.
+pub fn taint_probe(driver: &str, node: &str, owner: Option<&OwnerReference>) -> ResourceSlice {
+    let mut slice = resource_slices(driver, node, owner, 1, &[]).remove(0);
+    slice.metadata.name = Some(probe_slice_name(node, driver));
+    slice.spec.devices = Some(vec![Device {
+        name: "taint-probe".to_owned(),
+        taints: Some(vec![DeviceTaint {
+            key: format!("{driver}/taint-probe"),
+            value: Some("dry-run".to_owned()),
+            effect: "NoSchedule".to_owned(),
+            time_added: None,
+        }]),
+        ..Device::default()
+    }]);
+    slice
+}
+
+fn name_base(node: &str, driver: &str) -> String {
     let base = format!("{node}-{driver}");
-    let base = if base.len() > 240 {
+    if base.len() > 240 {
         format!(
             "{}-{:08x}",
             &node[..node.len().min(200)].trim_end_matches(['-', '.']),
@@ -212,8 +241,7 @@ pub fn slice_name(node: &str, driver: &str, index: usize) -> String {
         )
     } else {
         base
-    };
-    format!("{base}-{index}")
+    }
 }
 
 /// The owner of our slices: the Node, so the cluster deletes them with it.

@@ -3,7 +3,8 @@
 //! ResourceSlices (get, create, update with resourceVersion conflicts, delete) and `v1` Nodes (get).
 //! ResourceSlice writes are validated as the real API server validates them ([`slice_validation`]:
 //! names, limits, taints, immutable fields) and refused with its 422 `Invalid` status, so a test fails
-//! where a cluster would refuse the plugin's slices.
+//! where a cluster would refuse the plugin's slices. A write with `?dryRun=All` is handled as the real one
+//! handles it: disabled fields dropped, validated, answered with what would be stored, and nothing stored.
 //! Faults: a per-claim delay (a slow API server) and an API server that drops device taints (feature
 //! gate `DRADeviceTaints` off; dropped before validation, as the real one does). No authentication, no
 //! watch: a simulation, not an API server.
@@ -17,7 +18,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use k8s_openapi::api::resource::v1::ResourceSlice;
@@ -46,6 +47,12 @@ pub struct FakeState {
     pub claim_gets: u64,
     /// ResourceSlice creates and updates stored.
     pub slice_writes: u64,
+    /// ResourceSlices deleted.
+    pub slice_deletes: u64,
+    /// ResourceSlice writes answered as dry runs (validated, nothing stored).
+    pub dry_runs: u64,
+    /// Every ResourceSlice stored by a create or update, as stored, oldest first.
+    pub stored: Vec<Value>,
     /// The messages of ResourceSlice writes refused as invalid (422), oldest first.
     pub refused: Vec<String>,
 }
@@ -139,12 +146,17 @@ fn refuse_invalid(st: &mut FakeState, new: &ResourceSlice, old: Option<&Resource
     Some((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
 }
 
-fn store(st: &mut FakeState, name: String, mut slice: Value) -> Value {
-    st.version += 1;
-    st.slice_writes += 1;
-    slice["metadata"]["resourceVersion"] = json!(st.version.to_string());
+/// Whether the request asks for a dry run (`dryRun=All`, the only value the API knows).
+fn dry_run(uri: &Uri) -> bool {
+    uri.query().is_some_and(|q| q.split('&').any(|kv| kv == "dryRun=All"))
+}
+
+/// What the server adds to a written slice: resourceVersion `version`, a uid if it has none, the time
+/// on its taints.
+fn stamped(mut slice: Value, version: u64) -> Value {
+    slice["metadata"]["resourceVersion"] = json!(version.to_string());
     if slice["metadata"]["uid"].is_null() {
-        slice["metadata"]["uid"] = json!(format!("slice-uid-{}", st.version));
+        slice["metadata"]["uid"] = json!(format!("slice-uid-{version}"));
     }
     for d in slice["spec"]["devices"].as_array_mut().into_iter().flatten() {
         if let Some(taints) = d.get_mut("taints").and_then(Value::as_array_mut) {
@@ -153,11 +165,24 @@ fn store(st: &mut FakeState, name: String, mut slice: Value) -> Value {
             }
         }
     }
+    slice
+}
+
+/// Stores `slice` as `name`, or on a dry run only answers what would be stored.
+fn store(st: &mut FakeState, name: String, slice: Value, dry: bool) -> Value {
+    if dry {
+        st.dry_runs += 1;
+        return stamped(slice, st.version + 1);
+    }
+    st.version += 1;
+    st.slice_writes += 1;
+    let slice = stamped(slice, st.version);
+    st.stored.push(slice.clone());
     st.slices.insert(name, slice.clone());
     slice
 }
 
-async fn create_slice(State(s): S, Json(mut slice): Json<Value>) -> Response {
+async fn create_slice(State(s): S, uri: Uri, Json(mut slice): Json<Value>) -> Response {
     let mut st = lock(&s);
     drop_disabled_fields(&st, &mut slice);
     let new = match decode(&slice) {
@@ -171,10 +196,11 @@ async fn create_slice(State(s): S, Json(mut slice): Json<Value>) -> Response {
     if st.slices.contains_key(&name) {
         return status(StatusCode::CONFLICT, "AlreadyExists", format!("resourceslices \"{name}\" already exists"));
     }
-    (StatusCode::CREATED, Json(store(&mut st, name, slice))).into_response()
+    let dry = dry_run(&uri);
+    (StatusCode::CREATED, Json(store(&mut st, name, slice, dry))).into_response()
 }
 
-async fn replace_slice(State(s): S, Path(name): Path<String>, Json(mut slice): Json<Value>) -> Response {
+async fn replace_slice(State(s): S, Path(name): Path<String>, uri: Uri, Json(mut slice): Json<Value>) -> Response {
     let mut st = lock(&s);
     drop_disabled_fields(&st, &mut slice);
     let new = match decode(&slice) {
@@ -192,15 +218,23 @@ async fn replace_slice(State(s): S, Path(name): Path<String>, Json(mut slice): J
     }
     // What the fake stored was validated when written (or put there by a test, unchecked).
     let old = decode(have).ok();
+    // An update keeps the object's identity: its uid is the stored one, whatever the body says.
+    let uid = have["metadata"]["uid"].clone();
     if let Some(refused) = refuse_invalid(&mut st, &new, old.as_ref()) {
         return refused;
     }
-    Json(store(&mut st, name, slice)).into_response()
+    slice["metadata"]["uid"] = uid;
+    let dry = dry_run(&uri);
+    Json(store(&mut st, name, slice, dry)).into_response()
 }
 
 async fn delete_slice(State(s): S, Path(name): Path<String>) -> Response {
-    match lock(&s).slices.remove(&name) {
-        Some(v) => Json(v).into_response(),
+    let mut st = lock(&s);
+    match st.slices.remove(&name) {
+        Some(v) => {
+            st.slice_deletes += 1;
+            Json(v).into_response()
+        }
         None => not_found("resourceslices", &name),
     }
 }
@@ -312,7 +346,6 @@ impl Drop for FakeApiServer {
 
 /// A kube client for an API server URL (plain HTTP, no auth).
 pub fn client_for(url: &str) -> Result<kube::Client, kube::Error> {
-    let uri: axum::http::Uri =
-        url.parse().map_err(|e: axum::http::uri::InvalidUri| kube::Error::HttpError(e.into()))?;
+    let uri: Uri = url.parse().map_err(|e: axum::http::uri::InvalidUri| kube::Error::HttpError(e.into()))?;
     kube::Client::try_from(kube::Config::new(uri))
 }

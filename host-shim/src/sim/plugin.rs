@@ -1,4 +1,4 @@
-//! [`InProcessPlugin`]: the real kubelet plugin ([`crate::plugin::run`]) on a task of this process, with a
+//! [`InProcessPlugin`]: the real kubelet plugin ([`crate::plugin::run_with`]) on a task of this process, with a
 //! stop handle — what the `ccgpu-kubelet-plugin` binary runs, minus the process and its signals.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::metrics::{Health, Metrics};
-use crate::plugin::{self, PluginConfig, PluginError, PluginParts, SocketPaths};
+use crate::plugin::{self, PluginConfig, PluginError, PluginOptions, PluginParts, SocketPaths};
 
 /// A plugin running on a task of this process.
 #[derive(Debug)]
@@ -24,12 +24,19 @@ pub struct InProcessPlugin {
 }
 
 impl InProcessPlugin {
-    /// Starts the plugin with `config` and `parts` on the current tokio runtime.
+    /// Starts the plugin with `config` and `parts` on the current tokio runtime; [`InProcessPlugin::stop`]
+    /// withdraws its slices, as an uninstall does (`--withdraw-on-exit`). [`InProcessPlugin::spawn_with`]
+    /// chooses.
     pub fn spawn(config: PluginConfig, parts: PluginParts) -> Self {
+        Self::spawn_with(config, PluginOptions { withdraw_on_exit: true, ..PluginOptions::default() }, parts)
+    }
+
+    /// Starts the plugin with `config`, `options` and `parts` on the current tokio runtime.
+    pub fn spawn_with(config: PluginConfig, options: PluginOptions, parts: PluginParts) -> Self {
         let sockets = SocketPaths::new(&config.kubelet_root, &config.driver);
         let (metrics, health) = (parts.metrics.clone(), parts.health.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(plugin::run(config, parts, async move {
+        let task = tokio::spawn(plugin::run_with(config, options, parts, async move {
             let _ = stopped.await;
         }));
         Self { sockets, metrics, health, stop: Some(stop), task: Some(task) }
@@ -50,8 +57,8 @@ impl InProcessPlugin {
         }
     }
 
-    /// Graceful shutdown (registration socket first, in-flight calls, slices withdrawn, DRA socket
-    /// removed); returns the plugin's result.
+    /// Graceful shutdown (registration socket first, in-flight calls, slices withdrawn if its options say
+    /// so, DRA socket removed); returns the plugin's result.
     pub async fn stop(mut self) -> Result<(), PluginError> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

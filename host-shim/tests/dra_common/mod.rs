@@ -15,7 +15,7 @@ pub use ccgpu_host_shim::sim::{
 };
 use ccgpu_host_shim::sim::{SimHealth, SimUsage};
 use ccgpu_host_shim::{Backends, Budgets, HealthTiming, Node, NodeConfig, NodePaths};
-use ccgpu_host_shim::{Health, Metrics, PluginConfig, PluginParts, PreflightCheck, SocketPaths};
+use ccgpu_host_shim::{Health, Metrics, PluginConfig, PluginOptions, PluginParts, PreflightCheck, SocketPaths};
 use ccgpu_pci::sim::SimBus;
 
 pub const DRIVER: &str = "gpu.ccgpu.dev";
@@ -82,7 +82,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts the plugin on `bus` with `client`, and waits until its registration socket is there.
+    /// Starts the plugin on `bus` with `client`, and waits until its registration socket is there;
+    /// [`Running::stop`] withdraws the slices (as `--withdraw-on-exit` does).
     pub async fn start(
         dir: &Path,
         bus: Arc<SimBus>,
@@ -93,11 +94,31 @@ impl Running {
         Self::start_with(bus, client, config, preflight, node_config(dir)).await
     }
 
-    /// [`Running::start`] with the node layer configured by `nc`.
+    /// [`Running::start`] with the node layer configured by `nc`; [`Running::stop`] withdraws the slices.
     pub async fn start_with(
         bus: Arc<SimBus>,
         client: kube::Client,
         config: PluginConfig,
+        preflight: Option<Arc<dyn PreflightCheck>>,
+        nc: NodeConfig,
+    ) -> Self {
+        Self::start_with_options(
+            bus,
+            client,
+            config,
+            PluginOptions { withdraw_on_exit: true, ..PluginOptions::default() },
+            preflight,
+            nc,
+        )
+        .await
+    }
+
+    /// [`Running::start_with`] with the plugin's `options`.
+    pub async fn start_with_options(
+        bus: Arc<SimBus>,
+        client: kube::Client,
+        config: PluginConfig,
+        options: PluginOptions,
         preflight: Option<Arc<dyn PreflightCheck>>,
         nc: NodeConfig,
     ) -> Self {
@@ -112,7 +133,7 @@ impl Running {
         let health = Arc::new(Health::default());
         let parts =
             PluginParts { node: Arc::new(node), client, preflight, metrics: metrics.clone(), health: health.clone() };
-        let plugin = InProcessPlugin::spawn(config, parts);
+        let plugin = InProcessPlugin::spawn_with(config, options, parts);
         // Not asserted here: a test of a failing start looks at the result of `stop`.
         let _ = plugin.wait_serving(Duration::from_secs(5)).await;
         Self { sockets: plugin.sockets.clone(), metrics, health, device_health, plugin }

@@ -83,9 +83,13 @@ pub fn preflight_taint_key(driver: &str) -> String {
     format!("{driver}/preflight-attestation")
 }
 
+/// A string attribute, cut to the API's limit (bytes, as the API server counts) on a character boundary.
 fn string(s: impl Into<String>) -> DeviceAttribute {
     let mut s: String = s.into();
-    s.truncate(MAX_STRING_ATTRIBUTE);
+    if s.len() > MAX_STRING_ATTRIBUTE {
+        let end = (0..=MAX_STRING_ATTRIBUTE).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        s.truncate(end);
+    }
     DeviceAttribute { string: Some(s), ..DeviceAttribute::default() }
 }
 
@@ -318,6 +322,17 @@ pub fn resource_slices(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value from the host (a product name read from NVML or sysfs) may hold multi-byte characters: it
+    /// is cut to the API's byte limit on a character boundary, never in the middle of one (a panic).
+    #[test]
+    fn a_long_string_attribute_is_cut_on_a_character_boundary() {
+        let name = format!("{}é{}", "x".repeat(MAX_STRING_ATTRIBUTE - 1), "y".repeat(10));
+        let cut = string(name).string.expect("a string");
+        assert_eq!(cut, "x".repeat(MAX_STRING_ATTRIBUTE - 1));
+        assert_eq!(string("z".repeat(100)).string.expect("a string").len(), MAX_STRING_ATTRIBUTE);
+        assert_eq!(string("short").string.as_deref(), Some("short"));
+    }
 
     fn device(i: usize, taint: bool, counters: bool) -> Device {
         Device {

@@ -75,3 +75,13 @@ pub fn policy(path: Option<&Path>) -> anyhow::Result<ccgpu_attestation::Policy> 
         }
     }
 }
+
+/// A `--*-cache DIR|off` flag: that directory, none for `off`, else the user's cache directory for `what`
+/// ([`ccgpu_fetch::cache_dir`]).
+pub fn cache_flag(flag: Option<&str>, what: &str) -> Option<PathBuf> {
+    match flag {
+        Some("off") => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => ccgpu_fetch::cache_dir(what),
+    }
+}

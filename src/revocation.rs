@@ -180,10 +180,7 @@ fn store(dir: &Path, key: &str, der: &[u8]) -> std::io::Result<()> {
 
 /// The default cache directory: `$XDG_CACHE_HOME/ccgpu/ocsp`, else `$HOME/.cache/ccgpu/ocsp`.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("ccgpu").join("ocsp"))
+    ccgpu_fetch::cache_dir("ocsp")
 }
 
 #[cfg(test)]

@@ -1,14 +1,12 @@
 //! `ccgpu verify gpu`: read the evidence files, locate the RIMs (files, a directory or the RIM service),
 //! appraise, print, and exit by verdict.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use ccgpu_attestation::{
     Anchors, AttestationReport, CertChain, GpuAppraise, GpuEvidence, VerifierCache, appraise_gpu, revocation_queries,
 };
-use ccgpu_fetch::RimCache;
 
 use crate::cli::{Format, GpuArgs};
 use crate::exit::Exit;
@@ -34,11 +32,7 @@ pub fn run(args: &GpuArgs) -> anyhow::Result<Exit> {
     let online = Online {
         service: args.rim_service.clone(),
         timeout: Duration::from_secs(args.rim_timeout),
-        cache: match args.rim_cache.as_deref() {
-            Some("off") => None,
-            Some(dir) => Some(PathBuf::from(dir)),
-            None => RimCache::default_dir(),
-        },
+        cache: input::cache_flag(args.rim_cache.as_deref(), "rims"),
     };
     let (driver_rim, vbios_rim) = rim_source::locate(files, &source, &online, &report, &chain)?;
     let (driver, vbios) = (driver_rim.document, vbios_rim.document);

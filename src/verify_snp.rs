@@ -1,7 +1,6 @@
 //! `ccgpu verify snp`: read the report and certificates, appraise under the policy, print, exit by verdict.
 
 use anyhow::Context as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ccgpu_attestation::{AmdRoots, OcspRequirement, SnpAppraise, SnpEvidence, SnpRevocation, VekKind, appraise_snp};
@@ -46,22 +45,19 @@ pub fn run(args: &SnpArgs) -> anyhow::Result<Exit> {
     let tolerance = policy.ocsp.tolerance();
     let appraisal = match args.crl.as_str() {
         "off" => appraise(SnpRevocation::NotChecked { required }),
-        "online" => {
-            // Which CRL depends on the product and key kind the evidence names: a first appraisal says.
-            let first = appraise(SnpRevocation::NotChecked { required });
-            match (first.identity.product, first.identity.signing_key) {
-                (Some(product), Some(kind)) => {
-                    let kds =
-                        AmdKds::new(&args.crl_service, Duration::from_secs(5), crl_cache(args.crl_cache.as_deref()));
-                    match kds.fetch(product.name(), kind == VekKind::Vlek, OffsetDateTime::now_utc()) {
-                        Ok(der) => appraise(SnpRevocation::Crl { der: &der, tolerance }),
-                        Err(e) => appraise(SnpRevocation::Unavailable(&e.to_string())),
-                    }
+        // Which CRL depends on the product and key kind of the ASK/ASVK that issued the VCEK/VLEK.
+        "online" => match evidence.crl_needed(&roots) {
+            Some((product, kind)) => {
+                let cache = input::cache_flag(args.crl_cache.as_deref(), "amd-crl");
+                let kds = AmdKds::new(&args.crl_service, Duration::from_secs(5), cache);
+                match kds.fetch(product.name(), kind == VekKind::Vlek, OffsetDateTime::now_utc()) {
+                    Ok(der) => appraise(SnpRevocation::Crl { der: &der, tolerance }),
+                    Err(e) => appraise(SnpRevocation::Unavailable(&e.to_string())),
                 }
-                // The chain did not hold: there is no ASK/ASVK whose revocation matters.
-                _ => first,
             }
-        }
+            // No ASK or ASVK of AMD's issued it: the chain check fails, and no CRL can matter.
+            None => appraise(SnpRevocation::NotChecked { required }),
+        },
         file => {
             let der = input::read_file("AMD CRL", std::path::Path::new(file))?;
             appraise(SnpRevocation::Crl { der: &der, tolerance })
@@ -83,13 +79,4 @@ pub fn run(args: &SnpArgs) -> anyhow::Result<Exit> {
         Format::Text => print!("{}", render::snp_text(&appraisal)),
     }
     Ok(appraisal.verdict.into())
-}
-
-/// `--crl-cache`: a directory, `off`, or the default under the user's cache directory.
-fn crl_cache(flag: Option<&str>) -> Option<PathBuf> {
-    match flag {
-        Some("off") => None,
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => ccgpu_fetch::RimCache::default_dir().and_then(|d| d.parent().map(|p| p.join("amd-crl"))),
-    }
 }

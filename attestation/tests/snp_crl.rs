@@ -117,3 +117,21 @@ fn without_a_crl_the_policy_decides() {
     assert!(reason(&crl(SnpRevocation::NotChecked { required: true })).contains("requires revocation"));
     assert!(reason(&crl(SnpRevocation::Unavailable("GET https://kdsintf.amd.com/…: timeout"))).contains("timeout"));
 }
+
+#[test]
+fn the_crl_needed_is_named_by_the_vek_issuer_among_the_roots() {
+    let (pki, _) = pkis();
+    let roots = pki.roots().expect("roots");
+    for (kind, spec) in [
+        (VekKind::Vcek, VekSpec::vcek(Product::Genoa, TCB, &CHIP)),
+        (VekKind::Vlek, VekSpec::vlek(Product::Genoa, TCB, "CN=simulated-csp")),
+    ] {
+        let vek = pki.issue_vek(&spec).expect("vek");
+        let evidence = SnpEvidence { report: &[], vek: &vek.der, ask_ark: None };
+        assert_eq!(evidence.crl_needed(&roots), Some((Product::Genoa, kind)));
+        // The simulated ASK/ASVK carry AMD's names, so under AMD's real roots the choice is the same (by
+        // name only; the appraisal then refuses the chain). An unreadable certificate names none.
+        assert_eq!(evidence.crl_needed(&ccgpu_attestation::AmdRoots::amd()), Some((Product::Genoa, kind)));
+        assert_eq!(SnpEvidence { vek: b"not a certificate", ..evidence }.crl_needed(&roots), None);
+    }
+}

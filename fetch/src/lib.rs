@@ -15,5 +15,5 @@ mod rim_cache;
 mod rim_service;
 
 pub use amd_crl::{AmdKds, DEFAULT_KDS};
-pub use rim_cache::RimCache;
+pub use rim_cache::{RimCache, cache_dir};
 pub use rim_service::{DEFAULT_RIM_SERVICE, DEFAULT_TIMEOUT, FetchError, FetchedRim, RimOrigin, RimService};

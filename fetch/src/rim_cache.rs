@@ -21,14 +21,6 @@ impl RimCache {
         Self { dir: dir.into() }
     }
 
-    /// The default location: `$XDG_CACHE_HOME/ccgpu/rims`, else `$HOME/.cache/ccgpu/rims`.
-    pub fn default_dir() -> Option<PathBuf> {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-        Some(base.join("ccgpu").join("rims"))
-    }
-
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -68,6 +60,15 @@ impl RimCache {
         write_atomic(&self.dir.join("id"), id, digest.as_bytes())?;
         Ok(digest)
     }
+}
+
+/// The directory where ccgpu keeps fetched `what` (`rims`, `amd-crl`, `ocsp`):
+/// `$XDG_CACHE_HOME/ccgpu/<what>`, else `$HOME/.cache/ccgpu/<what>`; `None` without either variable.
+pub fn cache_dir(what: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("ccgpu").join(what))
 }
 
 /// Writes `bytes` to `dir/name` through a temporary file and a rename: a crash leaves the old file or the new.

@@ -6,8 +6,9 @@ use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 
 use super::policy::SnpPolicy;
+use super::product::Product;
 use super::roots::{AmdRoots, Intermediate, ProductRoots};
-use super::vek::{VekExtensionError, VekExtensions, VekKind};
+use super::vek::{VekExtensionError, VekExtensions, VekKind, vek_der};
 use crate::cache::VerifierCache;
 use crate::x509::parse_one;
 
@@ -21,6 +22,17 @@ pub struct SnpEvidence<'a> {
     /// AMD's `cert_chain` (ASK or ASVK, then ARK; PEM), when the evidence carries one. Its ARK must be the
     /// pinned one; its ASK/ASVK replaces the shipped one and is verified under the pinned ARK.
     pub ask_ark: Option<&'a [u8]>,
+}
+
+impl SnpEvidence<'_> {
+    /// The product and key kind of the ASK or ASVK among `roots` whose name issued the evidence's VCEK/VLEK
+    /// — which of AMD's CRLs the appraisal needs. Read from the unverified certificate, before any check:
+    /// it only chooses what to fetch, and the appraisal judges the chain and the CRL itself.
+    pub fn crl_needed(&self, roots: &AmdRoots) -> Option<(Product, VekKind)> {
+        let der = vek_der(self.vek).ok()?;
+        let (product_roots, slot) = VekInput::read(Ok(&der), roots).issuer?;
+        Some((product_roots.product(), VekKind::issued_by(slot)))
+    }
 }
 
 /// Everything else an SNP appraisal depends on.

@@ -16,7 +16,8 @@ use ccgpu_host_shim::sim::{HealthReport, HealthWatch, ReportedHealth};
 use ccgpu_pci::sim::SimBus;
 use ccgpu_pci::{PciAddress, PciBus};
 use dra_common::{
-    DRIVER, FakeApiServer, HEALTH_TIMING, NODE, Running, Version, eventually, hgx_device, plugin_config, temp_dir,
+    DRIVER, FakeApiServer, HEALTH_TIMING, Kubelet, NODE, Running, Version, eventually, hgx_device, plugin_config,
+    temp_dir,
 };
 
 const SLICE: &str = "node-a-gpu.ccgpu.dev-0";
@@ -70,6 +71,27 @@ fn taints(api: &FakeApiServer, device: &str) -> serde_json::Value {
     d.and_then(|d| d.get("taints").cloned()).unwrap_or(serde_json::Value::Null)
 }
 
+/// A plugin on a 2-GPU simulated bus, registered with the kubelet stand-in, and its health stream.
+struct Watched {
+    dir: tempfile::TempDir,
+    api: FakeApiServer,
+    bus: Arc<SimBus>,
+    plugin: Running,
+    kubelet: Kubelet,
+    watch: HealthWatch,
+}
+
+async fn watched(preflight: Option<Arc<dyn ccgpu_host_shim::PreflightCheck>>) -> Watched {
+    let dir = temp_dir();
+    let api = FakeApiServer::start(NODE).await.unwrap();
+    let bus = Arc::new(SimBus::hgx(2));
+    let plugin =
+        Running::start(dir.path(), bus.clone(), api.client().unwrap(), plugin_config(dir.path()), preflight).await;
+    let kubelet = plugin.register().await;
+    let watch = kubelet.watch_health().await.unwrap();
+    Watched { dir, api, bus, plugin, kubelet, watch }
+}
+
 fn now_unix() -> i64 {
     i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap()
 }
@@ -120,12 +142,7 @@ async fn the_stream_starts_complete_and_sees_a_gpu_disappear_while_listing_every
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fatal_aer_errors_make_a_free_gpu_unhealthy_and_taint_it_no_schedule() {
-    let dir = temp_dir();
-    let api = FakeApiServer::start(NODE).await.unwrap();
-    let bus = Arc::new(SimBus::hgx(2));
-    let plugin = Running::start(dir.path(), bus.clone(), api.client().unwrap(), plugin_config(dir.path()), None).await;
-    let kubelet = plugin.register().await;
-    let mut watch = kubelet.watch_health().await.unwrap();
+    let Watched { dir: _dir, api, bus: _bus, plugin, kubelet: _kubelet, mut watch } = watched(None).await;
     until(&mut watch, 2, "both GPUs healthy", all_healthy).await;
     eventually("slice published", || api.published().len() == 2).await;
     assert!(taints(&api, &hgx_device(1)).is_null());
@@ -148,12 +165,7 @@ async fn fatal_aer_errors_make_a_free_gpu_unhealthy_and_taint_it_no_schedule() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_gpu_that_falls_off_vfio_is_unhealthy_and_tainted_no_execute() {
-    let dir = temp_dir();
-    let api = FakeApiServer::start(NODE).await.unwrap();
-    let bus = Arc::new(SimBus::hgx(2));
-    let plugin = Running::start(dir.path(), bus.clone(), api.client().unwrap(), plugin_config(dir.path()), None).await;
-    let kubelet = plugin.register().await;
-    let mut watch = kubelet.watch_health().await.unwrap();
+    let Watched { dir: _dir, api, bus, plugin, kubelet, mut watch } = watched(None).await;
     until(&mut watch, 2, "both GPUs healthy", all_healthy).await;
 
     api.claim(NS, "one", "uid-1", DRIVER, NODE, &[&hgx_device(0)]);
@@ -182,14 +194,7 @@ async fn a_prepared_gpu_that_falls_off_vfio_is_unhealthy_and_tainted_no_execute(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gpu_failing_preflight_is_reported_unhealthy_with_its_one_taint() {
     let preflight = ccgpu_host_shim::sim::simulated_preflight_with(BTreeSet::from([gpu(1)])).unwrap();
-    let dir = temp_dir();
-    let api = FakeApiServer::start(NODE).await.unwrap();
-    let bus = Arc::new(SimBus::hgx(2));
-    let plugin =
-        Running::start(dir.path(), bus.clone(), api.client().unwrap(), plugin_config(dir.path()), Some(preflight))
-            .await;
-    let kubelet = plugin.register().await;
-    let mut watch = kubelet.watch_health().await.unwrap();
+    let Watched { dir: _dir, api, bus: _bus, plugin, kubelet: _kubelet, mut watch } = watched(Some(preflight)).await;
     let list = until(&mut watch, 2, "pre-flight verdicts in", |l| {
         health(l, &hgx_device(1)) == Some(ReportedHealth::Unhealthy)
     })
@@ -204,12 +209,7 @@ async fn a_gpu_failing_preflight_is_reported_unhealthy_with_its_one_taint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_source_is_unknown_only_after_the_timeout_and_an_unchanged_list_is_resent() {
-    let dir = temp_dir();
-    let api = FakeApiServer::start(NODE).await.unwrap();
-    let bus = Arc::new(SimBus::hgx(2));
-    let plugin = Running::start(dir.path(), bus.clone(), api.client().unwrap(), plugin_config(dir.path()), None).await;
-    let kubelet = plugin.register().await;
-    let mut watch = kubelet.watch_health().await.unwrap();
+    let Watched { dir: _dir, api, bus: _bus, plugin, kubelet: _kubelet, mut watch } = watched(None).await;
     until(&mut watch, 2, "both GPUs healthy", all_healthy).await;
 
     // Nothing changes: the complete list still comes again, every resend interval (without resending, no

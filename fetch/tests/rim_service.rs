@@ -9,19 +9,6 @@ use ccgpu_fetch::{FetchError, RimCache, RimOrigin, RimService};
 
 const DRIVER: &str = "NV_GPU_DRIVER_GH100_550.90.07";
 
-fn b64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            out.push(if i <= c.len() { char::from(T[(n >> (18 - 6 * i)) as usize & 63]) } else { '=' });
-        }
-    }
-    out
-}
-
 /// The loopback server, under the RIM service's path.
 fn serve(answers: usize, respond: impl Fn(&str) -> Option<(&'static str, Vec<u8>)> + Send + 'static) -> String {
     format!("{}/v1/rim/", ccgpu_test_support::http::serve_get(answers, respond))
@@ -32,7 +19,9 @@ fn driver_rim() -> Option<Vec<u8>> {
 }
 
 fn answer(id: &str, doc: &[u8]) -> Vec<u8> {
-    format!(r#"{{"id":"{id}","rim":"{}","sha256":"x","last_updated":"2025-01-01"}}"#, b64(doc)).into_bytes()
+    use base64::Engine as _;
+    let rim = base64::engine::general_purpose::STANDARD.encode(doc);
+    format!(r#"{{"id":"{id}","rim":"{rim}","sha256":"x","last_updated":"2025-01-01"}}"#).into_bytes()
 }
 
 fn service(base: &str, cache: Option<RimCache>) -> RimService {

@@ -89,7 +89,7 @@ pub use preflight::{
 pub use publish::{Built, Preflight, Withheld, build_devices, resource_slices};
 pub use sysfs_write::Write as SysfsWrite;
 pub use usage::{DeviceUsage, Holder, ProcUsage, UsageError};
-pub use vfio::{KernelVfio, VfioAccess, VfioError, VfioProof};
+pub use vfio::{IommufdProof, KernelVfio, VfioAccess, VfioError, VfioProof};
 
 /// An error and all its causes on one line, as the kubelet shows it in pod events and as logs print it.
 pub use ccgpu_attestation::error_chain;

@@ -69,6 +69,7 @@ pub use config::{Budgets, CdiKind, DeviceMatch, NodeConfig, NodePaths, VfioNodes
 pub use deadline::Deadline;
 pub use discovery::{DiscoveredDevice, DiscoveryError, GroupMember};
 pub use dra::config::GpuConfig;
+pub use dra::health::{MAX_HEALTH_MESSAGE, stated_timeout as stated_health_timeout};
 pub use group::MemberRole;
 pub use health::{
     Cause as HealthCause, DeviceHealth, HEALTH_POLL_INTERVAL, HEALTH_RESEND_INTERVAL, HEALTH_TIMEOUT, HealthEntry,

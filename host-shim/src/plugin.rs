@@ -4,7 +4,7 @@
 //! Start: the node layer is already open (node lock held, crash recovery done) → bind
 //! `plugins/<driver>/dra.sock` (0600, in a 0700 directory; a stale socket from a previous process is
 //! removed, anything else at that path is an error) and serve DRA v1 + v1beta1 and the device-health
-//! stream (`v1alpha1.DRAResourceHealth`, [`crate::dra::health`]) there → bind and serve
+//! stream (`v1beta1.` and `v1alpha1.DRAResourceHealth`, [`crate::dra::health`]) there → bind and serve
 //! `plugins_registry/<driver>-reg.sock` (so the kubelet only learns of us once the DRA socket answers) →
 //! publish ResourceSlices, then again every rediscovery interval, after every prepare/unprepare call and
 //! when a device's health changes. Each round tells the health monitor ([`crate::health`]) which devices
@@ -51,6 +51,7 @@ use tonic::transport::Server;
 use crate::dra::claims::ClaimReader;
 use crate::dra::health::HealthService;
 use crate::dra::proto::health_v1alpha1::dra_resource_health_server::DraResourceHealthServer;
+use crate::dra::proto::health_v1beta1::dra_resource_health_server::DraResourceHealthServer as DraResourceHealthServerV1beta1;
 use crate::dra::proto::registration::registration_server::RegistrationServer;
 use crate::dra::proto::{v1, v1beta1};
 use crate::dra::service::DraService;
@@ -313,6 +314,7 @@ pub async fn run_with(
         Server::builder()
             .add_service(v1::dra_plugin_server::DraPluginServer::new(dra.clone()))
             .add_service(v1beta1::dra_plugin_server::DraPluginServer::new(dra))
+            .add_service(DraResourceHealthServerV1beta1::new(health.clone()))
             .add_service(DraResourceHealthServer::new(health))
             .serve_with_incoming_shutdown(UnixListenerStream::new(dra_listener), stopped(stop_dra_rx)),
     );

@@ -78,6 +78,7 @@ pub use health::{
 };
 pub use metrics::{Health, Metrics, Operation as MetricsOperation, bind as bind_metrics, serve as serve_metrics};
 pub use names::{ClaimUid, DeviceKind, DeviceName};
+pub use node::node_lock::{MAX_INSTANCE_ID, valid_instance_id};
 pub use node::{ClaimError, ClaimFailure, Node, OpenError, PreparedClaim, PreparedDevice, RecoveryReport};
 pub use plugin::{
     PluginConfig, PluginError, PluginOptions, PluginParts, PreflightCheck, SocketPaths, defaults, run as run_plugin,

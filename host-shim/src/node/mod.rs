@@ -17,10 +17,10 @@
 //! call arrived, so reading the claim from the API server counts too.
 //!
 //! Calls for one claim are serialized ([`claim_lock`]); calls for different claims run in parallel (no lock
-//! is held across sysfs writes except the claim's own). One process at a time works on the node: [`Node::open`]
-//! takes the node lock ([`node_lock`]; a rolling update's new instance waits for it, bounded), then
-//! recovers after a crash (see [`recovery`]). Trusts the configured roots and the kernel; trusts claim and device names only
-//! after parsing them. Errors are in [`error`].
+//! is held across sysfs writes except the claim's own). One process at a time works on the node:
+//! [`Node::open`] takes the node lock ([`node_lock`]; a rolling update's new instance waits for it,
+//! bounded), then recovers after a crash (see [`recovery`]). Trusts the configured roots and the kernel;
+//! trusts claim and device names only after parsing them. Errors are in [`error`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;

@@ -10,6 +10,12 @@ need qemu-system-x86_64 qemu-system-x86
 dpkg -s busybox-static >/dev/null 2>&1 || packages+=(busybox-static)
 need cpio cpio
 need objcopy binutils
+# ... and its 6.12 guest (host-shim/tests/vm_real_kernel_iommufd.rs) rebuilds that kernel's VFIO stack with
+# iommufd from Debian's source package (host-shim/tests/vm_kernel/debian-6.12-iommufd.sh): the kernel's
+# own compiler (gcc-12), make, xz for the source tarball and the .ko.xz modules.
+need gcc-12 gcc-12
+need make make
+need xz xz-utils
 # Building: the `ear` crate's `cmw` dependency has a build-dependency on reqwest (native-tls), which links
 # OpenSSL through pkg-config. The machine image has both; a leaner one would not.
 need pkg-config pkg-config

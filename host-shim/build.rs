@@ -3,8 +3,9 @@
 
 use std::error::Error;
 
-const PROTOS: [&str; 4] = [
+const PROTOS: [&str; 5] = [
     "proto/k8s.io/kubelet/pkg/apis/dra-health/v1alpha1/api.proto",
+    "proto/k8s.io/kubelet/pkg/apis/dra-health/v1beta1/api.proto",
     "proto/k8s.io/kubelet/pkg/apis/dra/v1/api.proto",
     "proto/k8s.io/kubelet/pkg/apis/dra/v1beta1/api.proto",
     "proto/k8s.io/kubelet/pkg/apis/pluginregistration/v1/api.proto",

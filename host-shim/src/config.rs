@@ -280,6 +280,13 @@ pub struct NodeConfig {
     pub budgets: Budgets,
     /// Device health polling, timeout and resend intervals (see [`crate::health`]).
     pub health: crate::health::HealthTiming,
+    /// How long opening the node layer waits for the node lock that another process holds: zero (the
+    /// default) fails at once; a rolling update's new plugin instance waits while the old one drains
+    /// (deploy/README.md, "Rolling updates").
+    pub lock_wait: Duration,
+    /// This process's instance id (the plugin pod's UID), written into the node lock file once held, so
+    /// the next holder knows whose sockets a crashed holder left behind.
+    pub instance: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -292,6 +299,8 @@ impl Default for NodeConfig {
             cdi_iommu_device: false,
             budgets: Budgets::default(),
             health: crate::health::HealthTiming::default(),
+            lock_wait: Duration::ZERO,
+            instance: None,
         }
     }
 }

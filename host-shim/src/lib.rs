@@ -69,6 +69,7 @@ pub use config::{Budgets, CdiKind, DeviceMatch, NodeConfig, NodePaths, VfioNodes
 pub use deadline::Deadline;
 pub use discovery::{DiscoveredDevice, DiscoveryError, GroupMember};
 pub use dra::config::GpuConfig;
+pub use dra::health::{MAX_HEALTH_MESSAGE, stated_timeout as stated_health_timeout};
 pub use group::MemberRole;
 pub use health::{
     Cause as HealthCause, DeviceHealth, HEALTH_POLL_INTERVAL, HEALTH_RESEND_INTERVAL, HEALTH_TIMEOUT, HealthEntry,
@@ -77,6 +78,7 @@ pub use health::{
 };
 pub use metrics::{Health, Metrics, Operation as MetricsOperation, bind as bind_metrics, serve as serve_metrics};
 pub use names::{ClaimUid, DeviceKind, DeviceName};
+pub use node::node_lock::{MAX_INSTANCE_ID, valid_instance_id};
 pub use node::{ClaimError, ClaimFailure, Node, OpenError, PreparedClaim, PreparedDevice, RecoveryReport};
 pub use plugin::{
     PluginConfig, PluginError, PluginOptions, PluginParts, PreflightCheck, SocketPaths, defaults, run as run_plugin,
@@ -89,7 +91,7 @@ pub use preflight::{
 pub use publish::{Built, Preflight, Withheld, build_devices, resource_slices};
 pub use sysfs_write::Write as SysfsWrite;
 pub use usage::{DeviceUsage, Holder, ProcUsage, UsageError};
-pub use vfio::{KernelVfio, VfioAccess, VfioError, VfioProof};
+pub use vfio::{IommufdProof, KernelVfio, VfioAccess, VfioError, VfioProof};
 
 /// An error and all its causes on one line, as the kubelet shows it in pod events and as logs print it.
 pub use ccgpu_attestation::error_chain;

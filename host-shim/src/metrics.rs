@@ -9,7 +9,8 @@
 //!   as the kubelet's health stream reports it), 0 for the other two;
 //! - `ccgpu_slice_publish_errors_total`, `ccgpu_registered` (1 once the kubelet confirmed registration).
 //!
-//! `/healthz` answers 200 while the plugin's gRPC servers are serving and 503 otherwise; it does not
+//! `/healthz` answers 200 while the plugin's gRPC servers are serving, or while a rolling update's new
+//! instance waits (bounded) for the old one to hand over the node lock, and 503 otherwise; it does not
 //! depend on the API server (an unreachable API server must not restart the plugin with claims
 //! prepared). Serves plain HTTP on the configured address; nothing secret is exposed.
 
@@ -172,9 +173,21 @@ impl Metrics {
 #[derive(Debug, Default)]
 pub struct Health {
     serving: AtomicBool,
+    waiting: AtomicBool,
 }
 
 impl Health {
+    /// Marks the process as waiting, bounded, for the node lock that a rolling update's old instance
+    /// hands over: alive, though not serving yet.
+    pub fn set_waiting(&self, waiting: bool) {
+        self.waiting.store(waiting, Ordering::SeqCst);
+    }
+
+    /// Whether it is waiting for the hand-over.
+    pub fn waiting(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
     /// Marks the servers up or down.
     pub fn set_serving(&self, serving: bool) {
         self.serving.store(serving, Ordering::SeqCst);
@@ -197,7 +210,13 @@ async fn metrics_page(State(s): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
-    if s.health.serving() { (StatusCode::OK, "ok\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "not serving\n") }
+    if s.health.serving() {
+        (StatusCode::OK, "ok\n")
+    } else if s.health.waiting() {
+        (StatusCode::OK, "waiting for the node lock (rolling update)\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not serving\n")
+    }
 }
 
 /// Serves `/metrics` and `/healthz` on `listener` until `shutdown` resolves.

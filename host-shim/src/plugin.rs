@@ -4,7 +4,7 @@
 //! Start: the node layer is already open (node lock held, crash recovery done) → bind
 //! `plugins/<driver>/dra.sock` (0600, in a 0700 directory; a stale socket from a previous process is
 //! removed, anything else at that path is an error) and serve DRA v1 + v1beta1 and the device-health
-//! stream (`v1alpha1.DRAResourceHealth`, [`crate::dra::health`]) there → bind and serve
+//! stream (`v1beta1.` and `v1alpha1.DRAResourceHealth`, [`crate::dra::health`]) there → bind and serve
 //! `plugins_registry/<driver>-reg.sock` (so the kubelet only learns of us once the DRA socket answers) →
 //! publish ResourceSlices, then again every rediscovery interval, after every prepare/unprepare call and
 //! when a device's health changes. Each round tells the health monitor ([`crate::health`]) which devices
@@ -51,6 +51,7 @@ use tonic::transport::Server;
 use crate::dra::claims::ClaimReader;
 use crate::dra::health::HealthService;
 use crate::dra::proto::health_v1alpha1::dra_resource_health_server::DraResourceHealthServer;
+use crate::dra::proto::health_v1beta1::dra_resource_health_server::DraResourceHealthServer as DraResourceHealthServerV1beta1;
 use crate::dra::proto::registration::registration_server::RegistrationServer;
 use crate::dra::proto::{v1, v1beta1};
 use crate::dra::service::DraService;
@@ -91,6 +92,10 @@ pub mod defaults {
     pub const SHUTDOWN_GRACE: &str = "50s";
     /// How often device-taint support is asked again ([`super::TAINT_RECHECK_INTERVAL`]).
     pub const TAINT_RECHECK_INTERVAL: &str = "5m";
+    /// With a pod UID (rolling updates): how long a new instance waits for the old one to drain and
+    /// hand over the node lock. Above the DaemonSet's `terminationGracePeriodSeconds` (60), so an old
+    /// instance that uses all of its grace still hands over.
+    pub const HANDOVER_WAIT: &str = "120s";
 }
 
 /// Longest path a unix socket address can hold (`sun_path` minus the NUL).
@@ -127,29 +132,42 @@ pub struct PluginOptions {
     /// the API server is asked again ([`TAINT_RECHECK_INTERVAL`]). Asked at the first publication round
     /// after that (rounds run every `rediscover_interval` and on changes).
     pub taint_recheck: Duration,
+    /// This instance's pod UID (downward API) for the kubelet's rolling-update socket names
+    /// (`<driver>-<uid>-reg.sock`, `dra-<uid>.sock`, [`SocketPaths::for_instance`]); `None`: the plain
+    /// names. Checked with [`crate::valid_instance_id`].
+    pub pod_uid: Option<String>,
 }
 
 impl Default for PluginOptions {
     fn default() -> Self {
-        Self { withdraw_on_exit: false, taint_recheck: TAINT_RECHECK_INTERVAL }
+        Self { withdraw_on_exit: false, taint_recheck: TAINT_RECHECK_INTERVAL, pod_uid: None }
     }
 }
 
 /// The two sockets under the kubelet root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketPaths {
-    /// `plugins_registry/<driver>-reg.sock`.
+    /// `plugins_registry/<driver>-reg.sock`, or `<driver>-<pod uid>-reg.sock` for a rolling update.
     pub registration: PathBuf,
-    /// `plugins/<driver>/dra.sock`.
+    /// `plugins/<driver>/dra.sock`, or `dra-<pod uid>.sock` for a rolling update.
     pub dra: PathBuf,
 }
 
 impl SocketPaths {
-    /// The sockets of `driver` under `kubelet_root`.
+    /// The sockets of `driver` under `kubelet_root`, with the plain names.
     pub fn new(kubelet_root: &Path, driver: &str) -> Self {
+        Self::for_instance(kubelet_root, driver, None)
+    }
+
+    /// The sockets of `driver` under `kubelet_root` for the instance `pod_uid` (`None`: the plain names).
+    /// The kubelet (1.33+) tells instances apart by these names, so the old and the new pod of a
+    /// rolling update never remove each other's sockets; the caller has checked `pod_uid` with
+    /// [`crate::valid_instance_id`].
+    pub fn for_instance(kubelet_root: &Path, driver: &str, pod_uid: Option<&str>) -> Self {
+        let uid = pod_uid.map(|u| format!("-{u}")).unwrap_or_default();
         Self {
-            registration: kubelet_root.join("plugins_registry").join(format!("{driver}-reg.sock")),
-            dra: kubelet_root.join("plugins").join(driver).join("dra.sock"),
+            registration: kubelet_root.join("plugins_registry").join(format!("{driver}{uid}-reg.sock")),
+            dra: kubelet_root.join("plugins").join(driver).join(format!("dra{uid}.sock")),
         }
     }
 }
@@ -232,6 +250,20 @@ pub fn bind_socket(path: &Path) -> Result<UnixListener, PluginError> {
     UnixListener::from_std(listener).map_err(socket_error("registering", path))
 }
 
+/// Removes the sockets of the instance that held the node lock before us, unless that was us: it no
+/// longer holds the lock, so it has exited (and removed them already) or died and left them, and the
+/// kubelet would keep dialling them.
+fn remove_predecessor_sockets(config: &PluginConfig, ours: Option<&str>, previous: Option<&str>) {
+    let Some(previous) = previous.filter(|p| Some(*p) != ours) else { return };
+    let left = SocketPaths::for_instance(&config.kubelet_root, &config.driver, Some(previous));
+    for path in [&left.registration, &left.dra] {
+        if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+            tracing::info!(path = %path.display(), previous, "removing the socket a previous instance left");
+            remove_socket(path);
+        }
+    }
+}
+
 fn remove_socket(path: &Path) {
     match fs::remove_file(path) {
         Ok(()) => {}
@@ -287,7 +319,7 @@ pub async fn run_with(
     parts: PluginParts,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), PluginError> {
-    let sockets = SocketPaths::new(&config.kubelet_root, &config.driver);
+    let sockets = SocketPaths::for_instance(&config.kubelet_root, &config.driver, options.pod_uid.as_deref());
     let changed = Arc::new(Notify::new());
     let dra = DraService::new(
         parts.node.clone(),
@@ -313,6 +345,7 @@ pub async fn run_with(
         Server::builder()
             .add_service(v1::dra_plugin_server::DraPluginServer::new(dra.clone()))
             .add_service(v1beta1::dra_plugin_server::DraPluginServer::new(dra))
+            .add_service(DraResourceHealthServerV1beta1::new(health.clone()))
             .add_service(DraResourceHealthServer::new(health))
             .serve_with_incoming_shutdown(UnixListenerStream::new(dra_listener), stopped(stop_dra_rx)),
     );
@@ -326,6 +359,7 @@ pub async fn run_with(
             .add_service(RegistrationServer::new(registration))
             .serve_with_incoming_shutdown(UnixListenerStream::new(reg_listener), stopped(stop_reg_rx)),
     );
+    remove_predecessor_sockets(&config, options.pod_uid.as_deref(), parts.node.previous_holder());
     parts.health.set_serving(true);
     tracing::info!(driver = %config.driver, node = %config.node_name, dra = %sockets.dra.display(),
         registration = %sockets.registration.display(), "kubelet plugin serving");
@@ -637,6 +671,27 @@ mod tests {
     fn the_binary_default_taint_recheck_is_the_library_default() {
         let parsed = crate::cli::parse_duration(defaults::TAINT_RECHECK_INTERVAL);
         assert_eq!(parsed, Ok(PluginOptions::default().taint_recheck));
+    }
+
+    #[test]
+    fn rolling_update_socket_names_fit_a_unix_socket_under_the_default_root() {
+        let uid = "0f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b";
+        assert!(crate::valid_instance_id(uid));
+        let root = Path::new(defaults::KUBELET_ROOT);
+        let s = SocketPaths::for_instance(root, defaults::DRIVER_NAME, Some(uid));
+        assert_eq!(
+            s.registration,
+            Path::new("/var/lib/kubelet/plugins_registry/gpu.ccgpu.dev-0f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b-reg.sock")
+        );
+        assert_eq!(
+            s.dra,
+            Path::new("/var/lib/kubelet/plugins/gpu.ccgpu.dev/dra-0f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b.sock")
+        );
+        assert!(s.registration.as_os_str().len() <= MAX_SOCKET_PATH && s.dra.as_os_str().len() <= MAX_SOCKET_PATH);
+        assert_eq!(
+            SocketPaths::for_instance(root, defaults::DRIVER_NAME, None),
+            SocketPaths::new(root, defaults::DRIVER_NAME)
+        );
     }
 
     #[tokio::test(start_paused = true)]

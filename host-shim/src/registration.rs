@@ -5,9 +5,10 @@
 //! endpoint we name (our dra.sock), and reports the outcome with `NotifyRegistrationStatus`. We answer
 //! `GetInfo` with type `DRAPlugin`, our driver name, the absolute dra.sock path and the gRPC services we
 //! serve there as `<package>.<service>`: the DRA services, v1 first (the kubelet takes the first one it
-//! knows and ignores names it does not know), then the optional `v1alpha1.DRAResourceHealth` (KEP-4680;
-//! a 1.34 kubelet with `ResourceHealthStatus` on calls it on every registered plugin, and lists like
-//! this one tell it in advance that we serve it).
+//! knows and ignores names it does not know), then the optional device-health service (KEP-4680) in
+//! both its packages, `v1beta1.DRAResourceHealth` first (it states each device's health-check timeout
+//! and why) and `v1alpha1.DRAResourceHealth` (a 1.34 kubelet with `ResourceHealthStatus` on calls it on
+//! every registered plugin; later kubelets on a plugin whose list names the service).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,8 +23,9 @@ use crate::metrics::Metrics;
 /// `PluginInfo.type` of a DRA driver.
 pub const PLUGIN_TYPE: &str = "DRAPlugin";
 /// The gRPC services we serve on the DRA socket, as the kubelet names them: the DRA services, preferred
-/// first, then the device-health service.
-pub const SUPPORTED_VERSIONS: [&str; 3] = ["v1.DRAPlugin", "v1beta1.DRAPlugin", "v1alpha1.DRAResourceHealth"];
+/// first, then the device-health service, preferred package first.
+pub const SUPPORTED_VERSIONS: [&str; 4] =
+    ["v1.DRAPlugin", "v1beta1.DRAPlugin", "v1beta1.DRAResourceHealth", "v1alpha1.DRAResourceHealth"];
 
 /// What the kubelet last told us about our registration.
 #[derive(Clone, Debug, PartialEq, Eq)]

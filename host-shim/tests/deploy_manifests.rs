@@ -163,6 +163,21 @@ fn the_daemonset_agrees_with_the_binary() {
     let port = c.ports.iter().flatten().next().unwrap().container_port;
     assert!(defaults::METRICS_ADDRESS.ends_with(&format!(":{port}")));
 
+    // Rolling updates: surge, the per-pod socket names from the pod's UID, and a hand-over wait longer than
+    // the old pod's grace (deploy/README.md, "Rolling updates").
+    let strategy = ds.spec.as_ref().unwrap().update_strategy.as_ref().unwrap();
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+    let rolling = strategy.rolling_update.as_ref().unwrap();
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    assert_eq!(rolling.max_surge, Some(IntOrString::Int(1)));
+    assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(0)));
+    let pod_uid = c.env.iter().flatten().find(|e| e.name == "POD_UID").expect("POD_UID");
+    assert_eq!(pod_uid.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path, "metadata.uid");
+    assert!(help.contains(&format!("[env: CCGPU_HANDOVER_WAIT=] [default: {}]", defaults::HANDOVER_WAIT)), "{help}");
+    let handover = env.get("CCGPU_HANDOVER_WAIT").copied().flatten().unwrap_or(defaults::HANDOVER_WAIT);
+    let handover = parse_duration(handover).unwrap();
+    assert!(handover > pod_grace, "the new pod waits {handover:?}, longer than the old one's grace {pod_grace:?}");
+
     // Its service account is the one the RBAC binds.
     let sa = pod.service_account_name.as_deref().unwrap();
     assert_eq!(m.service_accounts[0].metadata.name.as_deref(), Some(sa));

@@ -1,5 +1,5 @@
 //! Device health (KEP-4680) through the kubelet stand-in speaking the upstream `v1alpha1.DRAResourceHealth`
-//! proto: the registration advertises the service; a stream starts with the complete list and sees every
+//! proto, and `v1beta1` beside it (each device's stated timeout and why): the registration advertises both; a stream starts with the complete list and sees every
 //! change; each unhealthy cause (the PCI function gone, fatal AER errors, a prepared GPU off vfio-pci,
 //! failed pre-flight); every response lists every device; an unreadable source turns Unknown only after
 //! the health timeout; an unchanged list is resent; the same health taints the slices (`NoSchedule` free,
@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ccgpu_host_shim::sim::{HealthReport, HealthWatch, ReportedHealth};
+use ccgpu_host_shim::sim::{HealthReport, HealthVersion, HealthWatch, ReportedHealth};
 use ccgpu_pci::sim::SimBus;
 use ccgpu_pci::{PciAddress, PciBus};
 use dra_common::{
@@ -247,4 +247,48 @@ async fn an_unreadable_source_is_unknown_only_after_the_timeout_and_an_unchanged
     plugin.device_health.set_unreadable(gpu(1), false);
     until(&mut watch, 2, "readable again: healthy", all_healthy).await;
     plugin.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v1beta1_stream_states_the_timeout_and_why_beside_the_v1alpha1_one() {
+    let Watched { dir: _dir, api: _api, bus: _bus, plugin, kubelet, watch: mut alpha } = watched(None).await;
+    let listed = &kubelet.info.supported_versions;
+    assert!(listed.iter().any(|v| v == "v1beta1.DRAResourceHealth"), "{listed:?}");
+    let mut beta = kubelet.watch_health_over(HealthVersion::V1beta1).await.unwrap();
+    // The stated timeout covers several resends, in whole seconds rounded up (never 0, the kubelet's
+    // "use your default").
+    let stated = ccgpu_host_shim::stated_health_timeout(HEALTH_TIMING.resend);
+    assert!(stated > HEALTH_TIMING.resend * 2, "{stated:?}");
+    let want = i64::try_from(stated.as_millis().div_ceil(1000)).unwrap();
+    assert!(want >= 1);
+
+    let list = until(&mut beta, 2, "both GPUs healthy over v1beta1", all_healthy).await;
+    for r in &list {
+        assert_eq!(r.timeout_seconds, Some(want), "{r:?}");
+        assert_eq!(r.message.as_deref(), Some(""), "nothing to say about a healthy GPU: {r:?}");
+        assert!((now_unix() - r.last_updated).abs() < 60, "{r:?}");
+    }
+
+    plugin.device_health.set_fatal_aer(gpu(1), 3);
+    let list = until(&mut beta, 2, "AER GPU unhealthy over v1beta1", |l| {
+        health(l, &hgx_device(1)) == Some(ReportedHealth::Unhealthy)
+    })
+    .await;
+    let sick = list.iter().find(|r| r.device == hgx_device(1)).unwrap();
+    let why = sick.message.as_deref().unwrap();
+    assert!(why.contains("fatal-aer") && why.contains('3'), "the message names the cause and count: {why}");
+    assert!(why.len() <= ccgpu_host_shim::MAX_HEALTH_MESSAGE);
+    assert_eq!(sick.timeout_seconds, Some(want));
+    assert_eq!(health(&list, &hgx_device(0)), Some(ReportedHealth::Healthy));
+
+    // The v1alpha1 stream, open all along on the same socket, says the same without the new fields.
+    let list = until(&mut alpha, 2, "AER GPU unhealthy over v1alpha1", |l| {
+        health(l, &hgx_device(1)) == Some(ReportedHealth::Unhealthy)
+    })
+    .await;
+    assert!(list.iter().all(|r| r.timeout_seconds.is_none() && r.message.is_none()), "{list:?}");
+    assert_eq!(health(&list, &hgx_device(0)), Some(ReportedHealth::Healthy));
+
+    plugin.stop().await.unwrap();
+    assert!(beta.next().await.map(|n| n.is_none()).unwrap_or(true), "the v1beta1 stream ended with the plugin");
 }

@@ -45,7 +45,7 @@ async fn registers_like_the_kubelet_then_prepares_and_unprepares_over_both_versi
     assert_eq!(kubelet.info.endpoint, plugin.sockets.dra.to_str().unwrap());
     assert_eq!(
         kubelet.info.supported_versions,
-        vec!["v1.DRAPlugin", "v1beta1.DRAPlugin", "v1alpha1.DRAResourceHealth"]
+        vec!["v1.DRAPlugin", "v1beta1.DRAPlugin", "v1beta1.DRAResourceHealth", "v1alpha1.DRAResourceHealth"]
     );
     assert_eq!(kubelet.chosen, "v1.DRAPlugin");
     eventually("registered metric", || plugin.metrics.encode().contains("ccgpu_registered 1")).await;

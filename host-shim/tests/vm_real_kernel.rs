@@ -1,37 +1,25 @@
-//! The node layer on a real Linux kernel: Debian's 6.1 kernel booted under QEMU (TCG, q35, emulated
-//! Intel vIOMMU) with two emulated PCI devices — an `e1000e` NIC driven by the e1000e driver and the
-//! QEMU `edu` device with no driver — selected through the configurable match rule
-//! (`8086:0200,1234:00ff`). Inside the guest our `ccgpu-node` binary runs the REAL code path: `SysfsBus`
-//! discovery, whole-group binding to vfio-pci, the VFIO ioctls (`KernelVfio`), the CDI spec and the
-//! checkpoint, then unprepare; the guest prints the results on the serial console and the test checks
-//! them here.
+//! The node layer on a real Linux kernel, legacy path: Debian bookworm's 6.1 kernel booted under QEMU
+//! (see `vm_common` for the guest) with the `e1000e` NIC and the `edu` device selected through the
+//! configurable match rule (`8086:0200,1234:00ff`). Inside the guest our `ccgpu-node` binary runs the REAL
+//! code path: `SysfsBus` discovery, whole-group binding to vfio-pci, the VFIO group ioctls
+//! (`KernelVfio`), the CDI spec and the checkpoint, then unprepare; the test reads the console here.
 //!
-//! How the binary gets in: we copy the `ccgpu-node` that `cargo test` already built (debug info stripped
-//! with `objcopy`) plus the few shared libraries `ldd` lists and the dynamic loader into a busybox-static
-//! initramfs. That needs no second build and no extra target, which keeps CI time and complexity lowest;
-//! a static build would need another full compile of the crate graph.
-//!
-//! What it needs, and where it comes from: `qemu-system-x86`, `busybox-static` and `cpio` (installed by
-//! `ci/system-deps.sh`), and the kernel package, downloaded here with `apt-get download` and unpacked
-//! with `dpkg-deb -x` into `target/tmp/ccgpu-vm/` (cached across runs). The Debian 6.1 kernel has no VFIO
-//! cdevs (`CONFIG_VFIO_DEVICE_CDEV` arrived in 6.6), so the test also shows that an iommufd
-//! (confidential) prepare is refused there with a clear error and fully rolled back, and prepares through
-//! the legacy group for the rest.
-//!
-//! It skips, with a message, only when not root or without QEMU, and never under `CI=true`, where those
-//! are failures. QEMU runs under `timeout`; one boot takes 15–40 s here.
+//! The kernel package is downloaded with `apt-get download` and unpacked with `dpkg-deb -x` into
+//! `target/tmp/ccgpu-vm/` (cached across runs). The Debian 6.1 kernel has no VFIO cdevs
+//! (`CONFIG_VFIO_DEVICE_CDEV` arrived in 6.6), so the test also shows that an iommufd (confidential)
+//! prepare is refused there with a clear error and fully rolled back; the iommufd hand-over itself runs
+//! on 6.12 in `vm_real_kernel_iommufd.rs`. QEMU runs under `timeout`; one boot takes 10–40 s here.
 #![allow(clippy::unwrap_used)]
 
+mod vm_common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use ccgpu_test_support::in_ci;
+use vm_common::{EDU, EDU_NAME, Kernel, NIC, NIC_NAME, NODE, cache_dir, run};
 
-/// Emulated devices and where we put them.
-const NIC: &str = "0000:00:03.0";
-const EDU: &str = "0000:00:04.0";
 /// Modules, in load order: the NIC's driver, then VFIO (Linux 6.1 layout).
 const MODULES: &[&str] = &[
     "kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko",
@@ -42,25 +30,6 @@ const MODULES: &[&str] = &[
     "kernel/drivers/vfio/pci/vfio-pci-core.ko",
     "kernel/drivers/vfio/pci/vfio-pci.ko",
 ];
-/// Wall-clock bound of one boot-run-poweroff.
-const QEMU_TIMEOUT_S: u32 = 100;
-
-fn skip_or_fail(why: &str) {
-    assert!(!in_ci(), "real-kernel VM test cannot run under CI=true: {why}");
-    ccgpu_test_support::skip(&format!("{why} (set up with ./ci/system-deps.sh, run as root)"));
-}
-
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("{cmd:?}: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr)));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ccgpu-vm")
-}
 
 /// The unpacked kernel package: `(vmlinuz, modules dir)`, downloaded once into the cache.
 fn kernel() -> Result<(PathBuf, PathBuf), String> {
@@ -111,158 +80,44 @@ fn kernel() -> Result<(PathBuf, PathBuf), String> {
     find().ok_or_else(|| format!("{package} has no vmlinuz or modules"))
 }
 
-/// The guest's /init: load modules, then run each step between markers and power off.
-fn init_script() -> String {
-    let node = "/ccgpu-node --match 8086:0200,1234:00ff --cdi-dir /run/cdi --checkpoint-dir /var/lib/ccgpu";
-    let nic = "gpu-0000-00-03-0";
-    let edu = "gpu-0000-00-04-0";
-    let mut s = String::from(
-        "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmount -t proc proc /proc\nmount -t sysfs sysfs /sys\n\
-         mount -t devtmpfs devtmpfs /dev\nmkdir -p /run/cdi /var/lib/ccgpu /tmp\n",
-    );
-    for m in MODULES {
-        let name = Path::new(m).file_name().unwrap().to_string_lossy().into_owned();
-        s += &format!("insmod /modules/{name} || echo 'CCGPU-VM insmod {name} failed'\n");
-    }
-    let drivers = format!(
-        "echo \"nic=$(basename \"$(readlink /sys/bus/pci/devices/{NIC}/driver)\") edu=$(basename \"$(readlink /sys/bus/pci/devices/{EDU}/driver)\")\"\n"
-    );
-    let steps = [
-        ("discover", format!("{node} discover")),
-        ("prepare-iommufd", format!("{node} --vfio-nodes iommufd prepare --claim cc1 {nic}")),
+/// The steps the guest runs, in order.
+fn steps() -> Vec<(&'static str, String)> {
+    let drivers = vm_common::drivers_step();
+    vec![
+        ("discover", format!("{NODE} discover")),
+        ("prepare-iommufd", format!("{NODE} --vfio-nodes iommufd prepare --claim cc1 {NIC_NAME}")),
         ("drivers-after-refusal", drivers.clone()),
-        ("prepare", format!("{node} --vfio-nodes legacy-group prepare --claim c1 {nic} {edu}")),
+        ("prepare", format!("{NODE} --vfio-nodes legacy-group prepare --claim c1 {NIC_NAME} {EDU_NAME}")),
         ("drivers-prepared", drivers.clone()),
         ("cdi", "cat /run/cdi/*.json".to_owned()),
-        ("prepare-again", format!("{node} --vfio-nodes legacy-group prepare --claim c1 {nic} {edu}")),
-        ("recover", format!("{node} recover")),
-        ("unprepare", format!("{node} unprepare --claim c1")),
+        ("prepare-again", format!("{NODE} --vfio-nodes legacy-group prepare --claim c1 {NIC_NAME} {EDU_NAME}")),
+        ("recover", format!("{NODE} recover")),
+        ("unprepare", format!("{NODE} unprepare --claim c1")),
         ("drivers-unprepared", drivers),
-        ("unprepare-again", format!("{node} unprepare --claim c1")),
+        ("unprepare-again", format!("{NODE} unprepare --claim c1")),
         ("leftovers", "ls -A /run/cdi /var/lib/ccgpu".to_owned()),
-    ];
-    for (name, cmd) in steps {
-        s += &format!("echo 'CCGPU-VM-BEGIN {name}'\n{cmd}\necho \"CCGPU-VM-END {name} rc=$?\"\n");
-    }
-    s += "echo CCGPU-VM-DONE\npoweroff -f\n";
-    s
-}
-
-/// Builds the initramfs (an uncompressed newc cpio) and returns its path.
-fn initramfs(work: &Path, modules: &Path) -> Result<PathBuf, String> {
-    let root = work.join("root");
-    for d in ["bin", "modules", "proc", "sys", "dev", "run", "var", "tmp"] {
-        fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
-    }
-    fs::copy("/bin/busybox", root.join("bin/busybox")).map_err(|e| format!("/bin/busybox: {e}"))?;
-    for m in MODULES {
-        let from = modules.join(m);
-        let name = Path::new(m).file_name().unwrap();
-        fs::copy(&from, root.join("modules").join(name)).map_err(|e| format!("{}: {e}", from.display()))?;
-    }
-    let binary = Path::new(env!("CARGO_BIN_EXE_ccgpu-node"));
-    run(Command::new("objcopy").arg("--strip-debug").arg(binary).arg(root.join("ccgpu-node")))?;
-    // The dynamic loader and the shared libraries, at the paths the binary expects.
-    for line in run(Command::new("ldd").arg(binary))?.lines() {
-        let path = line.split_whitespace().find(|w| w.starts_with('/'));
-        if let Some(lib) = path {
-            let to = root.join(lib.trim_start_matches('/'));
-            fs::create_dir_all(to.parent().unwrap()).map_err(|e| e.to_string())?;
-            fs::copy(lib, &to).map_err(|e| format!("{lib}: {e}"))?;
-        }
-    }
-    let init = root.join("init");
-    fs::write(&init, init_script()).map_err(|e| e.to_string())?;
-    run(Command::new("chmod").args(["0755"]).arg(&init))?;
-    let cpio = work.join("initramfs.cpio");
-    run(Command::new("sh").arg("-c").arg(format!(
-        "cd '{}' && find . | cpio -o -H newc --quiet > '{}'",
-        root.display(),
-        cpio.display()
-    )))?;
-    Ok(cpio)
-}
-
-/// The output of one step: `(text, exit code)`.
-fn step<'a>(console: &'a str, name: &str) -> (&'a str, i32) {
-    let begin = format!("CCGPU-VM-BEGIN {name}\n");
-    let start = console.find(&begin).unwrap_or_else(|| panic!("step {name} never ran:\n{console}")) + begin.len();
-    let end_marker = format!("CCGPU-VM-END {name} rc=");
-    let end = start + console[start..].find(&end_marker).unwrap_or_else(|| panic!("step {name} never ended"));
-    let rc_text = &console[end + end_marker.len()..];
-    let rc = rc_text.split_whitespace().next().unwrap().parse().unwrap();
-    (&console[start..end], rc)
-}
-
-fn json(text: &str) -> serde_json::Value {
-    // The step's stdout is the JSON document; log lines went to stderr, which is the same console, so
-    // take from the first line that opens a JSON value.
-    let begin = text.lines().position(|l| l.starts_with('[') || l.starts_with('{')).unwrap_or_else(|| panic!("{text}"));
-    let doc: Vec<&str> = text.lines().skip(begin).filter(|l| !l.contains(" INFO ") && !l.contains(" WARN ")).collect();
-    serde_json::from_str(&doc.join("\n")).unwrap_or_else(|e| panic!("{e}: {text}"))
+    ]
 }
 
 #[test]
 fn vm_real_kernel() {
-    // SAFETY-free check of the effective uid through /proc (no libc call needed).
-    let root = fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false);
-    if !root {
-        return skip_or_fail("not root");
-    }
-    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
-        return skip_or_fail("qemu-system-x86_64 not installed");
+    if vm_common::cannot_run().is_some() {
+        return;
     }
     let started = Instant::now();
     let (vmlinuz, modules) = kernel().unwrap_or_else(|e| panic!("getting the Debian kernel: {e}"));
-    let work = tempfile::tempdir().unwrap();
-    let cpio = initramfs(work.path(), &modules).unwrap_or_else(|e| panic!("building the initramfs: {e}"));
-    let boot = Instant::now();
-    let out = Command::new("timeout")
-        .arg(QEMU_TIMEOUT_S.to_string())
-        .arg("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-machine", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on"])
-        .args(["-cpu", "max", "-smp", "1", "-m", "512", "-no-reboot", "-nodefaults", "-no-user-config"])
-        .args(["-display", "none", "-serial", "stdio"])
-        .args(["-device", "e1000e,addr=03.0", "-device", "edu,addr=04.0"])
-        .arg("-kernel")
-        .arg(&vmlinuz)
-        .arg("-initrd")
-        .arg(&cpio)
-        .args(["-append", "console=ttyS0 intel_iommu=on iommu=pt panic=-1 quiet"])
-        .output()
-        .unwrap();
-    let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    eprintln!(
-        "vm_real_kernel: boot-run-poweroff {:.1} s, whole test {:.1} s",
-        boot.elapsed().as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    );
-    assert!(
-        console.contains("CCGPU-VM-DONE"),
-        "guest did not finish ({}):\n{console}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!console.contains("insmod"), "a module failed to load:\n{console}");
+    let kernel = Kernel { vmlinuz, modules: MODULES.iter().map(|m| modules.join(m)).collect() };
+    let console = vm_common::boot("vm_real_kernel (6.1)", &kernel, &steps());
+    eprintln!("vm_real_kernel (6.1): whole test {:.1} s", started.elapsed().as_secs_f64());
+    let step = |name| vm_common::step(&console, name);
+    let json = vm_common::json;
 
     // Discovery through the real SysfsBus: both devices, each with an IOMMU group; e1000e bound, edu not.
-    let (text, rc) = step(&console, "discover");
+    let (text, rc) = step("discover");
     assert_eq!(rc, 0, "{text}");
     let found = json(text);
-    let by_addr = |a: &str| {
-        found
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["device"]["pci"]["address"] == a)
-            .cloned()
-            .unwrap_or_else(|| panic!("{a} not discovered: {text}"))
-    };
-    let nic = by_addr(NIC);
-    let edu = by_addr(EDU);
+    let nic = vm_common::discovered(&found, NIC);
+    let edu = vm_common::discovered(&found, EDU);
     assert_eq!(nic["device"]["pci"]["driver"], "e1000e", "{text}");
     assert!(edu["device"]["pci"]["driver"].is_null(), "{text}");
     let nic_group = nic["device"]["pci"]["iommu_group"].as_u64().expect("NIC has an IOMMU group");
@@ -271,54 +126,43 @@ fn vm_real_kernel() {
     assert!(nic["device"]["unpreparable"].is_null(), "{text}");
 
     // Confidential (iommufd) hand-over on 6.1: refused, clearly, and rolled back to e1000e.
-    let (text, rc) = step(&console, "prepare-iommufd");
+    let (text, rc) = step("prepare-iommufd");
     assert_eq!(rc, 1, "{text}");
     assert!(text.contains("no VFIO cdev"), "{text}");
-    let (text, _) = step(&console, "drivers-after-refusal");
+    let (text, _) = step("drivers-after-refusal");
     assert!(text.contains("nic=e1000e edu="), "{text}");
 
     // The legacy-group prepare binds both groups to vfio-pci, opens them via VFIO, writes CDI + checkpoint.
-    let (text, rc) = step(&console, "prepare");
+    let (text, rc) = step("prepare");
     assert_eq!(rc, 0, "{text}");
     let prepared = json(text);
     assert_eq!(prepared["devices"].as_array().unwrap().len(), 2, "{text}");
-    let (text, _) = step(&console, "drivers-prepared");
+    let (text, _) = step("drivers-prepared");
     assert!(text.contains("nic=vfio-pci edu=vfio-pci"), "{text}");
-    let (text, _) = step(&console, "cdi");
+    let (text, _) = step("cdi");
     let spec = json(text);
     assert_eq!(spec["cdiVersion"], "0.5.0");
-    let nodes: Vec<String> = spec["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|d| {
-            d["containerEdits"]["deviceNodes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|n| n["path"].as_str().unwrap().to_owned())
-        })
-        .collect();
+    let nodes = vm_common::cdi_device_nodes(&spec);
     assert!(
         nodes.contains(&format!("/dev/vfio/{nic_group}")) && nodes.contains(&format!("/dev/vfio/{edu_group}")),
         "{nodes:?}"
     );
-    let (text, rc) = step(&console, "prepare-again");
+    let (text, rc) = step("prepare-again");
     assert_eq!((rc, json(text)), (0, prepared.clone()), "prepare is idempotent");
 
     // A restarted node keeps the completed claim and finds nothing unclaimed on vfio-pci.
-    let (text, rc) = step(&console, "recover");
+    let (text, rc) = step("recover");
     assert_eq!(rc, 0, "{text}");
     let report = json(text);
     assert_eq!(report["prepared"], serde_json::json!(["c1"]), "{text}");
     assert_eq!(report["unclaimed_vfio"], serde_json::json!([]), "{text}");
 
     // Unprepare restores e1000e and leaves edu unbound as it was; twice is fine; nothing is left over.
-    let (text, rc) = step(&console, "unprepare");
+    let (text, rc) = step("unprepare");
     assert_eq!(rc, 0, "{text}");
-    let (text, _) = step(&console, "drivers-unprepared");
+    let (text, _) = step("drivers-unprepared");
     assert!(text.contains("nic=e1000e edu=\n") || text.trim_end().ends_with("nic=e1000e edu="), "{text}");
-    assert_eq!(step(&console, "unprepare-again").1, 0);
-    let (text, _) = step(&console, "leftovers");
+    assert_eq!(step("unprepare-again").1, 0);
+    let (text, _) = step("leftovers");
     assert!(!text.contains(".json"), "CDI spec or checkpoint left behind: {text}");
 }

@@ -73,6 +73,14 @@ struct Cli {
     #[arg(long, env = "CCGPU_TAINT_RECHECK_INTERVAL", default_value = defaults::TAINT_RECHECK_INTERVAL, value_parser = parse_duration)]
     taint_recheck_interval: Duration,
     /// Pre-flight attestation of GPUs still on the NVIDIA host driver (needs NVML): auto or off.
+    /// This pod's UID (downward API `metadata.uid`): enables the kubelet's rolling-update sockets
+    /// (`<driver>-<uid>-reg.sock`, `dra-<uid>.sock`) and the hand-over of the node lock, waiting up to
+    /// --handover-wait for the old instance (deploy/README.md, "Rolling updates").
+    #[arg(long, env = "POD_UID", value_parser = parse_pod_uid)]
+    pod_uid: Option<String>,
+    /// With --pod-uid: how long to wait for the previous instance to drain and release the node lock.
+    #[arg(long, env = "CCGPU_HANDOVER_WAIT", default_value = defaults::HANDOVER_WAIT, value_parser = parse_duration)]
+    handover_wait: Duration,
     #[arg(long, env = "CCGPU_PREFLIGHT", value_enum, default_value_t = PreflightArg::Auto)]
     preflight: PreflightArg,
     /// SIMULATION: run against N simulated H100 GPUs instead of this machine's PCI bus. Nothing real is
@@ -86,6 +94,17 @@ struct Cli {
 enum PreflightArg {
     Auto,
     Off,
+}
+
+fn parse_pod_uid(s: &str) -> Result<String, String> {
+    if ccgpu_host_shim::valid_instance_id(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "a pod UID is 1 to {} lowercase letters, digits and '-' (metadata.uid)",
+            ccgpu_host_shim::MAX_INSTANCE_ID
+        ))
+    }
 }
 
 fn parse_driver(s: &str) -> Result<String, String> {
@@ -163,14 +182,17 @@ fn machine(cli: &Cli, config: &NodeConfig) -> anyhow::Result<(Backends, Option<A
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let node_config = cli.node.node_config();
+    let mut node_config = cli.node.node_config();
+    if let Some(uid) = &cli.pod_uid {
+        node_config.lock_wait = cli.handover_wait;
+        node_config.instance = Some(uid.clone());
+    }
     let boot_id = read_boot_id(&node_config.paths.proc)?;
     let (backends, preflight) = machine(&cli, &node_config)?;
     let client = kube_client(&cli).await?;
-    let node = tokio::task::spawn_blocking(move || Node::open(node_config, backends, boot_id)).await??;
-    let (node, report) = node;
-    tracing::info!(?report, "node layer open; recovery done");
 
+    // Metrics and /healthz first: a rolling update's new instance answers the liveness probe while it
+    // waits for the old one to hand over the node lock.
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     let (stop_http, stop_http_rx) = tokio::sync::watch::channel(false);
@@ -185,6 +207,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = rx.wait_for(|s| *s).await;
         })))
     };
+
+    health.set_waiting(cli.pod_uid.is_some());
+    let opened = tokio::task::spawn_blocking(move || Node::open(node_config, backends, boot_id)).await;
+    health.set_waiting(false);
+    let (node, report) = opened??;
+    tracing::info!(?report, previous_instance = node.previous_holder(), "node layer open; recovery done");
 
     let config = PluginConfig {
         driver: cli.driver_name.clone(),
@@ -203,7 +231,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
     let parts = PluginParts { node: Arc::new(node), client, preflight, metrics, health };
-    let options = PluginOptions { withdraw_on_exit: cli.withdraw_on_exit, taint_recheck: cli.taint_recheck_interval };
+    let options = PluginOptions {
+        withdraw_on_exit: cli.withdraw_on_exit,
+        taint_recheck: cli.taint_recheck_interval,
+        pod_uid: cli.pod_uid.clone(),
+    };
     let result = run_plugin_with(config, options, parts, shutdown).await;
     let _ = stop_http.send(true);
     if let Some(http) = http {

@@ -1,6 +1,6 @@
 //! Generated gRPC code for the kubelet's DRA and plugin-registration APIs (from host-shim/proto/ by
 //! build.rs). Both DRA packages are generated; [`super::service`] serves them from one handler. The
-//! resource-health package is served by [`super::health`].
+//! resource-health packages are served by [`super::health`].
 
 #![allow(
     missing_docs,
@@ -25,6 +25,12 @@ pub mod v1beta1 {
 /// stream (KEP-4680, Kubernetes 1.34+), served by [`crate::dra::health`].
 pub mod health_v1alpha1 {
     tonic::include_proto!("v1alpha1");
+}
+
+/// `v1beta1` (upstream's `k8s.io/kubelet/pkg/apis/dra-health/v1beta1`): the same stream with each device's
+/// health-check timeout and a message, served beside `v1alpha1` by [`crate::dra::health`].
+pub mod health_v1beta1 {
+    tonic::include_proto!("v1beta1");
 }
 
 /// `pluginregistration` (the kubelet's plugin watcher).

@@ -17,19 +17,19 @@
 //! call arrived, so reading the claim from the API server counts too.
 //!
 //! Calls for one claim are serialized ([`claim_lock`]); calls for different claims run in parallel (no lock
-//! is held across sysfs writes except the claim's own). Recovery after a crash runs in [`Node::open`]
-//! (see [`recovery`]). Trusts the configured roots and the kernel; trusts claim and device names only
-//! after parsing them. Errors are in [`error`].
+//! is held across sysfs writes except the claim's own). One process at a time works on the node:
+//! [`Node::open`] takes the node lock ([`node_lock`]; a rolling update's new instance waits for it,
+//! bounded), then recovers after a crash (see [`recovery`]). Trusts the configured roots and the kernel;
+//! trusts claim and device names only after parsing them. Errors are in [`error`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ccgpu_pci::{IommuGroup, PciAddress, PciError};
 use serde::Serialize;
 
 use crate::Backends;
-use crate::atomic_file::FileError;
 use crate::ccmode::CcMode;
 use crate::cdi::CdiWriter;
 use crate::checkpoint::{CheckpointError, CheckpointStore, ClaimRecord, Phase};
@@ -42,6 +42,7 @@ use crate::sysfs_write::{BoundedWrites, Write};
 
 pub mod claim_lock;
 pub mod error;
+pub mod node_lock;
 mod prepare;
 pub mod recovery;
 mod unprepare;
@@ -87,6 +88,8 @@ pub struct Node {
     claim_locks: ClaimLocks,
     /// CC modes seen while GPUs were on the NVIDIA driver.
     remembered_cc: Mutex<HashMap<PciAddress, CcMode>>,
+    /// The instance id the node lock file named when we took the lock (see [`node_lock`]).
+    previous_holder: Option<String>,
     _lock: File,
 }
 
@@ -110,20 +113,8 @@ impl Node {
     ) -> Result<(Self, RecoveryReport), OpenError> {
         let checkpoints = CheckpointStore::open(&config.paths.checkpoint_dir)?;
         let cdi = CdiWriter::open(&config.paths.cdi_dir, config.cdi_kind.clone())?;
-        let lock_path = config.paths.checkpoint_dir.join("node.lock");
-        let lock_file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| FileError { action: "opening lock file", path: lock_path.clone(), source })?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(OpenError::Locked { path: lock_path }),
-            Err(TryLockError::Error(source)) => {
-                return Err(FileError { action: "locking", path: lock_path, source }.into());
-            }
-        }
+        let (lock_file, previous_holder) =
+            node_lock::acquire(&config.paths.checkpoint_dir, config.lock_wait, config.instance.as_deref())?;
         let node = Self {
             writes: BoundedWrites::new(backends.bus.clone()),
             config,
@@ -135,6 +126,7 @@ impl Node {
             reservations: Mutex::default(),
             claim_locks: ClaimLocks::default(),
             remembered_cc: Mutex::default(),
+            previous_holder,
             _lock: lock_file,
         };
         let report = node.recover().map_err(|f| OpenError::Recovery(Box::new(f)))?;
@@ -149,6 +141,12 @@ impl Node {
     /// The backends.
     pub fn backends(&self) -> &Backends {
         &self.backends
+    }
+
+    /// The instance id the previous holder of the node lock recorded (a plugin pod's UID), if any: that
+    /// process no longer holds the lock, so it has exited or died.
+    pub fn previous_holder(&self) -> Option<&str> {
+        self.previous_holder.as_deref()
     }
 
     /// The boot id records are tagged with.

@@ -1,9 +1,8 @@
 //! [`KubeletStandIn`]: registers a DRA plugin through its registration socket exactly as the kubelet's
 //! plugin watcher does — dial `<name>-reg.sock`, `GetInfo`, validate type/name/versions/endpoint, dial the
 //! endpoint, `NotifyRegistrationStatus` — then drives NodePrepareResources/NodeUnprepareResources over
-//! the v1 or v1beta1 service, as the kubelet would (45 s deadline per call), and watches device health
-//! over `v1alpha1.DRAResourceHealth` (`NodeWatchResources`) as a 1.34 kubelet with `ResourceHealthStatus`
-//! does.
+//! the v1 or v1beta1 service, as the kubelet would (45 s deadline per call). Its device-health watch is
+//! in [`super::kubelet_health`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,13 +14,10 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::dra::proto::registration::registration_client::RegistrationClient;
 use crate::dra::proto::registration::{InfoRequest, PluginInfo, RegistrationStatus};
-use crate::dra::proto::{health_v1alpha1, v1, v1beta1};
+use crate::dra::proto::{v1, v1beta1};
 
 /// The kubelet's per-call deadline.
 pub const KUBELET_DEADLINE: Duration = Duration::from_secs(45);
-
-/// The device-health service as a registration lists it.
-pub const HEALTH_SERVICE: &str = "v1alpha1.DRAResourceHealth";
 
 /// The versions the kubelet knows, in its order of preference.
 const KNOWN_VERSIONS: [&str; 2] = ["v1.DRAPlugin", "v1beta1.DRAPlugin"];
@@ -51,7 +47,7 @@ pub enum StandInError {
     Refused(String),
 }
 
-fn rpc(call: &'static str) -> impl FnOnce(tonic::Status) -> StandInError {
+pub(super) fn rpc(call: &'static str) -> impl FnOnce(tonic::Status) -> StandInError {
     move |status| StandInError::Rpc { call, status: Box::new(status) }
 }
 
@@ -101,68 +97,6 @@ pub struct PrepareAnswer {
     pub error: String,
 }
 
-/// A device's health as the kubelet's health stream reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReportedHealth {
-    /// `UNKNOWN`.
-    Unknown,
-    /// `HEALTHY`.
-    Healthy,
-    /// `UNHEALTHY`.
-    Unhealthy,
-}
-
-/// One device of a health response.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HealthReport {
-    /// The pool.
-    pub pool: String,
-    /// The device name.
-    pub device: String,
-    /// Its health.
-    pub health: ReportedHealth,
-    /// Unix seconds of the plugin's last determination.
-    pub last_updated: i64,
-}
-
-/// An open `NodeWatchResources` stream.
-#[derive(Debug)]
-pub struct HealthWatch {
-    stream: tonic::Streaming<health_v1alpha1::NodeWatchResourcesResponse>,
-}
-
-impl HealthWatch {
-    /// The next response: the plugin's complete device list (`None` when the plugin ended the stream).
-    /// A device without an identifier or with a health value outside the enum is refused, as the
-    /// kubelet would not know what it is.
-    pub async fn next(&mut self) -> Result<Option<Vec<HealthReport>>, StandInError> {
-        let Some(response) = self.stream.message().await.map_err(rpc("NodeWatchResources"))? else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        for d in response.devices {
-            let bad = |what: &str| StandInError::Rpc {
-                call: "NodeWatchResources",
-                status: Box::new(tonic::Status::invalid_argument(what.to_owned())),
-            };
-            let id = d.device.ok_or_else(|| bad("a device without an identifier"))?;
-            let health = match health_v1alpha1::HealthStatus::try_from(d.health) {
-                Ok(health_v1alpha1::HealthStatus::Unknown) => ReportedHealth::Unknown,
-                Ok(health_v1alpha1::HealthStatus::Healthy) => ReportedHealth::Healthy,
-                Ok(health_v1alpha1::HealthStatus::Unhealthy) => ReportedHealth::Unhealthy,
-                Err(_) => return Err(bad("a health value outside the enum")),
-            };
-            out.push(HealthReport {
-                pool: id.pool_name,
-                device: id.device_name,
-                health,
-                last_updated: d.last_updated_time,
-            });
-        }
-        Ok(Some(out))
-    }
-}
-
 /// A registered plugin, as the kubelet holds it.
 #[derive(Debug)]
 pub struct KubeletStandIn {
@@ -170,7 +104,7 @@ pub struct KubeletStandIn {
     pub info: PluginInfo,
     /// The version the kubelet chose (`v1.DRAPlugin` when offered).
     pub chosen: String,
-    channel: Channel,
+    pub(super) channel: Channel,
 }
 
 /// A claim as the kubelet names it: `(namespace, name, uid)`.
@@ -263,28 +197,6 @@ impl KubeletStandIn {
                 answers!(c.node_prepare_resources(req).await.map_err(rpc(CALL))?.into_inner())
             }
         })
-    }
-
-    /// Opens the device-health stream (`v1alpha1.DRAResourceHealth/NodeWatchResources`) on the plugin's
-    /// DRA socket. A 1.34 kubelet calls it on every registered plugin; later kubelets only on a plugin
-    /// whose registration lists the service, and so does the stand-in: it refuses otherwise.
-    pub async fn watch_health(&self) -> Result<HealthWatch, StandInError> {
-        if !self.info.supported_versions.iter().any(|v| v == HEALTH_SERVICE) {
-            return Err(StandInError::Rpc {
-                call: "NodeWatchResources",
-                status: Box::new(tonic::Status::failed_precondition(format!(
-                    "the plugin does not list {HEALTH_SERVICE} among {:?}",
-                    self.info.supported_versions
-                ))),
-            });
-        }
-        let mut c = health_v1alpha1::dra_resource_health_client::DraResourceHealthClient::new(self.channel.clone());
-        let stream = c
-            .node_watch_resources(health_v1alpha1::NodeWatchResourcesRequest {})
-            .await
-            .map_err(rpc("NodeWatchResources"))?
-            .into_inner();
-        Ok(HealthWatch { stream })
     }
 
     /// NodeUnprepareResources for `claims`, over `version`: the error per claim uid (empty: done).

@@ -11,7 +11,7 @@
 //! - stand-ins for what surrounds the plugin on a node: [`KubeletStandIn`] registers the plugin through
 //!   its registration socket exactly as the kubelet's plugin watcher does and calls
 //!   NodePrepareResources / NodeUnprepareResources over v1 or v1beta1, and watches device health over
-//!   `v1alpha1.DRAResourceHealth`; [`FakeApiServer`] serves the few `resource.k8s.io/v1` and `v1`
+//!   `v1alpha1.` or `v1beta1.DRAResourceHealth`; [`FakeApiServer`] serves the few `resource.k8s.io/v1` and `v1`
 //!   endpoints the plugin calls, over HTTP on localhost, so the real `kube` client code path runs, and
 //!   refuses slices the real API server would refuse ([`validate_resource_slice`]); [`InProcessPlugin`]
 //!   runs the real plugin on a task of this process;
@@ -27,6 +27,7 @@ mod ccmode;
 mod evidence;
 mod health;
 mod kubelet;
+mod kubelet_health;
 mod plugin;
 mod slice_validation;
 mod usage;
@@ -37,9 +38,9 @@ pub use ccmode::FixedCcMode;
 pub use evidence::{SimEvidence, simulated as simulated_preflight, simulated_with as simulated_preflight_with};
 pub use health::SimHealth;
 pub use kubelet::{
-    DraVersion, HealthReport, HealthWatch, KUBELET_DEADLINE, KubeletStandIn, PrepareAnswer, PreparedDevice,
-    ReportedHealth, StandInError, unix_channel,
+    DraVersion, KUBELET_DEADLINE, KubeletStandIn, PrepareAnswer, PreparedDevice, StandInError, unix_channel,
 };
+pub use kubelet_health::{HealthReport, HealthVersion, HealthWatch, ReportedHealth};
 pub use plugin::InProcessPlugin;
 pub use slice_validation::{FieldError, Problem, invalid_status, validate as validate_resource_slice};
 pub use usage::SimUsage;

@@ -33,7 +33,7 @@ impl InProcessPlugin {
 
     /// Starts the plugin with `config`, `options` and `parts` on the current tokio runtime.
     pub fn spawn_with(config: PluginConfig, options: PluginOptions, parts: PluginParts) -> Self {
-        let sockets = SocketPaths::new(&config.kubelet_root, &config.driver);
+        let sockets = SocketPaths::for_instance(&config.kubelet_root, &config.driver, options.pod_uid.as_deref());
         let (metrics, health) = (parts.metrics.clone(), parts.health.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(plugin::run_with(config, options, parts, async move {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ccgpu_pci::{IommuGroup, PciAddress, PciBus};
 
-use crate::vfio::{VfioAccess, VfioError, VfioProof};
+use crate::vfio::{IommufdProof, VfioAccess, VfioError, VfioProof};
 
 /// VFIO over a simulated (or any) [`PciBus`].
 #[derive(Debug, Clone)]
@@ -35,7 +35,10 @@ impl SimVfio {
     }
 }
 
-const PROOF: VfioProof = VfioProof { flags: 2, num_regions: 9, num_irqs: 5 };
+const PROOF: VfioProof = VfioProof { flags: 2, num_regions: 9, num_irqs: 5, iommufd: None };
+/// What the simulated iommufd hand-over reports: one 4 KiB page mapped and unmapped at the IOVA the
+/// kernel's allocator picks first.
+const IOMMUFD: IommufdProof = IommufdProof { dev_id: 1, ioas_id: 2, hwpt_id: 3, iova: 0, mapped: 4096, unmapped: 4096 };
 
 impl VfioAccess for SimVfio {
     fn open_group(&self, group: IommuGroup, device: PciAddress) -> Result<VfioProof, VfioError> {
@@ -60,6 +63,6 @@ impl VfioAccess for SimVfio {
         if current.as_deref() != Some(cdev) {
             return Err(Self::unusable(device, format!("cdev {cdev} is not the device's ({current:?})")));
         }
-        Ok(PROOF)
+        Ok(VfioProof { iommufd: Some(IOMMUFD), ..PROOF })
     }
 }

@@ -1,8 +1,10 @@
-//! [`KernelVfio`]: the VFIO ioctls, against device nodes under a `/dev` root given as a path.
+//! [`KernelVfio`]: the VFIO and iommufd ioctls, against device nodes under a `/dev` root given as a path.
 //!
 //! This is the only module of the crate allowed `unsafe` code: each block is one `ioctl(2)` on a file
 //! descriptor we own, with a pointer to a properly sized, initialised `#[repr(C)]` struct from
-//! `vfio-bindings` (or an integer argument) that lives across the call. Trusts the kernel's VFIO ABI.
+//! `vfio-bindings` or from [`iommufd`] (or an integer argument) that lives across the call, or the
+//! `mmap(2)`/`munmap(2)` of the one anonymous page the iommufd proof maps for DMA. Trusts the kernel's
+//! VFIO and iommufd ABIs.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
@@ -14,11 +16,15 @@ use std::path::{Path, PathBuf};
 
 use ccgpu_pci::{IommuGroup, PciAddress};
 use vfio_bindings::bindings::vfio::{
-    VFIO_API_VERSION, VFIO_BASE, VFIO_GROUP_FLAGS_VIABLE, VFIO_TYPE, VFIO_TYPE1v2_IOMMU, vfio_device_bind_iommufd,
-    vfio_device_info, vfio_group_status,
+    VFIO_API_VERSION, VFIO_BASE, VFIO_GROUP_FLAGS_VIABLE, VFIO_TYPE, VFIO_TYPE1v2_IOMMU, vfio_device_attach_iommufd_pt,
+    vfio_device_bind_iommufd, vfio_device_detach_iommufd_pt, vfio_device_info, vfio_group_status,
 };
 
-use super::{VfioAccess, VfioError, VfioProof};
+use super::{IommufdProof, VfioAccess, VfioError, VfioProof};
+
+mod iommufd;
+
+use iommufd::{DmaPage, IoasAlloc, IoasMap, IoasUnmap, IommuDestroy};
 
 /// `_IO(VFIO_TYPE, VFIO_BASE + n)`: VFIO's ioctls carry no size or direction bits.
 const fn vfio_io(n: u32) -> libc::Ioctl {
@@ -33,6 +39,8 @@ const VFIO_GROUP_SET_CONTAINER: libc::Ioctl = vfio_io(4);
 const VFIO_GROUP_GET_DEVICE_FD: libc::Ioctl = vfio_io(6);
 const VFIO_DEVICE_GET_INFO: libc::Ioctl = vfio_io(7);
 const VFIO_DEVICE_BIND_IOMMUFD: libc::Ioctl = vfio_io(18);
+const VFIO_DEVICE_ATTACH_IOMMUFD_PT: libc::Ioctl = vfio_io(19);
+const VFIO_DEVICE_DETACH_IOMMUFD_PT: libc::Ioctl = vfio_io(20);
 
 /// Real VFIO access.
 #[derive(Debug, Clone)]
@@ -71,7 +79,7 @@ fn device_info(device: PciAddress, fd: &OwnedFd, path: &Path) -> Result<VfioProo
     if rc < 0 {
         return Err(ioctl_err(device, path, "VFIO_DEVICE_GET_INFO"));
     }
-    Ok(VfioProof { flags: info.flags, num_regions: info.num_regions, num_irqs: info.num_irqs })
+    Ok(VfioProof { flags: info.flags, num_regions: info.num_regions, num_irqs: info.num_irqs, iommufd: None })
 }
 
 impl VfioAccess for KernelVfio {
@@ -131,17 +139,21 @@ impl VfioAccess for KernelVfio {
         Ok(proof)
     }
 
+    /// The hand-over QEMU performs for a confidential guest, done once and undone: bind the cdev to
+    /// `/dev/iommu`, allocate an IOAS, attach the device to it (the kernel creates the hardware page
+    /// table), map one page for DMA, unmap it, detach, destroy the IOAS. Closing the descriptors then
+    /// unbinds the device, leaving it to the VMM.
     fn open_cdev(&self, cdev: &str, device: PciAddress) -> Result<VfioProof, VfioError> {
         let cdev_path = self.dev_root.join("vfio/devices").join(cdev);
-        let device_file = open_rw(device, &cdev_path)?;
+        let device_file: OwnedFd = open_rw(device, &cdev_path)?.into();
         let iommu_path = self.dev_root.join("iommu");
-        let iommufd = open_rw(device, &iommu_path)?;
+        let iommu: OwnedFd = open_rw(device, &iommu_path)?.into();
         let mut bind = vfio_device_bind_iommufd {
             // The original (6.6) layout ends after out_devid; every kernel accepts that size.
             argsz: u32::try_from(offset_of!(vfio_device_bind_iommufd, token_uuid_ptr))
                 .unwrap_or_else(|_| unreachable!("a small offset")),
             flags: 0,
-            iommufd: iommufd.as_raw_fd(),
+            iommufd: iommu.as_raw_fd(),
             out_devid: 0,
             token_uuid_ptr: 0,
         };
@@ -151,10 +163,91 @@ impl VfioAccess for KernelVfio {
         if rc < 0 {
             return Err(ioctl_err(device, &cdev_path, "VFIO_DEVICE_BIND_IOMMUFD"));
         }
-        let owned: OwnedFd = device_file.into();
-        let proof = device_info(device, &owned, &cdev_path)?;
-        drop(owned);
-        drop(iommufd);
+        let mut proof = device_info(device, &device_file, &cdev_path)?;
+
+        let mut alloc = IoasAlloc { size: argsz::<IoasAlloc>(), flags: 0, out_ioas_id: 0 };
+        // SAFETY: `alloc` is a valid, writable IoasAlloc whose size field is its size; it
+        // outlives the call on our iommufd.
+        let rc = unsafe { libc::ioctl(iommu.as_raw_fd(), iommufd::IOMMU_IOAS_ALLOC, &raw mut alloc) };
+        if rc < 0 {
+            return Err(ioctl_err(device, &iommu_path, "IOMMU_IOAS_ALLOC"));
+        }
+        let ioas_id = alloc.out_ioas_id;
+
+        let mut attach = vfio_device_attach_iommufd_pt {
+            // The 6.6 layout ends after pt_id (pasid came in 6.13); every kernel accepts that size.
+            argsz: u32::try_from(offset_of!(vfio_device_attach_iommufd_pt, pasid))
+                .unwrap_or_else(|_| unreachable!("a small offset")),
+            flags: 0,
+            pt_id: ioas_id,
+            pasid: 0,
+        };
+        // SAFETY: `attach` is a valid, writable vfio_device_attach_iommufd_pt (argsz covers the fields
+        // we set) that outlives the call on our bound device fd.
+        let rc = unsafe { libc::ioctl(device_file.as_raw_fd(), VFIO_DEVICE_ATTACH_IOMMUFD_PT, &raw mut attach) };
+        if rc < 0 {
+            return Err(ioctl_err(device, &cdev_path, "VFIO_DEVICE_ATTACH_IOMMUFD_PT"));
+        }
+        let hwpt_id = attach.pt_id;
+
+        let page = DmaPage::new().map_err(|source| VfioError::Ioctl {
+            device,
+            path: iommu_path.clone(),
+            ioctl: "mmap (the page to map for DMA)",
+            source,
+        })?;
+        let mut map = IoasMap {
+            size: argsz::<IoasMap>(),
+            flags: iommufd::IOMMU_IOAS_MAP_READABLE | iommufd::IOMMU_IOAS_MAP_WRITEABLE,
+            ioas_id,
+            reserved: 0,
+            user_va: page.address(),
+            length: page.len(),
+            iova: 0,
+        };
+        // SAFETY: `map` is a valid, writable IoasMap that outlives the call; `user_va` is our own
+        // mapped, page-aligned page of `length` bytes, which stays mapped until after the unmap below.
+        let rc = unsafe { libc::ioctl(iommu.as_raw_fd(), iommufd::IOMMU_IOAS_MAP, &raw mut map) };
+        if rc < 0 {
+            return Err(ioctl_err(device, &iommu_path, "IOMMU_IOAS_MAP"));
+        }
+        let mut unmap = IoasUnmap { size: argsz::<IoasUnmap>(), ioas_id, iova: map.iova, length: map.length };
+        // SAFETY: `unmap` is a valid, writable IoasUnmap that outlives the call on our iommufd.
+        let rc = unsafe { libc::ioctl(iommu.as_raw_fd(), iommufd::IOMMU_IOAS_UNMAP, &raw mut unmap) };
+        if rc < 0 {
+            return Err(ioctl_err(device, &iommu_path, "IOMMU_IOAS_UNMAP"));
+        }
+        drop(page);
+
+        let mut detach = vfio_device_detach_iommufd_pt {
+            argsz: u32::try_from(offset_of!(vfio_device_detach_iommufd_pt, pasid))
+                .unwrap_or_else(|_| unreachable!("a small offset")),
+            flags: 0,
+            pasid: 0,
+        };
+        // SAFETY: `detach` is a valid vfio_device_detach_iommufd_pt (argsz covers the fields we set) that
+        // outlives the call on our attached device fd.
+        let rc = unsafe { libc::ioctl(device_file.as_raw_fd(), VFIO_DEVICE_DETACH_IOMMUFD_PT, &raw mut detach) };
+        if rc < 0 {
+            return Err(ioctl_err(device, &cdev_path, "VFIO_DEVICE_DETACH_IOMMUFD_PT"));
+        }
+        let mut destroy = IommuDestroy { size: argsz::<IommuDestroy>(), id: ioas_id };
+        // SAFETY: `destroy` is a valid IommuDestroy that outlives the call on our iommufd.
+        let rc = unsafe { libc::ioctl(iommu.as_raw_fd(), iommufd::IOMMU_DESTROY, &raw mut destroy) };
+        if rc < 0 {
+            return Err(ioctl_err(device, &iommu_path, "IOMMU_DESTROY(IOAS)"));
+        }
+        proof.iommufd = Some(IommufdProof {
+            dev_id: bind.out_devid,
+            ioas_id,
+            hwpt_id,
+            iova: map.iova,
+            mapped: map.length,
+            unmapped: unmap.length,
+        });
+        // Closing unbinds the device from the iommufd context, leaving it to the VMM.
+        drop(device_file);
+        drop(iommu);
         Ok(proof)
     }
 }
@@ -169,6 +262,8 @@ mod tests {
         assert_eq!(VFIO_GET_API_VERSION, 15204);
         assert_eq!(VFIO_GROUP_GET_DEVICE_FD, 15210);
         assert_eq!(VFIO_DEVICE_BIND_IOMMUFD, 15222);
+        assert_eq!(VFIO_DEVICE_ATTACH_IOMMUFD_PT, 15223);
+        assert_eq!(VFIO_DEVICE_DETACH_IOMMUFD_PT, 15224);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! After binding, the node layer opens the device the way the VMM will: through the legacy group
 //! (`/dev/vfio/<group>` in a type-1 container: the group must be viable, the device fd obtainable) or
-//! through the iommufd cdev (`/dev/vfio/devices/vfioN` bound to `/dev/iommu`). Then it closes everything
+//! through the iommufd cdev (`/dev/vfio/devices/vfioN` bound to `/dev/iommu`, attached to an IOAS with one
+//! page mapped for DMA and unmapped, as QEMU does for a confidential guest). Then it closes everything
 //! again: a VFIO group or device can have one user, and that user is the VM.
 //!
 //! [`KernelVfio`] makes the ioctls (the only `unsafe` code of the crate, in [`kernel`]); `crate::sim::SimVfio`
@@ -28,6 +29,26 @@ pub struct VfioProof {
     pub num_regions: u32,
     /// Number of IRQ types.
     pub num_irqs: u32,
+    /// Through the iommufd cdev: what the IOAS hand-over returned; `None` through the legacy group.
+    pub iommufd: Option<IommufdProof>,
+}
+
+/// What the kernel returned along the iommufd hand-over a VMM performs (bind, IOAS, attach, DMA map).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct IommufdProof {
+    /// The device's id in the iommufd context (`VFIO_DEVICE_BIND_IOMMUFD`).
+    pub dev_id: u32,
+    /// The IOAS allocated for it (`IOMMU_IOAS_ALLOC`).
+    pub ioas_id: u32,
+    /// The page table the kernel attached the device to (`VFIO_DEVICE_ATTACH_IOMMUFD_PT`): a hardware
+    /// page table it created inside the IOAS, so another id than the IOAS's.
+    pub hwpt_id: u32,
+    /// The IOVA the kernel chose for the mapped page (`IOMMU_IOAS_MAP`).
+    pub iova: u64,
+    /// Bytes mapped for DMA.
+    pub mapped: u64,
+    /// Bytes the kernel reported unmapped again (`IOMMU_IOAS_UNMAP`).
+    pub unmapped: u64,
 }
 
 /// Why a device is not usable through VFIO.
@@ -90,6 +111,7 @@ pub trait VfioAccess: Send + Sync + fmt::Debug {
     /// Through the legacy group API: viable group, type-1 IOMMU, device fd, device info.
     fn open_group(&self, group: IommuGroup, device: PciAddress) -> Result<VfioProof, VfioError>;
 
-    /// Through the iommufd cdev `vfioN`: bind to `/dev/iommu`, device info.
+    /// Through the iommufd cdev `vfioN`: bind to `/dev/iommu`, device info, then the IOAS hand-over
+    /// (allocate, attach, map one page for DMA, unmap, detach, destroy).
     fn open_cdev(&self, cdev: &str, device: PciAddress) -> Result<VfioProof, VfioError>;
 }

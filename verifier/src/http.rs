@@ -35,6 +35,20 @@ pub const PUBLIC_KEY_PATH: &str = "/.well-known/ccgpu-verifier/ear-public-key.pe
 /// Most records one query returns.
 pub const MAX_QUERY_LIMIT: usize = 1000;
 
+/// Every route, as (method, path) — the paths in OpenAPI's template syntax. `verifier/openapi.yaml`
+/// documents exactly these (a test checks both ways, and that each is served).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/appraisals"),
+    ("get", "/v1/appraisals"),
+    ("get", "/v1/appraisals/{id}"),
+    ("post", "/v1/challenges"),
+    ("get", "/v1/log/head"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", PUBLIC_KEY_PATH),
+];
+
 /// Request limits.
 #[derive(Debug)]
 pub struct HttpLimits {

@@ -35,7 +35,7 @@ mod sources;
 pub use crate::{
     central_log::{AppraisalId, CentralLog, LogHead, Opened},
     challenges::{ChallengeError, Challenges, NonceUse},
-    http::{App, HttpLimits, MAX_QUERY_LIMIT, PUBLIC_KEY_PATH, QueryParams, router, serve},
+    http::{App, HttpLimits, MAX_QUERY_LIMIT, PUBLIC_KEY_PATH, QueryParams, ROUTES, router, serve},
     limits::{DEFAULT_MAX_DEPTH, RateLimiter, TooDeep, check_depth},
     metrics::{Metrics, SourceResult},
     record::{ClientContext, VERIFIER_NAME, appraisal_record, refused_record},

@@ -122,3 +122,20 @@ pub fn same_evidence(guest: &LogRecord, service: &LogRecord) -> bool {
                 && g.evidence.chain == s.evidence.chain
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{DemoArgs, Tamper, run};
+    use crate::exit::Exit;
+
+    fn args(tamper: Option<Tamper>) -> DemoArgs {
+        DemoArgs { gpus: Some(2), tamper, real_evidence: None, at: None, remote: true, keep: false, json: true }
+    }
+
+    #[test]
+    fn the_remote_demo_releases_on_the_verifiers_ear_and_not_on_one_about_another_rim() {
+        assert_eq!(run(&args(None)).expect("demo"), Exit::Affirming);
+        // A tampered RIM: the verifier appraises its own copy; the guest refuses a verdict naming another RIM.
+        assert_eq!(run(&args(Some(Tamper::RimSignature))).expect("demo"), Exit::NotAffirming);
+    }
+}

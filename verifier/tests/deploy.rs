@@ -137,6 +137,15 @@ fn the_manifests_parse_and_agree_with_the_binary() {
     ));
     let port = m.services[0].spec.as_ref().and_then(|s| s.ports.clone()).expect("ports")[0].port;
     assert_eq!(port, 8080);
+
+    // The image: built by deploy/verifier/Containerfile, as the user the pod runs as.
+    let containerfile = std::fs::read_to_string(dir().join("Containerfile")).expect("Containerfile");
+    assert!(containerfile.contains("cargo build --locked --release -p ccgpu-verifier --bin ccgpu-verifier"));
+    let security = pod.security_context.as_ref().expect("pod security context");
+    let user = security.run_as_user.expect("runAsUser");
+    assert!(containerfile.contains(&format!("USER {user}:{user}")), "the image's user is the pod's ({user})");
+    assert_eq!(c.image.as_deref(), Some("ghcr.io/ccgpu/ccgpu-verifier:0.1.0"));
+    assert!(containerfile.contains("-t ghcr.io/ccgpu/ccgpu-verifier:0.1.0"));
 }
 
 #[test]

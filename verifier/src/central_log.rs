@@ -9,6 +9,7 @@
 //! - **Rotation**: past `rotate_bytes`, the current file is sealed (a signed checkpoint when a key is
 //!   set) and the next file starts with a header that names the previous file's head, so
 //!   `ccgpu log verify <every file>` proves one chain across them.
+//! - **Shutdown**: the head is sealed with a signed checkpoint (when a key is set).
 //! - **Ids**: an appraisal's id is `<log_id>-<file number>-<line>`, which names its file and line.
 //!
 //! Trusts: the file system to return what was written (the chain detects edits, not disk faults).
@@ -170,6 +171,19 @@ impl CentralLog {
             }
         }
         Ok(id)
+    }
+
+    /// Seals the head with a signed checkpoint (on shutdown), when the log has a key; `None` without one.
+    pub fn seal(&self, now: OffsetDateTime) -> Result<Option<Head>, LogError> {
+        let mut current = self.lock();
+        match current.appender.checkpoint(now) {
+            Ok(head) => {
+                current.last_checkpoint = Some(head.line);
+                Ok(Some(head))
+            }
+            Err(LogError::NoSigner) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The head now.

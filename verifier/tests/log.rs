@@ -104,3 +104,26 @@ fn rotation_keeps_one_chain_across_files_and_ids_name_their_file() {
     assert!(!chains[0].intact());
     assert!(chains[0].problems[0].contains("attestation-000003.log continues a file"), "{:?}", chains[0].problems);
 }
+
+#[test]
+fn shutdown_seals_the_head_with_a_signed_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let der = ccgpu_attestation::CheckpointSigner::generate_pkcs8().expect("key");
+    let signer = ccgpu_attestation::CheckpointSigner::from_pkcs8(&der).expect("signer");
+    let public = signer.public_key_pem();
+    let every = std::num::NonZeroU64::new(64).expect("nonzero");
+    let checkpoints = Some(ccgpu_attestation::Checkpointing { signer, every });
+    let (log, _) = CentralLog::open(dir.path(), 1 << 30, checkpoints, OffsetDateTime::now_utc()).expect("open");
+    log.append(&record("a")).expect("append");
+    let sealed = log.seal(OffsetDateTime::now_utc()).expect("seal").expect("a key is set");
+    assert_eq!(sealed.line, 3);
+    assert_eq!(log.head().last_checkpoint, Some(3));
+    let summary = LogReader::open(dir.path().join("attestation-000001.log"))
+        .expect("open")
+        .with_checkpoint_key(ccgpu_attestation::CheckpointKey::from_spki(public.as_bytes()).expect("key"))
+        .verify()
+        .expect("verifies");
+    assert_eq!((summary.checkpoints, summary.last_checkpoint), (1, Some(3)));
+    let (unkeyed, _) = open(tempfile::tempdir().expect("tempdir").path(), 1 << 30);
+    assert_eq!(unkeyed.seal(OffsetDateTime::now_utc()).expect("no error"), None);
+}

@@ -151,6 +151,7 @@ fn service(args: &Args) -> anyhow::Result<Service> {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let service = Arc::new(service(&args)?);
+    let sealed = Arc::clone(&service);
     let app = Arc::new(App {
         service,
         limits: HttpLimits {
@@ -183,5 +184,12 @@ fn run(args: Args) -> anyhow::Result<()> {
             }
         };
         ccgpu_verifier::serve(listener, app, shutdown).await.context("serving")
-    })
+    })?;
+    // Every request has been answered: seal the head so an auditor can tell a clean stop from a cut log.
+    match sealed.log().seal(time::OffsetDateTime::now_utc()) {
+        Ok(Some(head)) => tracing::info!(line = head.line, "log sealed with a checkpoint"),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "sealing the log failed"),
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@
 //! root, identity against the report), so a tampered transport, a lying mirror or a corrupted cache can
 //! make an appraisal fail, never pass. What this crate does guarantee is bounded behaviour: ids checked
 //! before they reach a URL or a file name, one request per id per appraisal with no retries, a per-request
-//! timeout and a total budget, and a size limit on every answer.
+//! timeout and a total budget per appraisal, and a size limit on every answer.
 #![deny(missing_docs)]
 
 mod amd_crl;
@@ -16,4 +16,6 @@ mod rim_service;
 
 pub use amd_crl::{AmdKds, DEFAULT_KDS};
 pub use rim_cache::{RimCache, cache_dir};
-pub use rim_service::{DEFAULT_RIM_SERVICE, DEFAULT_TIMEOUT, FetchError, FetchedRim, RimOrigin, RimService};
+pub use rim_service::{
+    DEFAULT_RIM_SERVICE, DEFAULT_TIMEOUT, FetchBudget, FetchError, FetchedRim, RimOrigin, RimService,
+};

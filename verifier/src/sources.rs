@@ -5,8 +5,8 @@
 //!
 //! Trusts: nothing it finds. A RIM or OCSP response is signed: the appraisal verifies it exactly as if
 //! it came with the evidence, so a lying mirror or a corrupt cache can fail an appraisal, never pass one.
-//! What this module guarantees is bounded work: `ccgpu-fetch`'s per-request timeout and budget (a fresh
-//! budget per appraisal), its id checks, and a memory cache of at most [`MAX_MEMORY_RIMS`] documents.
+//! What this module guarantees is bounded work: `ccgpu-fetch`'s per-request timeout and budget (one
+//! `RimService` for the service's life, a fresh budget per appraisal), its id checks, and a memory cache of at most [`MAX_MEMORY_RIMS`] documents.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,7 +16,7 @@ use ccgpu_attestation::{
     AttestationReport, CertChain, EvidenceBundle, MAX_RIM_LEN, OcspResponse, implied_rim_ids, is_safe_rim_id,
     rim_file_candidates,
 };
-use ccgpu_fetch::{RimCache, RimOrigin, RimService};
+use ccgpu_fetch::{FetchBudget, RimCache, RimOrigin, RimService};
 
 use crate::metrics::{Metrics, SourceResult};
 use crate::settings::{OcspSetting, RimSetting, SettingsError};
@@ -30,6 +30,7 @@ const MAX_OCSP_FILES: usize = 4096;
 #[derive(Debug)]
 pub struct Sources {
     rims: RimSetting,
+    online: Option<RimService>,
     memory: Mutex<HashMap<String, Vec<u8>>>,
     ocsp: Vec<OcspResponse>,
     ocsp_on: bool,
@@ -42,7 +43,13 @@ impl Sources {
             OcspSetting::Off => (Vec::new(), false),
             OcspSetting::Dir(dir) => (read_ocsp_dir(dir)?, true),
         };
-        Ok(Self { rims, memory: Mutex::default(), ocsp, ocsp_on })
+        let online = match &rims {
+            RimSetting::Online { service, timeout, cache } => {
+                Some(RimService::new(service, *timeout, cache.as_ref().map(RimCache::new)))
+            }
+            RimSetting::Dir(_) | RimSetting::Lookup(_) => None,
+        };
+        Ok(Self { rims, online, memory: Mutex::default(), ocsp, ocsp_on })
     }
 
     /// True when revocation is checked (against [`Sources::ocsp`]).
@@ -59,28 +66,25 @@ impl Sources {
     /// the report and chain imply (none when they imply none, or none is found: the appraisal then fails
     /// its `*-rim-present` check), and no bundled OCSP response.
     pub fn own_evidence(&self, bundle: &mut EvidenceBundle, metrics: &Metrics) {
-        // A fresh budget per appraisal: `RimService` bounds the total time one appraisal spends fetching.
-        let online = match &self.rims {
-            RimSetting::Online { service, timeout, cache } => {
-                Some(RimService::new(service, *timeout, cache.as_ref().map(RimCache::new)))
-            }
-            RimSetting::Dir(_) | RimSetting::Lookup(_) => None,
-        };
+        // A fresh budget per appraisal: it bounds the total time one appraisal spends fetching.
+        let online = self.online.as_ref().map(|service| (service, service.budget()));
         for gpu in &mut bundle.gpus {
             gpu.ocsp.clear();
             let (driver, vbios) = rim_ids(&gpu.report, &gpu.chain);
-            gpu.driver_rim = driver.as_deref().and_then(|id| self.rim(id, online.as_ref(), metrics));
-            gpu.vbios_rim = vbios.as_deref().and_then(|id| self.rim(id, online.as_ref(), metrics));
+            gpu.driver_rim =
+                driver.as_deref().and_then(|id| self.rim(id, online.as_ref().map(|(s, b)| (*s, b)), metrics));
+            gpu.vbios_rim =
+                vbios.as_deref().and_then(|id| self.rim(id, online.as_ref().map(|(s, b)| (*s, b)), metrics));
         }
     }
 
-    fn rim(&self, id: &str, online: Option<&RimService>, metrics: &Metrics) -> Option<Vec<u8>> {
+    fn rim(&self, id: &str, online: Option<(&RimService, &FetchBudget)>, metrics: &Metrics) -> Option<Vec<u8>> {
         if let Some(doc) = self.memory.lock().unwrap_or_else(PoisonError::into_inner).get(id) {
             metrics.source("rim", SourceResult::Hit);
             return Some(doc.clone());
         }
         let found = match (&self.rims, online) {
-            (_, Some(service)) => match service.fetch(id) {
+            (_, Some((service, budget))) => match service.fetch_within(id, budget) {
                 Ok(f) => Some((
                     f.document,
                     if f.origin == RimOrigin::Cache { SourceResult::Hit } else { SourceResult::Miss },

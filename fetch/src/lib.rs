@@ -1,6 +1,6 @@
 //! The network edge of ccgpu's verifiers: bytes fetched from services, handed to `ccgpu-attestation`,
 //! which judges them: RIMs from NVIDIA's RIM service or a mirror of it ([`RimService`]), with an on-disk
-//! cache ([`RimCache`]); AMD's certificate revocation lists from its Key Distribution Service ([`AmdKds`]).
+//! cache ([`RimCache`]); OCSP responses from the responders ([`OcspResponder`]), cached on disk; AMD's certificate revocation lists from its Key Distribution Service ([`AmdKds`]).
 //!
 //! Trusts: nothing it fetches or finds in its cache. A RIM is a signed document: whatever this crate
 //! returns is verified by the appraisal exactly like a local file (signature, chain to the pinned RIM
@@ -11,11 +11,15 @@
 #![deny(missing_docs)]
 
 mod amd_crl;
+mod budget;
+mod ocsp;
 mod rim_cache;
 mod rim_service;
 
 pub use amd_crl::{AmdKds, DEFAULT_KDS};
-pub use rim_cache::{RimCache, cache_dir};
-pub use rim_service::{
-    DEFAULT_RIM_SERVICE, DEFAULT_TIMEOUT, FetchBudget, FetchError, FetchedRim, RimOrigin, RimService,
+pub use budget::FetchBudget;
+pub use ocsp::{
+    ALLOWED_AIA_HOSTS, DEFAULT_OCSP_URL, FetchedOcsp, MAX_OCSP_RESPONSE, OcspFetchError, OcspOrigin, OcspResponder,
 };
+pub use rim_cache::{RimCache, cache_dir};
+pub use rim_service::{DEFAULT_RIM_SERVICE, DEFAULT_TIMEOUT, FetchError, FetchedRim, RimOrigin, RimService};

@@ -7,12 +7,12 @@
 //! and never stops asking), and a size limit on the answer. Not trusted: the document is returned for the
 //! appraisal to verify.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ccgpu_attestation::{MAX_SERVICE_ANSWER, RimServiceError, is_safe_rim_id, rim_from_service_answer};
 use thiserror::Error;
 
+use crate::budget::FetchBudget;
 use crate::rim_cache::RimCache;
 
 /// NVIDIA's RIM service; a RIM's URL is this followed by its id.
@@ -84,35 +84,6 @@ pub struct FetchedRim {
     pub document: Vec<u8>,
     /// Where it came from.
     pub origin: RimOrigin,
-}
-
-/// The time one appraisal (or any spell of related fetches) may spend asking the service, from
-/// [`RimService::budget`]. Each one starts unspent; only the time spent on requests counts.
-#[derive(Debug)]
-pub struct FetchBudget {
-    limit: Duration,
-    spent: Mutex<Duration>,
-}
-
-impl FetchBudget {
-    /// A budget of `limit`.
-    pub fn new(limit: Duration) -> Self {
-        Self { limit, spent: Mutex::new(Duration::ZERO) }
-    }
-
-    /// The limit.
-    pub fn limit(&self) -> Duration {
-        self.limit
-    }
-
-    /// The time spent so far.
-    pub fn spent(&self) -> Duration {
-        *self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn charge(&self, d: Duration) {
-        *self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += d;
-    }
 }
 
 /// NVIDIA's RIM service or a mirror, with an optional cache. Holds no time budget of its own, so one

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The three shipped binaries, each built and linted on its own (Cargo unifies features within one build,
+# The shipped binaries, each built and linted on its own (Cargo unifies features within one build,
 # and the workspace test build turns the simulation on everywhere through the CLI's `demo` feature), and
 # proof that none of them contains simulation code:
 #   1. `cargo tree` of the configuration: no workspace crate with its `sim` feature, no `rcgen` (the
@@ -18,6 +18,7 @@ configs=(
   "ccgpu|--no-default-features|ccgpu"
   "ccgpu-host-shim||ccgpu-kubelet-plugin ccgpu-node"
   "ccgpu-guest-agent||ccgpu-guest-agent"
+  "ccgpu-verifier||ccgpu-verifier"
 )
 
 fail=0

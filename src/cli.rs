@@ -323,14 +323,19 @@ this command prints somewhere else and pass it back with --anchor, or sign check
 operator key) and pass the public key with --checkpoint-key. With a key, a log must carry signed checkpoints \
 at the stated cadence (--checkpoint-every, default 64 records): a log whose checkpoints were stripped and \
 whose chain was recomputed fails at the first record over; the records after the last checkpoint, at most \
-that many, are vouched for by the chain alone.";
+that many, are vouched for by the chain alone.
+
+Several files: each is verified on its own, then grouped by log id and ordered by the link a rotated file's \
+header carries to the file before it; a missing, forked or unlinked file breaks its chain. --anchor takes \
+one file (a chain's last).";
 
 /// `log verify` arguments.
 #[derive(Debug, Args)]
 pub struct LogVerifyArgs {
-    /// The log.
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// The log, or several: the files of rotated logs and of several appenders (e.g. verifier replicas),
+    /// in any order; each chain (`log_id`) is reported on its own.
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
 
     /// Public key (SPKI, PEM or DER) that signed the log's checkpoints; every checkpoint is then checked,
     /// and the log must carry them at the cadence --checkpoint-every states.

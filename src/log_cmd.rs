@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use ccgpu_attestation::{
-    CheckpointKey, DeviceKind, Filter, Head, LogError, LogReader, LogRecord, LogSummary, Sha384Digest, repair_torn_tail,
+    CheckpointKey, DeviceKind, Filter, Head, LogError, LogReader, LogRecord, LogSummary, Sha384Digest,
+    repair_torn_tail, verify_segments,
 };
 
 use crate::cli::{LogCommand, LogShowArgs, LogShowFormat, LogVerifyArgs};
@@ -57,19 +58,69 @@ fn parse_anchor(text: &str) -> anyhow::Result<Head> {
 
 fn verify(args: &LogVerifyArgs) -> anyhow::Result<Exit> {
     let key = args.checkpoint_key.as_deref().map(|k| (k, args.checkpoint_every));
-    let r = reader(&args.file, key, args.anchor.as_deref())?;
-    match r.verify() {
-        Ok(summary) => {
-            print!("{}", summary_text(&args.file, &summary, args.checkpoint_key.is_some(), args.anchor.is_some()));
-            Ok(Exit::Affirming)
-        }
-        Err(e) if broken(&e) => {
-            println!("{}: BROKEN: {e}", args.file.display());
-            println!("everything before that line is intact; nothing from it on can be trusted");
-            Ok(Exit::NotAffirming)
-        }
-        Err(e) => Err(e.into()),
+    if let [file] = args.files.as_slice() {
+        let r = reader(file, key, args.anchor.as_deref())?;
+        return match r.verify() {
+            Ok(summary) => {
+                print!("{}", summary_text(file, &summary, args.checkpoint_key.is_some(), args.anchor.is_some()));
+                Ok(Exit::Affirming)
+            }
+            Err(e) if broken(&e) => {
+                println!("{}: BROKEN: {e}", file.display());
+                println!("everything before that line is intact; nothing from it on can be trusted");
+                Ok(Exit::NotAffirming)
+            }
+            Err(e) => Err(e.into()),
+        };
     }
+    verify_many(args, key)
+}
+
+/// Several files: each verified alone, then each chain (`log_id`) across its files.
+fn verify_many(args: &LogVerifyArgs, key: Option<(&Path, NonZeroU64)>) -> anyhow::Result<Exit> {
+    if args.anchor.is_some() {
+        anyhow::bail!("--anchor takes one file: verify the chain's last file with it");
+    }
+    let mut verified = Vec::new();
+    let mut intact = true;
+    for file in &args.files {
+        match reader(file, key, None)?.verify() {
+            Ok(summary) => verified.push((file.clone(), summary)),
+            Err(e) if broken(&e) => {
+                intact = false;
+                println!("{}: BROKEN: {e}", file.display());
+                println!("  everything before that line is intact; nothing from it on can be trusted");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for chain in verify_segments(verified) {
+        let status = if chain.intact() { "chain intact" } else { "chain BROKEN" };
+        println!(
+            "log {}: {status} across {} file(s), {} appraisals",
+            chain.log_id,
+            chain.segments.len(),
+            chain.records()
+        );
+        for s in &chain.segments {
+            let v = &s.summary.verdicts;
+            println!(
+                "  {}  lines {}  {} affirming, {} warning, {} contraindicated  head {}:{}",
+                s.path.display(),
+                s.summary.lines,
+                v.affirming,
+                v.warning,
+                v.contraindicated,
+                s.summary.head.line,
+                s.summary.head.hash
+            );
+        }
+        for p in &chain.problems {
+            println!("  BROKEN: {p}");
+        }
+        intact &= chain.intact();
+    }
+    Ok(if intact { Exit::Affirming } else { Exit::NotAffirming })
 }
 
 fn summary_text(path: &Path, s: &LogSummary, keyed: bool, anchored: bool) -> String {

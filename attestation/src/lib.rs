@@ -78,10 +78,11 @@ pub use crate::{
         appraise_gpu, implied_rim_ids, revocation_queries,
     },
     log::{
-        AppendOptions, Appended, Appender, BreakKind, Checkpoint, CheckpointKey, CheckpointSigner, Checkpointing,
-        ClaimRef, DEFAULT_CHECKPOINT_EVERY, DeviceEntry, DeviceKind, Entry, EvidenceDigests, FORMAT, FORMAT_VERSION,
-        Filter, GpuRef, Head, Header, HexBytes, LogContext, LogError, LogId, LogReader, LogRecord, LogSummary,
-        LogVerdict, Repair, Sha384Digest, Timestamp, VERIFIER, VerdictCounts, repair_torn_tail,
+        AppendOptions, Appended, Appender, BreakKind, ChainReport, Checkpoint, CheckpointKey, CheckpointSigner,
+        Checkpointing, ClaimRef, Continues, DEFAULT_CHECKPOINT_EVERY, DeviceEntry, DeviceKind, Entry, EvidenceDigests,
+        FORMAT, FORMAT_VERSION, Filter, GpuRef, Head, Header, HexBytes, LogContext, LogError, LogId, LogReader,
+        LogRecord, LogSummary, LogVerdict, Repair, SegmentReport, Sha384Digest, Timestamp, VERIFIER, VerdictCounts,
+        repair_torn_tail, verify_segments,
     },
     nvidia::{
         anchors::Anchors,

@@ -1,17 +1,18 @@
 //! [`RimService`]: RIM documents by id from NVIDIA's RIM service (`GET <base><id>`, JSON with the base64
 //! document) or a mirror of it, through a [`RimCache`] when one is given.
 //!
-//! Bounded: an id is checked before it reaches the URL; one request per id per [`RimService::fetch`] call
-//! and no retries; a per-request timeout, a total budget per service object (so a dead service costs at
-//! most the budget, not a timeout per RIM), and a size limit on the answer. Not trusted: the document is
-//! returned for the appraisal to verify.
+//! Bounded: an id is checked before it reaches the URL; one request per id per fetch and no retries; a
+//! per-request timeout, a total [`FetchBudget`] per appraisal (so a dead service costs one appraisal at
+//! most the budget, not a timeout per RIM; a long-lived service gets a fresh budget for each appraisal
+//! and never stops asking), and a size limit on the answer. Not trusted: the document is returned for the
+//! appraisal to verify.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ccgpu_attestation::{MAX_SERVICE_ANSWER, RimServiceError, is_safe_rim_id, rim_from_service_answer};
 use thiserror::Error;
 
+use crate::budget::FetchBudget;
 use crate::rim_cache::RimCache;
 
 /// NVIDIA's RIM service; a RIM's URL is this followed by its id.
@@ -57,8 +58,8 @@ pub enum FetchError {
         /// Why the answer is refused.
         source: RimServiceError,
     },
-    /// The total time budget was spent before this request.
-    #[error("RIM {id}: the RIM service's time budget ({budget:?}) is spent; not asked")]
+    /// The appraisal's total time budget was spent before this request.
+    #[error("RIM {id}: this appraisal's RIM service time budget ({budget:?}) is spent; not asked")]
     BudgetSpent {
         /// The id.
         id: String,
@@ -85,23 +86,28 @@ pub struct FetchedRim {
     pub origin: RimOrigin,
 }
 
-/// NVIDIA's RIM service or a mirror, with an optional cache.
+/// NVIDIA's RIM service or a mirror, with an optional cache. Holds no time budget of its own, so one
+/// object can serve a long-lived verifier: budgets are per appraisal ([`RimService::budget`]).
 #[derive(Debug)]
 pub struct RimService {
     base: String,
     timeout: Duration,
-    budget: Duration,
     cache: Option<RimCache>,
     agent: ureq::Agent,
-    spent: Mutex<Duration>,
 }
 
 impl RimService {
     /// The service at `base` (a URL the id is appended to, e.g. [`DEFAULT_RIM_SERVICE`]; a missing trailing
-    /// `/` is added), each request limited to `timeout` and all of them together to four times that.
+    /// `/` is added), each request limited to `timeout`; the requests of one appraisal together to four
+    /// times that ([`RimService::budget`]).
     pub fn new(base: &str, timeout: Duration, cache: Option<RimCache>) -> Self {
         let base = if base.ends_with('/') { base.to_owned() } else { format!("{base}/") };
-        Self { base, timeout, budget: timeout * 4, cache, agent: agent(timeout), spent: Mutex::new(Duration::ZERO) }
+        Self { base, timeout, cache, agent: agent(timeout) }
+    }
+
+    /// A fresh budget for one appraisal's fetches: four times the per-request timeout.
+    pub fn budget(&self) -> FetchBudget {
+        FetchBudget::new(self.timeout * 4)
     }
 
     /// The URL a RIM with `id` is fetched from.
@@ -109,8 +115,14 @@ impl RimService {
         format!("{}{id}", self.base)
     }
 
-    /// The RIM with `id`: from the cache when it holds it, else from the service (then cached).
+    /// The RIM with `id` under a budget of its own (one request at most, bounded by the timeout).
     pub fn fetch(&self, id: &str) -> Result<FetchedRim, FetchError> {
+        self.fetch_within(id, &self.budget())
+    }
+
+    /// The RIM with `id`: from the cache when it holds it, else from the service (then cached), the time
+    /// asking charged to `budget`; when `budget` is spent the service is not asked.
+    pub fn fetch_within(&self, id: &str, budget: &FetchBudget) -> Result<FetchedRim, FetchError> {
         if !is_safe_rim_id(id) {
             return Err(FetchError::UnsafeId(id.to_owned()));
         }
@@ -119,16 +131,12 @@ impl RimService {
             return Ok(FetchedRim { document, origin: RimOrigin::Cache });
         }
         let url = self.url(id);
-        {
-            let spent = self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if *spent >= self.budget {
-                return Err(FetchError::BudgetSpent { id: id.to_owned(), budget: self.budget });
-            }
+        if budget.spent() >= budget.limit() {
+            return Err(FetchError::BudgetSpent { id: id.to_owned(), budget: budget.limit() });
         }
         let started = Instant::now();
         let result = self.get(id, &url);
-        let mut spent = self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *spent += started.elapsed();
+        budget.charge(started.elapsed());
         let document = result?;
         tracing::info!(rim_id = id, url = %url, bytes = document.len(), "RIM fetched");
         if let Some(cache) = &self.cache

@@ -1,7 +1,7 @@
 //! `RimService` against a loopback server in the RIM service's JSON shape, serving the real H100 RIMs of
 //! the shared data: the happy path, the cache, 404, another status, a timeout, a tampered document (served:
 //! the transport is not trusted, the appraisal's signature check refuses it), a document for another id,
-//! an oversized answer, an unsafe id, and the time budget.
+//! an oversized answer, an unsafe id, and the time budget (per appraisal, not per service object).
 
 use std::time::{Duration, Instant};
 
@@ -88,12 +88,31 @@ fn a_hung_service_times_out_and_the_budget_stops_further_requests() {
     let base = serve(8, |_| None);
     let s = service(&base, None);
     let started = Instant::now();
+    let budget = s.budget();
     let mut errors = Vec::new();
     for i in 0..8 {
-        errors.push(s.fetch(&format!("NV_SLOW_{i}")).expect_err("no answer"));
+        errors.push(s.fetch_within(&format!("NV_SLOW_{i}"), &budget).expect_err("no answer"));
     }
     assert!(matches!(errors[0], FetchError::Transport { .. }), "{}", errors[0]);
     assert!(errors[0].to_string().contains("no answer within 500ms"), "{}", errors[0]);
     assert!(errors.iter().any(|e| matches!(e, FetchError::BudgetSpent { .. })), "the budget (4 × timeout) ends it");
     assert!(started.elapsed() < Duration::from_secs(4), "bounded: {:?}", started.elapsed());
+}
+
+/// A long-lived service (the verifier keeps one for its life): time spent on a dead service during
+/// one spell must not stop every later fetch. Failed before the budget was per fetch/appraisal: after
+/// the hung requests the service answered `BudgetSpent` for ever, without asking.
+#[test]
+fn a_long_lived_service_still_fetches_after_a_spent_budget() {
+    let Some(doc) = driver_rim() else { return };
+    let served = doc.clone();
+    let base = serve(6, move |path| path.ends_with(DRIVER).then(|| ("200 OK", answer(DRIVER, &served))));
+    let s = service(&base, None);
+    // More hung requests than one budget (4 × timeout) allows.
+    for i in 0..5 {
+        let e = s.fetch(&format!("NV_SLOW_{i}")).expect_err("no answer");
+        assert!(matches!(e, FetchError::Transport { .. }), "each fetch asks, bounded by its timeout: {e}");
+    }
+    let later = s.fetch(DRIVER).expect("a later fetch is still asked");
+    assert_eq!(later.document, doc);
 }

@@ -17,6 +17,7 @@ use super::guest::{self, Guest, Plugged};
 use super::host::{self, Claim, Host};
 use super::output::{Report, short};
 use super::recorded::{self, Recording};
+use super::remote;
 use super::summary::{Finished, GpuRow, GuestResult};
 
 /// What the run is.
@@ -34,6 +35,23 @@ fn claim_uid() -> anyhow::Result<String> {
 }
 
 impl Plan<'_> {
+    async fn start_relying_party(&self, report: &mut Report, pkis: &SimPkis) -> anyhow::Result<remote::RelyingParty> {
+        let step = report.begin("verifier", "starting ccgpu-verifier");
+        let policy = ccgpu_guest_agent::Config::default().policy;
+        let rp = remote::RelyingParty::start(pkis, &policy, &self.work).await?;
+        report.finish(
+            step,
+            true,
+            format!("ccgpu-verifier (the relying party) serving on {}", rp.url),
+            vec![
+                "trusts the simulation's roots and RIM store (SIMULATED); EAR and log keys generated for this run"
+                    .into(),
+                format!("policy pins the simulated image's launch measurement; log in {}", rp.log_dir.display()),
+            ],
+        );
+        Ok(rp)
+    }
+
     fn gpus(&self) -> u8 {
         if self.recording.is_some() { 1 } else { self.args.gpus.unwrap_or(2) }
     }
@@ -197,7 +215,12 @@ impl Plan<'_> {
         let plugged = guest::resolve_cdi(&spec, &prepared)?;
         let guest_dir = self.work.join("guest");
         std::fs::create_dir_all(&guest_dir)?;
-        let guest = Guest::boot(pkis, n, &guest_dir)?;
+        let relying_party = match self.args.remote {
+            true => Some(self.start_relying_party(report, &pkis).await?),
+            false => None,
+        };
+        let remote = relying_party.as_ref().map(|r| (r.appraisals_url(), r.public_pem.clone()));
+        let guest = Guest::boot(pkis, n, &guest_dir, remote.as_ref().map(|(u, k)| (u.as_str(), k.as_str())))?;
         let mut details = Vec::new();
         for ((d, p), gbdf) in prepared.iter().zip(&plugged).zip(guest.addresses()) {
             let host_bdf = host.gpus.iter().find(|g| g.name == d.device).map(|g| g.bdf.to_string()).unwrap_or_default();
@@ -218,7 +241,12 @@ impl Plan<'_> {
         report.finish(
             step,
             true,
-            "guest agent configured from the kernel command line (measured at launch): local verification",
+            if relying_party.is_some() {
+                "guest agent configured from the kernel command line (measured at launch) and the configuration \
+                 file it pins: remote verification, the verifier's EAR key pinned"
+            } else {
+                "guest agent configured from the kernel command line (measured at launch): local verification"
+            },
             config_details,
         );
 
@@ -246,6 +274,45 @@ impl Plan<'_> {
             details.push(format!("nonce {}", short(&hex::encode(&nonce.0))));
         }
         report.finish(step, true, title, details);
+        if let Some(rp) = relying_party {
+            let step = report.begin("verifier-log", "reading the verifier's attestation log");
+            let summary = LogReader::open(rp.log_file())?.verify().context("ccgpu log verify (verifier)")?;
+            let central = last_record(&rp.log_file())?;
+            ensure!(record.nonce == central.nonce, "the verifier's last record is for another nonce than the guest's");
+            let agreed = remote::same_evidence(&record, &central) && central.verdict == record.verdict;
+            ensure!(agreed || !result.ready, "the guest released GPUs on evidence the verifier's record does not name");
+            rp.stop().await?;
+            let title = if agreed {
+                format!(
+                    "ccgpu-verifier log: line {} records the appraisal: {}; same nonce and evidence digests as the \
+                     guest's record",
+                    central.line,
+                    central.verdict.name()
+                )
+            } else {
+                // E.g. a tampered RIM: the verifier appraised with its own copy and said so (its EAR names that
+                // RIM's digest); the guest refuses a verdict about other evidence than it sent.
+                format!(
+                    "ccgpu-verifier log: line {} records its appraisal ({}) of the service's own RIMs; the guest \
+                     refused that answer: {}",
+                    central.line,
+                    central.verdict.name(),
+                    record.failed_checks.join(", ")
+                )
+            };
+            report.finish(
+                step,
+                true,
+                title,
+                vec![format!(
+                    "verifier log {}: chain intact, {} lines, head {}:{}",
+                    summary.header.log_id,
+                    summary.lines,
+                    summary.head.line,
+                    short(&summary.head.hash.to_string())
+                )],
+            );
+        }
 
         // Teardown.
         let step = report.begin("unprepare", "NodeUnprepareResources");

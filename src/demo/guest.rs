@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use ccgpu_guest_agent::sim::{SimFleet, SimPkis};
-use ccgpu_guest_agent::{Agent, AgentStatus, AuditLog, Config, GpuState, Outcome, Phase, Verifier};
+use ccgpu_guest_agent::{
+    Agent, AgentStatus, AuditLog, Config, GpuState, Mode, Outcome, Phase, RemoteVerifier, Verifier,
+};
 use ccgpu_host_shim::CdiSpec as Spec;
 use ccgpu_host_shim::sim::PreparedDevice;
 use ccgpu_pci::PciAddress;
@@ -64,16 +66,30 @@ pub struct Guest {
 
 impl Guest {
     /// A VM with `gpus` GPUs plugged in (guest addresses `0000:02:00.0`, `0000:03:00.0`, …) whose agent
-    /// writes its attestation log under `dir`.
-    pub fn boot(pkis: SimPkis, gpus: u8, dir: &Path) -> anyhow::Result<Self> {
+    /// writes its attestation log under `dir`. With `remote` (the relying party's appraisal URL and its
+    /// public EAR key), the agent is configured for remote mode through a configuration file pinned by its
+    /// SHA-384 on the command line, as a real VM's would be.
+    pub fn boot(pkis: SimPkis, gpus: u8, dir: &Path, remote: Option<(&str, &str)>) -> anyhow::Result<Self> {
         let log = dir.join("attestation.log");
         let log = log.to_str().context("the work directory path is not UTF-8")?;
         if log.contains(char::is_whitespace) {
             bail!("the work directory path contains whitespace; set TMPDIR to a path without");
         }
+        let mode = match remote {
+            None => "ccgpu.mode=local".to_owned(),
+            Some((url, public_pem)) => {
+                let text = format!(
+                    "mode = \"remote\"\n\n[remote]\nurl = \"{url}\"\npublic_key_pem = \"\"\"\n{public_pem}\"\"\"\ntimeout_s = 30\n"
+                );
+                let path = dir.join("agent.toml");
+                std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+                let digest = hex::encode(ccgpu_attestation::sha384(text.as_bytes()));
+                format!("ccgpu.config={} ccgpu.config_sha384={digest}", path.display())
+            }
+        };
         // Bounded waits, small because the simulation never waits: a real VM would keep the defaults.
         let cmdline = format!(
-            "console=hvc0 ccgpu.mode=local ccgpu.expect_gpus={gpus} ccgpu.log={log} ccgpu.wait_base_s=5 \
+            "console=hvc0 {mode} ccgpu.expect_gpus={gpus} ccgpu.log={log} ccgpu.wait_base_s=5 \
              ccgpu.wait_per_gpu_s=1"
         );
         let config = Config::from_cmdline(&cmdline).context("the guest agent's configuration")?;
@@ -93,8 +109,10 @@ impl Guest {
     /// The agent, over this simulation, with the local verifier trusting only the simulation's roots;
     /// `tamper` injected first.
     pub fn agent(&self, tamper: Option<Tamper>) -> anyhow::Result<Arc<Agent>> {
-        let verifier: Arc<dyn Verifier> =
-            Arc::new(self.fleet.local_verifier(self.config.policy.clone()).context("simulated roots")?);
+        let verifier: Arc<dyn Verifier> = match (&self.config.mode, &self.config.remote) {
+            (Mode::Remote, Some(remote)) => Arc::new(RemoteVerifier::new(remote)),
+            _ => Arc::new(self.fleet.local_verifier(self.config.policy.clone()).context("simulated roots")?),
+        };
         let mut deps = self.fleet.deps(verifier, Arc::new(AuditLog::new(self.log())));
         if let Some(t) = tamper {
             let target = *self.addresses().last().context("the VM has no GPU")?;
@@ -148,11 +166,20 @@ pub(super) async fn run_simulated(
              bound into the SEV-SNP report (SIMULATED)",
             at(GpuState::EvidenceCollected)
         ),
-        format!(
-            "{} appraised in the VM by ccgpu-attestation (same code as `ccgpu verify bundle`): {}",
-            at(GpuState::Verified),
-            s.last_verdict.as_deref().unwrap_or("no verdict")
-        ),
+        match &guest.config.remote {
+            Some(r) if guest.config.mode == Mode::Remote => format!(
+                "{} bundle POSTed to ccgpu-verifier ({}): appraised, logged there, answered with a signed EAR the \
+                 agent checked (key, nonce, evidence digests): {}",
+                at(GpuState::Verified),
+                r.url,
+                s.last_verdict.as_deref().unwrap_or("no verdict")
+            ),
+            _ => format!(
+                "{} appraised in the VM by ccgpu-attestation (same code as `ccgpu verify bundle`): {}",
+                at(GpuState::Verified),
+                s.last_verdict.as_deref().unwrap_or("no verdict")
+            ),
+        },
     ];
     let ready = matches!(done.outcome, Outcome::Ready) && s.phase == Phase::Ready && s.ready;
     let locked = !guest.fleet.gpus.is_ready() && !guest.fleet.gpus.set_ready_calls().contains(&true);

@@ -25,6 +25,7 @@ mod guest;
 mod host;
 mod output;
 mod recorded;
+mod remote;
 mod summary;
 mod tamper;
 
@@ -61,6 +62,11 @@ pub struct DemoArgs {
     /// Verification time for --real-evidence (RFC 3339): recorded certificates expire.
     #[arg(long, value_name = "RFC3339", requires = "real_evidence", default_value = None)]
     pub at: Option<String>,
+
+    /// Put the relying party in the middle: the guest agent runs in remote mode against the real
+    /// `ccgpu-verifier` service on 127.0.0.1, which appraises, logs and answers with a signed EAR.
+    #[arg(long, conflicts_with = "real_evidence")]
+    pub remote: bool,
 
     /// Keep the work directory (CDI spec and checkpoint as prepared, attestation log) instead of removing it.
     #[arg(long)]

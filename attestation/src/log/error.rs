@@ -94,7 +94,8 @@ impl LogError {
         }
     }
 
-    pub(crate) fn in_file(self, path: impl Into<PathBuf>) -> Self {
+    /// This error, naming the file it happened in (unless it already names one).
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Self {
         match self {
             Self::File { .. } | Self::Io { .. } => self,
             other => Self::File { path: path.into(), source: Box::new(other) },

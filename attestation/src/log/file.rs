@@ -29,7 +29,7 @@ use super::chain::Chain;
 use super::checkpoint::CheckpointSigner;
 use super::digest::Sha384Digest;
 use super::error::{BreakKind, LogError};
-use super::record::{Checkpoint, Header, LogId, LogRecord};
+use super::record::{Checkpoint, Continues, Header, LogId, LogRecord};
 use super::verify::{Head, LogReader};
 use super::wire::{self, MAX_LINE};
 
@@ -96,7 +96,9 @@ impl Appender {
         let file = match open_append(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                create(&path, options.created)?;
+                let mut id = [0u8; 16];
+                aws_lc_rs::rand::fill(&mut id).map_err(|_| LogError::Key("no randomness for the log id".into()))?;
+                create_file(&path, &Header::new(LogId(id), options.created), false)?;
                 open_append(&path).map_err(|e| io_err("opening", &path, e))?
             }
             Err(e) => return Err(io_err("opening", &path, e)),
@@ -137,6 +139,32 @@ impl Appender {
             };
             Ok(Appended { record: record_head, checkpoint })
         })
+    }
+
+    /// Ends this file and continues the log in a new file at `next` (which must not exist): seals this
+    /// file with a checkpoint when the appender signs them, creates `next` with a segment header (same
+    /// `log_id`, `continues` naming this file's last line and its hash), and from then on appends to
+    /// `next`. Returns the sealed head of the old file. On error the appender still appends to the old
+    /// file (a `next` created before the error stays, holding only its header).
+    pub fn rotate(&mut self, next: impl AsRef<Path>, time: OffsetDateTime) -> Result<Head, LogError> {
+        let next = next.as_ref().to_path_buf();
+        let sealed = {
+            let mut state = self.lock_state();
+            self.locked(&mut state, |state| match &self.checkpoints {
+                Some(c) => state.write_checkpoint(&c.signer, time, &self.path),
+                None => Ok(state.tail.chain.head()),
+            })?
+        };
+        let header = Header::segment(self.log_id(), time, Continues { line: sealed.line, hash: sealed.hash });
+        create_file(&next, &header, true)?;
+        let file = open_append(&next).map_err(|e| io_err("opening", &next, e))?;
+        file.lock().map_err(|e| io_err("locking", &next, e))?;
+        let tail = read_tail(&file);
+        file.unlock().map_err(|e| io_err("unlocking", &next, e))?;
+        let tail = tail.map_err(|e| e.in_file(&next))?;
+        *self.state.get_mut().unwrap_or_else(PoisonError::into_inner) = State { file, tail };
+        self.path = next;
+        Ok(sealed)
     }
 
     /// Writes a checkpoint now (e.g. before shutting down, to seal the head), returning its head.
@@ -288,11 +316,12 @@ fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).append(true).open(path)
 }
 
-/// Creates the log with its header, atomically: a complete header or no file.
-fn create(path: &Path, created: OffsetDateTime) -> Result<(), LogError> {
-    let mut id = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut id).map_err(|_| LogError::Key("no randomness for the log id".into()))?;
-    let (_, mut line) = Chain::start(&Header::new(LogId(id), created))?;
+/// Creates a log file with `header`, atomically: a complete header or no file. When the file appears
+/// meanwhile, another creator won the race and its log is the one to use, unless `exclusive` (a rotated
+/// segment must be new).
+fn create_file(path: &Path, header: &Header, exclusive: bool) -> Result<(), LogError> {
+    let id = header.log_id.0;
+    let (_, mut line) = Chain::start(header)?;
     line.push(b'\n');
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = parent(path).join(format!(".{name}.{}.tmp", hex::encode(id)));
@@ -310,7 +339,7 @@ fn create(path: &Path, created: OffsetDateTime) -> Result<(), LogError> {
     match linked {
         Ok(()) => {}
         // Another creator won the race: its log is the one to use.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !exclusive => {}
         Err(e) => return Err(io_err("creating", path, e)),
     }
     removed.map_err(|e| io_err("removing", &tmp, e))?;
@@ -470,4 +499,54 @@ fn line_number(file: &File, offset: u64) -> Result<u64, LogError> {
         lo = hi;
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::record::{LogContext, LogVerdict};
+    use crate::log::segments::verify_segments;
+    use time::macros::datetime;
+
+    fn record() -> LogRecord {
+        LogRecord::new(&LogContext::new(datetime!(2026-01-01 0:00 UTC)), LogVerdict::Affirming, Vec::new(), Vec::new())
+    }
+
+    #[test]
+    fn rotation_seals_the_file_and_the_next_one_continues_the_chain() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b, c) = (dir.path().join("a.log"), dir.path().join("b.log"), dir.path().join("c.log"));
+        let signer = CheckpointSigner::from_pkcs8(&CheckpointSigner::generate_pkcs8().expect("key")).expect("signer");
+        let every = NonZeroU64::new(100).expect("nonzero");
+        let options = AppendOptions {
+            created: datetime!(2026-01-01 0:00 UTC),
+            checkpoints: Some(Checkpointing { signer, every }),
+        };
+        let mut log = Appender::open(&a, options).expect("open");
+        log.append(&record()).expect("append");
+        let sealed = log.rotate(&b, datetime!(2026-01-01 1:00 UTC)).expect("rotate");
+        assert_eq!(sealed.line, 3, "header, record, sealing checkpoint");
+        assert_eq!(log.path(), b.as_path());
+        log.append(&record()).expect("append");
+        assert!(log.rotate(&b, datetime!(2026-01-01 2:00 UTC)).is_err(), "an existing file is never a new segment");
+        log.append(&record()).expect("the appender still appends to b after a failed rotation");
+        log.rotate(&c, datetime!(2026-01-01 3:00 UTC)).expect("rotate");
+
+        let summaries: Vec<(PathBuf, _)> = [&c, &a, &b]
+            .iter()
+            .map(|p| ((*p).clone(), LogReader::open(p).expect("open").verify().expect("each file verifies")))
+            .collect();
+        assert_eq!(summaries[2].1.header.continues, Some(Continues { line: 3, hash: summaries[1].1.head.hash }));
+        let chains = verify_segments(summaries);
+        assert_eq!(chains.len(), 1);
+        assert!(chains[0].intact(), "{:?}", chains[0].problems);
+        let order: Vec<&Path> = chains[0].segments.iter().map(|s| s.path.as_path()).collect();
+        assert_eq!(order, [a.as_path(), b.as_path(), c.as_path()]);
+        assert_eq!(chains[0].records(), 3);
+
+        // An appender reopening a rotated segment resumes its chain.
+        let reopened = Appender::open(&c, AppendOptions::new(datetime!(2026-01-01 4:00 UTC))).expect("open");
+        reopened.append(&record()).expect("append");
+        assert!(LogReader::open(&c).expect("open").verify().is_ok());
+    }
 }

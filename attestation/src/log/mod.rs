@@ -46,11 +46,21 @@
 //! signed checkpoint (the key held elsewhere) or an external anchor protects against that, and only for
 //! the lines it covers.
 //!
+//! # Rotation
+//!
+//! A long-running appender (the `ccgpu-verifier` service) rotates its log into several files, one chain
+//! across them: every file after the first starts with a header carrying the same `log_id` and a
+//! `continues` field naming the previous file's last line and its hash
+//! (`{"kind":"header",…,"created":"…","continues":{"line":812,"hash":"<96 hex>"}}`). Line numbers start
+//! again at 1 in each file, so every file verifies on its own; [`verify_segments`] orders the files of each
+//! `log_id` by those links and reports a missing, forked or unlinked file. (A log that was never rotated
+//! has no `continues` and reads exactly as before.)
+//!
 //! # Layout
 //!
 //! Pure: `record` (the line types), `digest` (the SHA-384 digest and strict hex), `chain` (building
 //! chained lines), `wire` (line splitting and the fixed prefix), `verify` (the verifying reader, queries),
-//! `checkpoint` (signing), `error` (what breaks). I/O: `file` only (appender, open, repair).
+//! `checkpoint` (signing), `error` (what breaks), `segments` (several files, several logs). I/O: `file` only (appender, open, repair).
 //!
 //! Trusts: nothing in a log. Only the auditor's checkpoint key and head anchor add trust beyond the chain.
 
@@ -60,6 +70,7 @@ mod digest;
 mod error;
 mod file;
 mod record;
+mod segments;
 mod verify;
 pub(crate) mod wire;
 
@@ -68,7 +79,8 @@ pub use digest::Sha384Digest;
 pub use error::{BreakKind, LogError};
 pub use file::{AppendOptions, Appended, Appender, Checkpointing, Repair, repair_torn_tail};
 pub use record::{
-    Checkpoint, ClaimRef, DeviceEntry, DeviceKind, Entry, EvidenceDigests, FORMAT, FORMAT_VERSION, GpuRef, Header,
-    HexBytes, LogContext, LogId, LogRecord, LogVerdict, Timestamp, VERIFIER,
+    Checkpoint, ClaimRef, Continues, DeviceEntry, DeviceKind, Entry, EvidenceDigests, FORMAT, FORMAT_VERSION, GpuRef,
+    Header, HexBytes, LogContext, LogId, LogRecord, LogVerdict, Timestamp, VERIFIER,
 };
+pub use segments::{ChainReport, SegmentReport, verify_segments};
 pub use verify::{DEFAULT_CHECKPOINT_EVERY, Filter, Head, LogReader, LogSummary, VerdictCounts};

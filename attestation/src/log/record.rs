@@ -162,6 +162,20 @@ pub struct Header {
     pub log_id: LogId,
     /// When the log was created.
     pub created: Timestamp,
+    /// Only in a rotated segment (a file after the first of a log): the last line of the file before it,
+    /// so the chain runs on across files ([`super::verify_segments`]). Absent in a log's first file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continues: Option<Continues>,
+}
+
+/// The head of the previous file of a rotated log, as a segment's header names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Continues {
+    /// The previous file's last line number.
+    pub line: u64,
+    /// SHA-384 of that line's bytes.
+    pub hash: Sha384Digest,
 }
 
 impl Header {
@@ -173,7 +187,13 @@ impl Header {
             version: FORMAT_VERSION,
             log_id,
             created: Timestamp::new(created),
+            continues: None,
         }
+    }
+
+    /// The header of a segment that continues log `log_id` after a file whose last line is `previous`.
+    pub fn segment(log_id: LogId, created: OffsetDateTime, previous: Continues) -> Self {
+        Self { continues: Some(previous), ..Self::new(log_id, created) }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The network edge of ccgpu's verifiers: bytes fetched from services, handed to `ccgpu-attestation`,
 //! which judges them: RIMs from NVIDIA's RIM service or a mirror of it ([`RimService`]), with an on-disk
-//! cache ([`RimCache`]); AMD's certificate revocation lists from its Key Distribution Service ([`AmdKds`]).
+//! cache ([`RimCache`]); AMD's certificate revocation lists from its Key Distribution Service ([`AmdKds`]); Intel's DCAP
+//! collateral for TDX quotes from its PCS, a PCCS or a directory ([`Pccs`]).
 //!
 //! Trusts: nothing it fetches or finds in its cache. A RIM is a signed document: whatever this crate
 //! returns is verified by the appraisal exactly like a local file (signature, chain to the pinned RIM
@@ -11,9 +12,11 @@
 #![deny(missing_docs)]
 
 mod amd_crl;
+mod pccs;
 mod rim_cache;
 mod rim_service;
 
 pub use amd_crl::{AmdKds, DEFAULT_KDS};
+pub use pccs::{DEFAULT_PCS, Pccs};
 pub use rim_cache::{RimCache, cache_dir};
 pub use rim_service::{DEFAULT_RIM_SERVICE, DEFAULT_TIMEOUT, FetchError, FetchedRim, RimOrigin, RimService};

@@ -31,3 +31,51 @@ pub struct TdxAppraise<'a> {
     /// Optional cache of verified certificate links (never changes a verdict).
     pub cache: Option<&'a VerifierCache>,
 }
+
+/// Which PCK CA issued the quote's PCK (which PCK CRL applies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PckCa {
+    /// Intel SGX PCK Platform CA (multi-package platforms; every TDX host seen so far).
+    Platform,
+    /// Intel SGX PCK Processor CA.
+    Processor,
+}
+
+impl PckCa {
+    /// The PCS `ca` parameter: `platform` or `processor`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Platform => "platform",
+            Self::Processor => "processor",
+        }
+    }
+}
+
+/// What collateral a quote needs: its PCK's FMSPC and issuing CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollateralNeeded {
+    /// FMSPC from the PCK certificate.
+    pub fmspc: [u8; 6],
+    /// The PCK CA.
+    pub ca: PckCa,
+}
+
+impl TdxEvidence<'_> {
+    /// The collateral the quote needs, read from its unverified PCK chain before any check: it only
+    /// chooses what to fetch, and the appraisal judges the chain and the collateral itself.
+    pub fn collateral_needed(&self) -> Option<CollateralNeeded> {
+        let quote = super::quote::TdxQuote::parse(self.quote).ok()?;
+        let chain = crate::x509::CertChain::from_pem(quote.pck_chain_pem).ok()?;
+        let leaf = crate::x509::parse_one(chain.ders().first()?).ok()?;
+        let ext = super::pck::PckExtension::read(&leaf).ok()?;
+        let issuer = leaf.issuer().to_string();
+        let ca = if issuer.contains("Platform CA") {
+            PckCa::Platform
+        } else if issuer.contains("Processor CA") {
+            PckCa::Processor
+        } else {
+            return None;
+        };
+        Some(CollateralNeeded { fmspc: ext.fmspc, ca })
+    }
+}

@@ -42,7 +42,7 @@ mod tcb_status;
 pub use appraise::appraise_tdx;
 pub use check::TdxCheck;
 pub use collateral::{CollateralError, MAX_COLLATERAL_LEN, PcsResponses, TdxCollateral, crl_der, split_signed};
-pub use evidence::{TdxAppraise, TdxEvidence};
+pub use evidence::{CollateralNeeded, PckCa, TdxAppraise, TdxEvidence};
 pub use identity::{TdxIdentity, td_attribute};
 pub use pck::{PckExtension, PckExtensionError};
 pub use policy::{Hex, TdxPolicy};

@@ -8,9 +8,9 @@
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 
-use crate::crypto::ecdsa_hash;
+use crate::cache::VerifierCache;
 use crate::snp::parse_crl;
-use crate::x509::{describe, leaf_public_key, rfc3339};
+use crate::x509::{describe, rfc3339};
 
 /// What a CRL established: the listed count and its window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +28,13 @@ pub(super) fn judge(
     issuer: &X509Certificate<'_>,
     subjects: &[&X509Certificate<'_>],
     at: OffsetDateTime,
+    cache: Option<&VerifierCache>,
 ) -> Result<CrlJudgement, String> {
     let crl = parse_crl(der).map_err(|e| format!("the {what}: {e}"))?;
     if crl.issuer().as_raw() != issuer.subject().as_raw() {
         return Err(format!("the {what} is issued by {}, not by {}", crl.issuer(), describe(issuer)));
     }
-    let key = leaf_public_key(issuer).map_err(|e| format!("the {what}'s issuer key: {e}"))?;
-    let hash = ecdsa_hash(crl.signature_algorithm.algorithm.as_bytes()).map_err(|e| format!("the {what}: {e}"))?;
-    key.verify_der(hash, crl.tbs_cert_list.as_ref(), &crl.signature_value.data)
+    super::inspect::crl_signature(cache, issuer.as_raw(), der)
         .map_err(|e| format!("the {what}'s signature by {}: {e}", describe(issuer)))?;
     let this_update = crl.last_update().to_datetime();
     if this_update > at {

@@ -30,6 +30,7 @@ mod collateral;
 mod crl;
 mod evidence;
 mod identity;
+mod inspect;
 mod pck;
 mod policy;
 mod qe_identity;

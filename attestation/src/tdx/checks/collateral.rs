@@ -4,14 +4,15 @@
 
 use time::OffsetDateTime;
 
-use super::{needs, verify_p256};
+use super::needs;
 use crate::appraisal::Checks;
+use crate::tdx::inspect;
 use crate::tdx::qe_identity::QeIdentity;
 use crate::tdx::quote::TdxQuote;
 use crate::tdx::tcb_info::TcbInfo;
 use crate::tdx::tcb_status::TcbVerdict;
 use crate::tdx::{TdxAppraise, TdxCheck};
-use crate::x509::{CertChain, ChainRule, parse_one, rfc3339, validate_cached};
+use crate::x509::{CertChain, ChainRule, rfc3339, validate_cached};
 
 /// The collateral documents whose signatures verified.
 #[derive(Default)]
@@ -38,9 +39,11 @@ pub(crate) fn collateral_signatures(checks: &mut Checks<TdxCheck>, ctx: &TdxAppr
             return out;
         }
     };
-    match signed(ctx, "TCB info", &c.tcb_info_issuer_chain, c.tcb_info.as_bytes(), &c.tcb_info_signature)
-        .and_then(|(chain, until)| TcbInfo::parse(&c.tcb_info).map(|t| (chain, until, t)).map_err(|e| e.to_string()))
-    {
+    let tcb = signed(ctx, "TCB info", &c.tcb_info_issuer_chain).and_then(|(chain, until)| {
+        inspect::tcb_info(ctx.cache, &chain.ders()[0], c.tcb_info.as_bytes(), &c.tcb_info_signature)
+            .map(|t| (chain, until, t))
+    });
+    match tcb {
         Ok((chain, until, t)) => {
             checks.pass(
                 TdxCheck::TcbInfoSignature,
@@ -57,10 +60,11 @@ pub(crate) fn collateral_signatures(checks: &mut Checks<TdxCheck>, ctx: &TdxAppr
         }
         Err(e) => checks.fail(TdxCheck::TcbInfoSignature, e),
     }
-    match signed(ctx, "QE identity", &c.qe_identity_issuer_chain, c.qe_identity.as_bytes(), &c.qe_identity_signature)
-        .and_then(|(chain, until)| {
-            QeIdentity::parse(&c.qe_identity).map(|q| (chain, until, q)).map_err(|e| e.to_string())
-        }) {
+    let qe = signed(ctx, "QE identity", &c.qe_identity_issuer_chain).and_then(|(chain, until)| {
+        inspect::qe_identity(ctx.cache, &chain.ders()[0], c.qe_identity.as_bytes(), &c.qe_identity_signature)
+            .map(|q| (chain, until, q))
+    });
+    match qe {
         Ok((chain, until, q)) => {
             checks.pass(TdxCheck::QeIdentitySignature, format!("TD_QE identity signed by {}", subject(&chain)));
             out.valid_until = Some(out.valid_until.map_or(until, |u| u.min(until)));
@@ -71,25 +75,11 @@ pub(crate) fn collateral_signatures(checks: &mut Checks<TdxCheck>, ctx: &TdxAppr
     out
 }
 
-/// Validates `chain_pem` (signer, root) at the verification time and verifies `signature` (r‖s) over
-/// `document` with the signer's key.
-fn signed(
-    ctx: &TdxAppraise<'_>,
-    what: &str,
-    chain_pem: &[u8],
-    document: &[u8],
-    signature: &[u8],
-) -> Result<(CertChain, OffsetDateTime), String> {
+/// Validates `chain_pem` (signer, root) to the root at the verification time.
+fn signed(ctx: &TdxAppraise<'_>, what: &str, chain_pem: &[u8]) -> Result<(CertChain, OffsetDateTime), String> {
     let chain = CertChain::from_pem(chain_pem).map_err(|e| format!("the {what} issuer chain: {e}"))?;
     let v = validate_cached(&chain, &ctx.roots.root, ctx.at, ChainRule::ExactWithAnchor(2), ctx.cache)
         .map_err(|e| format!("the {what} issuer chain: {e}"))?;
-    let leaf = parse_one(&chain.ders()[0]).map_err(|e| format!("the {what} signer: {e}"))?;
-    if v.leaf_key.curve() != crate::crypto::Curve::P256 || signature.len() != 64 {
-        return Err(format!("the {what} signature is not ECDSA P-256 r‖s"));
-    }
-    if !verify_p256(&leaf.public_key().subject_public_key.data, document, signature) {
-        return Err(format!("the {what} signature does not verify over the document as received"));
-    }
     Ok((chain, v.valid_until))
 }
 

@@ -87,8 +87,8 @@ pub(crate) fn revocation(
     let signer = tcb_signer.and_then(|c| c.ders().first()).and_then(|d| parse_one(d).ok());
     let mut root_subjects = vec![&certs[1]];
     root_subjects.extend(signer.as_ref());
-    let root = crl::judge("root CA CRL", &collateral.root_ca_crl, &certs[2], &root_subjects, ctx.at);
-    let pck_crl = crl::judge("PCK CRL", &collateral.pck_crl, &certs[1], &[&certs[0]], ctx.at);
+    let root = crl::judge("root CA CRL", &collateral.root_ca_crl, &certs[2], &root_subjects, ctx.at, ctx.cache);
+    let pck_crl = crl::judge("PCK CRL", &collateral.pck_crl, &certs[1], &[&certs[0]], ctx.at, ctx.cache);
     match (root, pck_crl) {
         (Ok(r), Ok(p)) => {
             checks.pass(

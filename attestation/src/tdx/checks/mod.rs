@@ -31,6 +31,6 @@ fn needs<'v, T>(checks: &mut Checks<TdxCheck>, value: Option<&'v T>, these: &[Td
 }
 
 /// Verifies a fixed-width r‖s ECDSA P-256/SHA-256 signature with an uncompressed SEC1 point.
-fn verify_p256(point: &[u8], message: &[u8], signature: &[u8]) -> bool {
+pub(super) fn verify_p256(point: &[u8], message: &[u8], signature: &[u8]) -> bool {
     UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(message, signature).is_ok()
 }

@@ -113,6 +113,7 @@ fn malformed_collateral_is_refused_by_document_and_field() {
         (c.tcb_info.replace("\"fmspc\":\"B0C06F000000\"", "\"fmspc\":\"B0C06F\""), "fmspc is 3 bytes"),
         (c.tcb_info.replace("\"issueDate\":\"2025-06-19T10:16:03Z\"", "\"issueDate\":\"yesterday\""), "issueDate"),
         (fifteen_components(&c.tcb_info), "has 15 SGX components, not 16"),
+        (c.tcb_info.replace("\"tcbType\":0", "\"tcbType\":1"), "tcbType 1"),
         ("[]".to_owned(), "does not parse"),
     ] {
         let e = TcbInfo::parse(&json).expect_err(want).to_string();

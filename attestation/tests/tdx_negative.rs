@@ -207,3 +207,19 @@ fn no_collateral_fails_every_check_that_needs_it() {
     }
     assert!(a.checks.passed(TdxCheck::QuoteSignature) && a.checks.passed(TdxCheck::QeReportSignature));
 }
+
+#[test]
+fn a_warm_cache_never_changes_a_verdict() {
+    let Some(q) = quote("trustee/tdx_quote_4.dat") else { return };
+    let Some(c) = collateral(COLL_SPR) else { return };
+    let cache = ccgpu_attestation::VerifierCache::new();
+    let policy = pinned_policy(&q);
+    let warm = appraise(&q, &c, AT_SPR, &policy, Some(&cache));
+    assert!(warm.checks.passed(TdxCheck::TcbInfoSignature));
+    let tampered =
+        TdxCollateral { tcb_info: c.tcb_info.replace("\"pceId\":\"0000\"", "\"pceId\":\"0001\""), ..c.clone() };
+    failed(&appraise(&q, &tampered, AT_SPR, &policy, Some(&cache)), TdxCheck::TcbInfoSignature);
+    // Cached signatures do not carry the validity window: the same set a week late still fails.
+    failed(&appraise(&q, &c, datetime!(2023-07-09 00:00:00 UTC), &policy, Some(&cache)), TdxCheck::CollateralCurrent);
+    assert_eq!(appraise(&q, &c, AT_SPR, &policy, Some(&cache)).checks, warm.checks);
+}

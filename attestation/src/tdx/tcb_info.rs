@@ -81,6 +81,7 @@ struct Raw {
     next_update: String,
     fmspc: String,
     pce_id: String,
+    tcb_type: u32,
     tcb_evaluation_data_number: u32,
     tdx_module: Option<RawModule>,
     #[serde(default)]
@@ -151,6 +152,12 @@ impl TcbInfo {
             return Err(bad(format!(
                 "id {:?} version {}: only TDX TCB info version 3 is accepted",
                 raw.id, raw.version
+            )));
+        }
+        if raw.tcb_type != 0 {
+            return Err(bad(format!(
+                "tcbType {}: only type 0 (component-wise SVN comparison) is defined",
+                raw.tcb_type
             )));
         }
         if raw.tcb_levels.is_empty() || raw.tcb_levels.len() > MAX_LEVELS {

@@ -49,11 +49,12 @@ pub fn appraise(
     policy: &TdxPolicy,
     cache: Option<&VerifierCache>,
 ) -> TdxAppraisal {
+    static ROOTS: std::sync::OnceLock<IntelRoots> = std::sync::OnceLock::new();
     let rd = TdxQuote::parse(quote).map(|q| q.body.report_data).unwrap_or([0; 64]);
-    let roots = IntelRoots::intel();
+    let roots = ROOTS.get_or_init(IntelRoots::intel);
     appraise_tdx(
         &TdxEvidence { quote },
-        &TdxAppraise { at, expected_report_data: Some(&rd), policy, roots: &roots, collateral: Ok(collateral), cache },
+        &TdxAppraise { at, expected_report_data: Some(&rd), policy, roots, collateral: Ok(collateral), cache },
     )
 }
 

@@ -1,7 +1,7 @@
 //! The time-independent parts of the TDX appraisal that a [`VerifierCache`] may remember, each keyed by
 //! every byte it depends on: a collateral document's signature under its signer certificate, with the
 //! document parsed; a CRL's signature under its issuer's key. Validity windows, chains to the anchor and
-//! revocation lists are judged on every appraisal.
+//! revocation lists are judged on every appraisal. PEM chains are remembered decoded (syntax only).
 
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
@@ -11,7 +11,7 @@ use super::qe_identity::QeIdentity;
 use super::tcb_info::TcbInfo;
 use crate::cache::VerifierCache;
 use crate::crypto::ecdsa_hash;
-use crate::x509::{leaf_public_key, parse_one};
+use crate::x509::{CertChain, leaf_public_key, parse_one};
 
 /// A TCB info whose signature verified under the signer, parsed.
 pub(super) struct SignedTcbInfo(pub Result<TcbInfo, String>);
@@ -19,6 +19,17 @@ pub(super) struct SignedTcbInfo(pub Result<TcbInfo, String>);
 pub(super) struct SignedQeIdentity(pub Result<QeIdentity, String>);
 /// Whether a CRL's signature verified under an issuer key.
 struct CrlSignature(Result<(), String>);
+/// A PEM chain decoded, each certificate parsed once (its validation is not cached).
+struct PemChain(Result<CertChain, String>);
+
+/// Decodes a PEM chain (PEM and X.509 syntax only; nothing about it is verified here).
+pub(super) fn chain(cache: Option<&VerifierCache>, pem: &[u8]) -> Result<CertChain, String> {
+    let inspect: fn(&[u8]) -> PemChain = |p| PemChain(CertChain::from_pem(p).map_err(|e| e.to_string()));
+    match cache {
+        Some(c) => c.inspection(pem, inspect).0.clone(),
+        None => inspect(pem).0,
+    }
+}
 
 /// Verifies `signature` over the TCB info `json` with `signer_der`'s key and parses it.
 pub(super) fn tcb_info(

@@ -77,7 +77,7 @@ pub(crate) fn collateral_signatures(checks: &mut Checks<TdxCheck>, ctx: &TdxAppr
 
 /// Validates `chain_pem` (signer, root) to the root at the verification time.
 fn signed(ctx: &TdxAppraise<'_>, what: &str, chain_pem: &[u8]) -> Result<(CertChain, OffsetDateTime), String> {
-    let chain = CertChain::from_pem(chain_pem).map_err(|e| format!("the {what} issuer chain: {e}"))?;
+    let chain = inspect::chain(ctx.cache, chain_pem).map_err(|e| format!("the {what} issuer chain: {e}"))?;
     let v = validate_cached(&chain, &ctx.roots.root, ctx.at, ChainRule::ExactWithAnchor(2), ctx.cache)
         .map_err(|e| format!("the {what} issuer chain: {e}"))?;
     Ok((chain, v.valid_until))

@@ -5,10 +5,10 @@ use time::OffsetDateTime;
 
 use super::needs;
 use crate::appraisal::Checks;
-use crate::tdx::crl;
 use crate::tdx::pck::PckExtension;
 use crate::tdx::quote::TdxQuote;
 use crate::tdx::{TdxAppraise, TdxCheck};
+use crate::tdx::{crl, inspect};
 use crate::x509::{CertChain, ChainRule, parse_one, validate_cached};
 
 /// A PCK whose chain validated.
@@ -35,7 +35,7 @@ pub(crate) fn pck_chain(
         checks.fail(TdxCheck::PckChain, why);
         None
     };
-    let chain = match CertChain::from_pem(q.pck_chain_pem) {
+    let chain = match inspect::chain(ctx.cache, q.pck_chain_pem) {
         Ok(c) => c,
         Err(e) => return fail(checks, format!("the PCK chain in the quote: {e}")),
     };

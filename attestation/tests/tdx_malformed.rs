@@ -145,3 +145,30 @@ fn a_certificate_without_the_sgx_extension_is_not_a_pck() {
         assert!(PckExtension::parse(junk).is_err(), "{junk:?}");
     }
 }
+
+#[test]
+fn random_damage_to_a_real_quote_never_panics_and_never_verifies() {
+    let Some(q) = quote("dcap-qvl/tdx_quote") else { return };
+    let Some(c) = collateral(COLL_DCAP_QVL) else { return };
+    let policy = pinned_policy(&q);
+    // A small deterministic generator (xorshift): the same damage every run.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..300 {
+        let mut m = q.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = usize::try_from(next() % 4936).expect("fits"); // up to the end of the signature data
+            m[at] ^= u8::try_from(next() % 255 + 1).expect("fits");
+        }
+        if m == q {
+            continue;
+        }
+        let a = appraise(&m, &c, AT_DCAP_QVL, &policy, None);
+        assert_ne!(a.verdict, ccgpu_attestation::Verdict::Affirming, "damaged quote affirmed: {}", explain(&a));
+    }
+}

@@ -15,7 +15,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::TeeError;
+use ::sev::firmware::host::CertTableEntry;
+
+use super::{CpuReport, CpuTee, TeeError};
 
 /// Where the kernel mounts the TSM report interface.
 pub const TSM_REPORT_ROOT: &str = "/sys/kernel/config/tsm/report";
@@ -139,7 +141,7 @@ impl<F: TsmFs> ConfigfsTsm<F> {
     }
 
     /// Fresh evidence binding `report_data`; the entry is removed whatever happens after it was made.
-    pub fn report(&self, report_data: &[u8; 64]) -> Result<TsmEvidence, TeeError> {
+    pub fn evidence(&self, report_data: &[u8; 64]) -> Result<TsmEvidence, TeeError> {
         let entry = format!("{}-{}", self.prefix, self.counter.fetch_add(1, Ordering::Relaxed));
         let io =
             |what: &str, e: io::Error| TeeError::Open { device: format!("configfs TSM {entry}/{what}"), source: e };
@@ -191,6 +193,70 @@ impl<F: TsmFs> ConfigfsTsm<F> {
     }
 }
 
+/// SEV-SNP through configfs TSM, for guests whose kernel offers it (the `/dev/sev-guest` path stays for
+/// older ones): the report from `outblob`, the VCEK/VLEK (and ASK/ARK) from the `auxblob` certificate
+/// table. A TDX guest's quote is not a [`CpuReport`]: it is refused here and judged by `ccgpu verify tdx`.
+impl<F: TsmFs> CpuTee for ConfigfsTsm<F> {
+    fn present(&self) -> bool {
+        self.fs.present()
+    }
+
+    fn report(&self, report_data: &[u8; 64]) -> Result<CpuReport, TeeError> {
+        let e = self.evidence(report_data)?;
+        match e.kind {
+            TeeKind::SevSnp => {
+                let aux = e.auxblob.ok_or_else(|| {
+                    TeeError::Certificates("configfs TSM gave no auxblob: the host provisioned no certificates".into())
+                })?;
+                let table = cert_table(&aux)?;
+                let (vek, ask_ark) = super::sev::certificates(&table)?;
+                Ok(CpuReport { report: e.outblob, vek, ask_ark })
+            }
+            TeeKind::Tdx => Err(TeeError::Unsupported(
+                "this VM is an Intel TDX guest: its quote is judged by `ccgpu verify tdx`; bundles carry SEV-SNP reports only".into(),
+            )),
+        }
+    }
+}
+
+/// Entries read from a certificate table (AMD defines four; hosts add a few).
+const MAX_CERT_ENTRIES: usize = 64;
+
+/// The known entries of an SEV-SNP certificate table (GHCB `SNP_GET_EXT_REPORT` format: 24-byte entries
+/// of GUID, offset and length, ended by an all-zero GUID; offsets from the table's start). Parsed here,
+/// bounds-checked, because the `sev` crate's parser reads it through raw pointers and crashes on a
+/// malformed table — and the table is the host's. Unknown GUIDs are skipped.
+fn cert_table(aux: &[u8]) -> Result<Vec<CertTableEntry>, TeeError> {
+    use ::sev::firmware::host::CertType;
+    let bad = |why: String| TeeError::Certificates(format!("configfs TSM auxblob: {why}"));
+    let mut out = Vec::new();
+    for i in 0..=MAX_CERT_ENTRIES {
+        let entry = aux.get(i * 24..i * 24 + 24).ok_or_else(|| bad(format!("entry {i} is cut off")))?;
+        let (guid, rest) = entry.split_at(16);
+        if guid.iter().all(|b| *b == 0) {
+            return Ok(out);
+        }
+        if i == MAX_CERT_ENTRIES {
+            break;
+        }
+        let offset = usize::try_from(u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]])).unwrap_or(usize::MAX);
+        let len = usize::try_from(u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]])).unwrap_or(usize::MAX);
+        let data = offset
+            .checked_add(len)
+            .and_then(|end| aux.get(offset..end))
+            .ok_or_else(|| bad(format!("entry {i} points outside the table ({offset}+{len})")))?;
+        let kind = match hex::encode(guid).as_str() {
+            "63da758de6644564adc5f4b93be8accd" => CertType::VCEK,
+            "a8074bc2a25a483eaae639c045a0b8a1" => CertType::VLEK,
+            "4ab7b379bbac4fe4a02f05aef327c782" => CertType::ASK,
+            "c0b406a4a803495297433fb6014cd0ae" => CertType::ARK,
+            _ => continue,
+        };
+        out.push(CertTableEntry::new(kind, data.to_vec()));
+    }
+    Err(bad(format!("more than {MAX_CERT_ENTRIES} entries")))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -205,6 +271,7 @@ mod tests {
         provider: &'static str,
         /// Bump `generation` on the n-th read of it (a concurrent writer).
         race_on_read: Option<usize>,
+        auxblob: Vec<u8>,
         reads: Mutex<usize>,
         calls: Mutex<Vec<String>>,
     }
@@ -215,6 +282,7 @@ mod tests {
                 dir: Configfs::new(root),
                 provider,
                 race_on_read: None,
+                auxblob: b"CERTS".to_vec(),
                 reads: Mutex::new(0),
                 calls: Mutex::default(),
             }
@@ -239,7 +307,7 @@ mod tests {
                 out.extend_from_slice(bytes);
                 self.dir.write(entry, "outblob", &out)?;
                 if self.provider == "sev_guest" {
-                    self.dir.write(entry, "auxblob", b"CERTS")?;
+                    self.dir.write(entry, "auxblob", &self.auxblob)?;
                 }
             }
             Ok(())
@@ -270,7 +338,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let tsm = ConfigfsTsm::with_fs(FakeKernel::new(tmp.path(), "tdx_guest"));
         assert!(tsm.present());
-        let e = tsm.report(&[7; 64]).expect("evidence");
+        let e = tsm.evidence(&[7; 64]).expect("evidence");
         assert_eq!(e.kind, TeeKind::Tdx);
         assert_eq!(&e.outblob[5..], &[7; 64]);
         assert_eq!(e.auxblob, None);
@@ -286,7 +354,7 @@ mod tests {
     #[test]
     fn sev_snp_comes_with_its_certificate_table() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let e = ConfigfsTsm::with_fs(FakeKernel::new(tmp.path(), "sev_guest")).report(&[1; 64]).expect("evidence");
+        let e = ConfigfsTsm::with_fs(FakeKernel::new(tmp.path(), "sev_guest")).evidence(&[1; 64]).expect("evidence");
         assert_eq!(e.kind, TeeKind::SevSnp);
         assert_eq!(e.auxblob.as_deref(), Some(&b"CERTS"[..]));
     }
@@ -295,16 +363,41 @@ mod tests {
     fn a_concurrent_writer_an_unknown_provider_and_no_interface_are_refused() {
         let tmp = tempfile::tempdir().expect("tmp");
         let racy = FakeKernel { race_on_read: Some(2), ..FakeKernel::new(tmp.path(), "tdx_guest") };
-        let err = ConfigfsTsm::with_fs(racy).report(&[0; 64]).expect_err("race");
+        let err = ConfigfsTsm::with_fs(racy).evidence(&[0; 64]).expect_err("race");
         assert!(err.to_string().contains("someone else"), "{err}");
         assert_eq!(std::fs::read_dir(tmp.path()).expect("dir").count(), 0, "entry left behind after an error");
 
-        let err = ConfigfsTsm::with_fs(FakeKernel::new(tmp.path(), "arm_cca_guest")).report(&[0; 64]).expect_err("cca");
+        let err =
+            ConfigfsTsm::with_fs(FakeKernel::new(tmp.path(), "arm_cca_guest")).evidence(&[0; 64]).expect_err("cca");
         assert!(err.to_string().contains("neither TDX nor SEV-SNP"), "{err}");
 
         let missing = ConfigfsTsm::new(&tmp.path().join("absent"));
         assert!(!missing.present());
-        assert!(missing.report(&[0; 64]).is_err());
+        assert!(missing.evidence(&[0; 64]).is_err());
+    }
+
+    #[test]
+    fn the_cpu_tee_seam_reads_the_vcek_from_the_certificate_table_and_refuses_tdx() {
+        use ::sev::firmware::host::CertType;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let table = CertTableEntry::cert_table_to_vec_bytes(&[CertTableEntry::new(CertType::VCEK, vec![0x30, 1, 2])])
+            .expect("table");
+        let snp = ConfigfsTsm::with_fs(FakeKernel { auxblob: table, ..FakeKernel::new(tmp.path(), "sev_guest") });
+        let r = CpuTee::report(&snp, &[3; 64]).expect("report");
+        assert_eq!(r.vek, vec![0x30, 1, 2]);
+        assert_eq!(&r.report[5..], &[3; 64]);
+        let tdx = ConfigfsTsm::with_fs(FakeKernel::new(tmp.path(), "tdx_guest"));
+        assert!(matches!(CpuTee::report(&tdx, &[3; 64]), Err(TeeError::Unsupported(_))));
+        let bad = ConfigfsTsm::with_fs(FakeKernel::new(tmp.path(), "sev_guest")); // auxblob "CERTS"
+        assert!(matches!(CpuTee::report(&bad, &[3; 64]), Err(TeeError::Certificates(_))));
+        // An entry pointing past the table, and a table without its terminator: refused, no crash.
+        let mut outside = hex::decode("63da758de6644564adc5f4b93be8accd").expect("guid");
+        outside.extend_from_slice(&1000u32.to_le_bytes());
+        outside.extend_from_slice(&10u32.to_le_bytes());
+        outside.extend_from_slice(&[0; 24]);
+        assert!(cert_table(&outside).expect_err("outside").to_string().contains("outside the table"));
+        assert!(cert_table(&outside[..20]).expect_err("cut").to_string().contains("cut off"));
+        assert_eq!(cert_table(&[0; 24]).expect("empty table").len(), 0);
     }
 
     #[test]

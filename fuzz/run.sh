@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 
 secs=${1:-60}
 shift || true
-all=(spdm_report gpu_appraisal rim rim_mutate cert_chain fwid_extension ocsp_response snp_report bundle rim_service_answer amd_crl log_reader verifier_request)
+all=(spdm_report gpu_appraisal rim rim_mutate cert_chain fwid_extension ocsp_response snp_report bundle rim_service_answer amd_crl log_reader verifier_request tdx_quote tdx_collateral)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -73,6 +73,17 @@ seed() {
     snp_report)
         printf '\0' >"$dir/seed-0"
         { printf '\1'; cat "$data/snp/lunal/live-report-v5-genoa.bin" "$data/snp/lunal/live-vcek-genoa.der"; } >"$dir/seed-1" ;;
+    tdx_quote)
+        printf '\0' >"$dir/seed-0"
+        for f in "$data"/tdx/*/*.dat "$data"/tdx/dcap-qvl/tdx_quote "$data"/tdx/dcap-qvl/tdx_quote_outdated; do
+            { printf '\1'; cat "$f"; } >"$dir/seed-$i" && i=$((i + 1))
+        done ;;
+    tdx_collateral)
+        for f in "$data"/tdx/go-tdx-guest/sample_tcbInfo_response "$data"/tdx/go-tdx-guest/sample_tcbinfo_response_v5; do
+            { printf '\1'; cat "$f"; } >"$dir/seed-$i" && i=$((i + 1))
+        done
+        for f in "$data"/tdx/*/*.json; do { printf '\0'; cat "$f"; } >"$dir/seed-$i" && i=$((i + 1)); done
+        { printf '\3'; cat "$data/tdx/go-tdx-guest/pckcrl"; } >"$dir/seed-$i" ;;
     rim_service_answer)
         # each real H100 RIM in the service's JSON shape
         for f in "$nv"/h100-550.90.07/rims/*; do

@@ -47,6 +47,9 @@ pub enum VerifyCommand {
     /// Verify an AMD SEV-SNP attestation report (VCEK or VLEK, AMD's roots built in).
     #[command(long_about = exit::with_status_line(SNP_LONG_ABOUT, Exit::verify), after_long_help = SNP_EXAMPLES)]
     Snp(Box<SnpArgs>),
+    /// Verify an Intel TDX quote (v4/v5) with Intel's DCAP collateral (Intel's SGX root built in).
+    #[command(long_about = exit::with_status_line(TDX_LONG_ABOUT, Exit::verify), after_long_help = TDX_EXAMPLES)]
+    Tdx(Box<TdxArgs>),
     /// Verify a composite evidence bundle (CPU report + GPUs, bound through REPORT_DATA).
     #[command(long_about = exit::with_status_line(BUNDLE_LONG_ABOUT, Exit::verify))]
     Bundle(Box<BundleArgs>),
@@ -82,6 +85,40 @@ Examples:
   ccgpu verify snp --report $S/live-report-v5-genoa.bin \\
       --vcek $S/live-vcek-genoa.der \\
       --at 2026-03-01T00:00:00Z --report-data $D --crl off";
+
+const TDX_LONG_ABOUT: &str = "\
+Verify an Intel TDX quote with Intel's DCAP collateral (TCB info, QE identity, PCK CRL, root CA CRL).
+
+Checks, in the order they run, each reported separately (as in --json and the attestation log):\n\
+ 1. The quote parses: version 4 or 5, ECDSA P-256 key, TEE type 0x81, QE report certification data; sizes and reserved fields strict. Unsigned bytes after the signature data are ignored and counted.\n\
+ 2. The PCK chain in the quote validates to Intel's SGX Root CA (built in) at the verification time.\n\
+ 3. The root CA CRL lists neither the PCK CA nor the TCB Signing certificate; the PCK CRL does not list the PCK; both are current.\n\
+ 4. The PCK signed the QE report, whose REPORT_DATA is SHA-256(attestation key || QE authentication data).\n\
+ 5. The attestation key signed the quote's header and body as received.\n\
+ 6. The TCB info and the QE identity are signed by a TCB Signing certificate chaining to the root.\n\
+ 7. The TCB info and the QE identity are current (issueDate <= time <= nextUpdate).\n\
+ 8. The QE is the QE identity's enclave: its TCB status.\n\
+ 9. The TCB info is for the PCK's FMSPC, and a TCB level covers the PCK's SVNs and TEE_TCB_SVN.\n\
+10. The TDX module's signer and attributes are the TCB info's: its TCB status.\n\
+11. The merged TCB status and advisories are ones the policy accepts (default: UpToDate, no advisory).\n\
+12. TD attributes: DEBUG off (always), SEPT_VE_DISABLE on, attributes and XFAM as pinned.\n\
+13. No service TD (MRSERVICETD zero) unless the policy allows one.\n\
+14. REPORTDATA equals --report-data.\n\
+15. MRTD, RTMR0-3, MRCONFIGID, MROWNER, MROWNERCONFIG are ones the policy pins.
+
+A policy that pins no MRTD (tdx.mrtd) accepts any TD image: every check may pass, but the verdict is \
+`warning` (exit 3), never affirming; so is an accepted TCB status other than UpToDate.";
+
+const TDX_EXAMPLES: &str = "\
+Examples:
+  T=../shared/testdata/tdx/dcap-qvl
+  # Collateral in dcap-qvl's JSON form, at a time inside it:
+  ccgpu verify tdx --quote $T/tdx_quote \\
+      --collateral $T/tdx_quote_collateral.json \\
+      --at 2025-07-01T00:00:00Z --no-report-data
+  # Online from a PCCS, cached:
+  ccgpu verify tdx --quote quote.bin --pccs https://pccs:8081 \\
+      --report-data $D";
 
 const BUNDLE_LONG_ABOUT: &str = "\
 Verify a composite evidence bundle: the JSON document ccgpu-guest-agent produces, holding the nonce, the \
@@ -139,6 +176,48 @@ pub struct SnpArgs {
     /// Cache of fetched CRLs, or `off`. Default: $XDG_CACHE_HOME/ccgpu/amd-crl, else ~/.cache/ccgpu/amd-crl.
     #[arg(long, value_name = "DIR|off")]
     pub crl_cache: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `verify tdx` arguments.
+#[derive(Debug, Args)]
+pub struct TdxArgs {
+    /// The quote: raw bytes, or hex text.
+    #[arg(long, value_name = "FILE")]
+    pub quote: PathBuf,
+
+    /// DCAP collateral: a dcap-qvl `QuoteCollateralV3` JSON file, or a directory laid out as the PCCS
+    /// cache (tcbinfo-<fmspc>.json, qe-identity.json, pckcrl-<ca>.crl, rootcacrl.crl and the issuer chains).
+    #[arg(long, value_name = "FILE|DIR", conflicts_with = "pccs")]
+    pub collateral: Option<PathBuf>,
+
+    /// Fetch the collateral from Intel's PCS or a PCCS at this URL (cached until nextUpdate).
+    #[arg(long, value_name = "URL", env = "CCGPU_PCCS")]
+    pub pccs: Option<String>,
+
+    /// Cache of fetched collateral, or `off`. Default: $XDG_CACHE_HOME/ccgpu/tdx-collateral.
+    #[arg(long, value_name = "DIR|off")]
+    pub pccs_cache: Option<String>,
+
+    /// The 64-byte REPORTDATA the TD was asked to bind, as 128 hex digits.
+    #[arg(long, value_name = "HEX")]
+    pub report_data: Option<String>,
+
+    /// Appraise without an expected REPORTDATA (sets `tdx.require_report_data = false`): the quote is then
+    /// not bound to this verification and could be a replay.
+    #[arg(long)]
+    pub no_report_data: bool,
+
+    /// Verification time (RFC 3339). Default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+
+    /// Policy file (TOML or JSON; its `[tdx]` table applies).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -58,6 +58,7 @@ mod reader;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod snp;
+mod tdx;
 #[cfg(feature = "sim")]
 pub mod testing;
 mod x509;
@@ -107,6 +108,13 @@ pub use crate::{
         AmdRoots, CrlError, HostData, Intermediate, MAX_CRL_LEN, Measurement, NotRevoked, Product, ProductRoots,
         RootsError, SnpAppraisal, SnpAppraise, SnpCheck, SnpEvidence, SnpIdentity, SnpPolicy, SnpRevocation, Tcb,
         VekKind, appraise_snp, check_not_revoked, parse_crl,
+    },
+    tdx::{
+        BodyKind, CollateralError, CollateralNeeded, HEADER_LEN, Hex, INTEL_SGX_ROOT_CA_PEM, IntelRoots,
+        MAX_COLLATERAL_LEN, MAX_QUOTE_LEN, ModuleIdentity, ModuleIdentityEntry, PckCa, PckExtension, PckExtensionError,
+        PcsResponses, QeIdentity, QeReport, QuoteError, TD_REPORT10_LEN, TD_REPORT15_LEN, TcbInfo, TcbLevel, TcbStatus,
+        TcbVerdict, TdReport, TdxAppraisal, TdxAppraise, TdxCheck, TdxCollateral, TdxEvidence, TdxIdentity, TdxPolicy,
+        TdxQuote, appraise_tdx, body_offset, crl_der, header_offset, qe_offset, split_signed, td_attribute,
     },
     x509::{CertChain, ChainParseError, TrustAnchor},
 };

@@ -1,6 +1,8 @@
 //! The network edge of ccgpu's verifiers: bytes fetched from services, handed to `ccgpu-attestation`,
 //! which judges them: RIMs from NVIDIA's RIM service or a mirror of it ([`RimService`]), with an on-disk
-//! cache ([`RimCache`]); OCSP responses from the responders ([`OcspResponder`]), cached on disk; AMD's certificate revocation lists from its Key Distribution Service ([`AmdKds`]).
+//! cache ([`RimCache`]); OCSP responses from the responders ([`OcspResponder`]), cached on disk; AMD's
+//! certificate revocation lists from its Key Distribution Service ([`AmdKds`]); Intel's DCAP collateral for
+//! TDX quotes from its PCS, a PCCS or a directory ([`Pccs`]).
 //!
 //! Trusts: nothing it fetches or finds in its cache. A RIM is a signed document: whatever this crate
 //! returns is verified by the appraisal exactly like a local file (signature, chain to the pinned RIM
@@ -13,6 +15,7 @@
 mod amd_crl;
 mod budget;
 mod ocsp;
+mod pccs;
 mod rim_cache;
 mod rim_service;
 
@@ -21,5 +24,6 @@ pub use budget::FetchBudget;
 pub use ocsp::{
     ALLOWED_AIA_HOSTS, DEFAULT_OCSP_URL, FetchedOcsp, MAX_OCSP_RESPONSE, OcspFetchError, OcspOrigin, OcspResponder,
 };
+pub use pccs::{DEFAULT_PCS, Pccs};
 pub use rim_cache::{RimCache, cache_dir};
 pub use rim_service::{DEFAULT_RIM_SERVICE, DEFAULT_TIMEOUT, FetchError, FetchedRim, RimOrigin, RimService};

@@ -58,6 +58,14 @@ pub enum FetchError {
         /// Why the answer is refused.
         source: RimServiceError,
     },
+    /// TDX collateral that is missing, unreadable or not in the PCS's form (from a service or a directory).
+    #[error("{url}: {reason}")]
+    Collateral {
+        /// The URL or file.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The appraisal's total time budget was spent before this request.
     #[error("RIM {id}: this appraisal's RIM service time budget ({budget:?}) is spent; not asked")]
     BudgetSpent {

@@ -87,7 +87,9 @@ pub use crate::gpu::{
 };
 pub use crate::state::{AgentStatus, Failure, FailureReason, GpuRecord, GpuState, Phase, StatusBoard, micros};
 pub use crate::system::{CommandError, HostPaths, HostSystem, SystemOps};
-pub use crate::tee::{CpuReport, CpuTee, NoTee, SevGuest, TeeError};
+pub use crate::tee::{
+    Configfs, ConfigfsTsm, CpuReport, CpuTee, NoTee, SevGuest, TSM_REPORT_ROOT, TeeError, TeeKind, TsmEvidence, TsmFs,
+};
 pub use crate::verify::clock::{BUILD_TIME_UNIX, build_time_floor};
 pub use crate::verify::{
     Decision, GpuDecision, LocalVerifier, RemoteError, RemoteVerifier, Verifier, VerifyError, local_verdict,

@@ -1,18 +1,22 @@
 //! The CPU TEE seam: a hardware-signed report of this VM that carries 64 bytes of our choosing
 //! (REPORT_DATA), used to bind the GPUs' evidence to this VM ([`ccgpu_attestation::report_data`]).
 //!
-//! Real: [`sev::SevGuest`], the AMD SEV-SNP guest device through the `sev` crate's guest firmware API.
+//! Real: [`sev::SevGuest`], the AMD SEV-SNP guest device through the `sev` crate's guest firmware API,
+//! kept for guests older than Linux 6.7; [`tsm::ConfigfsTsm`], the kernel's configfs TSM reports, which
+//! serve Intel TDX quotes and SEV-SNP reports alike and name the TEE that answered.
 //! Simulated: `crate::sim::SimSnp`, reports signed by a simulated AMD PKI. When the VM has no CPU TEE
 //! device, [`NoTee`] reports that, and the policy decides (by default a bundle without CPU evidence is
 //! refused: nothing else binds the GPU reports to this VM).
 
 pub mod sev;
+pub mod tsm;
 
 use std::fmt;
 
 use thiserror::Error;
 
 pub use self::sev::SevGuest;
+pub use self::tsm::{Configfs, ConfigfsTsm, TSM_REPORT_ROOT, TeeKind, TsmEvidence, TsmFs};
 
 /// A CPU TEE report and what verifies it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -67,8 +67,10 @@ mod x509;
 pub use crate::{
     appraisal::{Check, CheckResult, Checks, Outcome, Verdict},
     bundle::{
-        BundleAppraise, BundleCheck, BundleDocument, BundleError, BundleRevocation, CompositeAppraisal, CpuDocument,
-        CpuEvidence, EvidenceBundle, GpuBundleEvidence, GpuDocument, GpuEntry, appraise_bundle, report_data,
+        BINDING_TAG_SWITCHES, BundleAppraise, BundleCheck, BundleDocument, BundleError, BundleRevocation,
+        CompositeAppraisal, CpuDocument, CpuEvidence, EvidenceBundle, GpuBundleEvidence, GpuDocument, GpuEntry,
+        MAX_SWITCHES, SwitchBundleEvidence, SwitchDocument, SwitchEntry, appraise_bundle,
+        appraise_bundle_with_switches, report_data, report_data_with_switches,
     },
     cache::VerifierCache,
     crypto::{EcPublicKey, SignatureError, sha384},

@@ -17,6 +17,7 @@ mod rim_source;
 mod verify_bundle;
 mod verify_gpu;
 mod verify_snp;
+mod verify_switch;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify { what: VerifyCommand::Gpu(args) } => verify_gpu::run(&args),
         Command::Verify { what: VerifyCommand::Snp(args) } => verify_snp::run(&args),
+        Command::Verify { what: VerifyCommand::Switch(args) } => verify_switch::run(&args),
         Command::Verify { what: VerifyCommand::Bundle(args) } => verify_bundle::run(&args),
         Command::Log { what } => log_cmd::run(&what),
         #[cfg(feature = "demo")]

@@ -43,8 +43,8 @@ pub fn appraise_topology(gpus: &[DeviceLinks], switches: &[DeviceLinks]) -> Topo
     let mut checks = Checks::default();
     let gpu_set = device_set(&mut checks, TopologyCheck::GpuSet, "GPU", gpus, HGX_GPUS);
     let switch_set = device_set(&mut checks, TopologyCheck::SwitchSet, "NVSwitch", switches, HGX_SWITCHES);
-    links(&mut checks, TopologyCheck::GpuLinks, ("GPU", "switch"), gpus, switch_set.as_ref(), false);
-    links(&mut checks, TopologyCheck::SwitchLinks, ("NVSwitch", "GPU"), switches, gpu_set.as_ref(), true);
+    links(&mut checks, TopologyCheck::GpuLinks, ("GPU", "switch", "switches"), gpus, switch_set.as_ref(), false);
+    links(&mut checks, TopologyCheck::SwitchLinks, ("NVSwitch", "GPU", "GPUs"), switches, gpu_set.as_ref(), true);
     TopologyAppraisal {
         verdict: checks.verdict(),
         checks,
@@ -84,13 +84,13 @@ fn device_set(
 fn links(
     checks: &mut Checks<TopologyCheck>,
     check: TopologyCheck,
-    (kind, peer): (&str, &str),
+    (kind, peer, peers): (&str, &str, &str),
     devices: &[DeviceLinks],
     expected: Option<&BTreeSet<Pdi>>,
     distinct: bool,
 ) {
     let Some(expected) = expected else {
-        return checks.not_run(check, format!("the set of {peer}s is not established"));
+        return checks.not_run(check, format!("the set of {peers} is not established"));
     };
     for (i, d) in devices.iter().enumerate() {
         let Some(list) = &d.peers else {
@@ -113,7 +113,7 @@ fn links(
             );
         }
     }
-    checks.pass(check, format!("every {kind} names exactly the {} {peer}s", expected.len()))
+    checks.pass(check, format!("every {kind} names exactly the {} {peers}", expected.len()))
 }
 
 /// A whole PPCIe board: each GPU and switch appraised, then the topology.

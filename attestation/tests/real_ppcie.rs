@@ -366,3 +366,55 @@ fn a_gpu_report_is_not_a_switch_report() {
     ));
     assert_eq!(a.verdict, Verdict::Contraindicated);
 }
+
+/// NVIDIA's SDK serialized test evidence: `switch_evidence_ls10.json` (one LS10) and `multi_switch_ls10.json`
+/// (the same LS10 four times). Each switch verifies on its own; as a board's switch set the four are one
+/// switch counted four times, and the SDK switch's own GPU list names one GPU twice.
+#[test]
+fn sdk_serialized_ls10_evidence_verifies_and_four_copies_are_not_a_board() {
+    const DIR: &str = "nvidia/attestation-sdk/common-test-data/serialized_test_evidence";
+    let list = |f: &str| -> Option<Vec<Device>> {
+        Some(
+            json(&format!("{DIR}/{f}"))?
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|d| Device {
+                    report: b64(&d["evidence"]),
+                    chain: CertChain::from_pem(&b64(&d["certificate"])).expect("chain"),
+                })
+                .collect(),
+        )
+    };
+    let (Some(one), Some(four)) = (list("switch_evidence_ls10.json"), list("multi_switch_ls10.json")) else { return };
+    assert_eq!((one.len(), four.len()), (1, 4));
+    let anchors = Anchors::nvidia();
+    let policy = Policy::default();
+    let mut links = Vec::new();
+    for (i, s) in one.iter().chain(&four).enumerate() {
+        let nonce = nonce_of(&s.report);
+        let a = appraise_switch(
+            &SwitchEvidence { report: &s.report, chain: &s.chain, vbios_rim: None },
+            &GpuAppraise {
+                nonce: &nonce,
+                at: inside_validity([&s.chain]),
+                anchors: &anchors,
+                policy: &policy,
+                revocation: Revocation::NotChecked,
+                cache: None,
+            },
+        );
+        for c in [SwitchCheck::DeviceChain, SwitchCheck::Pdi, SwitchCheck::ReportSignature, SwitchCheck::Nonce] {
+            assert!(a.checks.passed(c), "switch {i}: {c} {:?}", a.checks.get(c));
+        }
+        only_rims_fail(&format!("SDK switch {i}"), &a.checks.failures(), SwitchCheck::name);
+        if i > 0 {
+            links.push(DeviceLinks { pdi: a.established_pdi(), peers: a.identity.gpu_pdis.clone() });
+        }
+    }
+    let t = appraise_topology(&[], &links);
+    assert!(failed(&t, TopologyCheck::SwitchSet).contains("appears twice"));
+    let gpus = links[0].peers.clone().expect("listed");
+    let distinct: std::collections::BTreeSet<Pdi> = gpus.iter().copied().collect();
+    assert_eq!((gpus.len(), distinct.len()), (8, 7), "the SDK switch lists one GPU twice");
+}

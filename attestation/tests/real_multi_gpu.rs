@@ -213,16 +213,22 @@ fn nvtrust_ppcie_gpus_answer_their_recorded_nonces_and_are_eight_devices() {
     assert!(a.topology.is_none() && a.switches.is_empty());
 }
 
-/// Blackwell multi-GPU: each GPU is attested on its own, bound to its attestation certificate by the FWID
-/// of the DICE TcbInfo form; eight GPUs, eight distinct FWIDs.
+/// Blackwell multi-GPU: each GPU is attested on its own, its report bound to its own attestation
+/// certificate by the FWID of the DICE TcbInfo form (the `fwid` check, passed for every GPU by
+/// `every_device_check_passes`). The FWID names the firmware, not the GPU: the eight GPUs run one firmware
+/// and report one FWID, while their device identity keys are eight.
 #[test]
-fn blackwell_multi_gpu_each_gpu_has_its_own_dice_fwid() {
+fn blackwell_multi_gpu_each_gpu_bound_by_its_dice_fwid() {
     let Some(gpus) = go_nvattest("test_mpt_data.json") else { return };
+    every_device_check_passes("mpt", &gpus);
     let fwids: std::collections::BTreeSet<[u8; 48]> = gpus
         .iter()
         .map(|g| AttestationReport::parse(&g.report).expect("report").opaque().fwid.expect("FWID in the report"))
         .collect();
-    assert_eq!(fwids.len(), 8, "eight distinct FWIDs");
+    assert_eq!(fwids.len(), 1, "one firmware on the board");
+    let keys: std::collections::BTreeSet<Vec<u8>> =
+        gpus.iter().map(|g| g.chain.public_key(1).expect("device key").to_vec()).collect();
+    assert_eq!(keys.len(), 8, "eight devices");
     for (i, g) in gpus.iter().enumerate() {
         let report = AttestationReport::parse(&g.report).expect("report");
         assert_eq!(report.opaque().feature_flag, Some(ccgpu_attestation::FeatureFlag::MultiPassthrough), "GPU {i}");

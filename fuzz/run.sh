@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 
 secs=${1:-60}
 shift || true
-all=(spdm_report gpu_appraisal rim rim_mutate cert_chain fwid_extension ocsp_response snp_report bundle rim_service_answer amd_crl log_reader verifier_request tdx_quote tdx_collateral)
+all=(spdm_report switch_report gpu_appraisal rim rim_mutate cert_chain fwid_extension ocsp_response snp_report bundle rim_service_answer amd_crl log_reader verifier_request tdx_quote tdx_collateral)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -53,6 +53,11 @@ seed() {
     case $t in
     spdm_report | gpu_appraisal)
         for f in "${reports[@]}"; do unhex "$f" >"$dir/seed-$i" && i=$((i + 1)); done ;;
+    switch_report)
+        unhex "$sdk/switchAttestationReport.txt" >"$dir/seed-0"
+        python3 -c 'import base64,json,sys
+for i,s in enumerate(json.load(open(sys.argv[1]))): open(sys.argv[2]+"/seed-%d" % (i + 1),"wb").write(base64.b64decode(s["evidence"]))' \
+            "$nv/multi-gpu/switch_evidence.json" "$dir" ;;
     rim)
         for f in "$nv"/rims-prod/* "$nv"/h100-550.90.07/rims/* "$sdk"/*.xml; do cp "$f" "$dir/seed-$i" && i=$((i + 1)); done ;;
     rim_mutate)

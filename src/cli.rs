@@ -50,6 +50,10 @@ pub enum VerifyCommand {
     /// Verify an Intel TDX quote (v4/v5) with Intel's DCAP collateral (Intel's SGX root built in).
     #[command(long_about = exit::with_status_line(TDX_LONG_ABOUT, Exit::verify), after_long_help = TDX_EXAMPLES)]
     Tdx(Box<TdxArgs>),
+    /// Verify an NVIDIA NVSwitch's (LS10) confidential-computing evidence (SPDM report, certificate chain,
+    /// switch VBIOS RIM).
+    #[command(long_about = SWITCH_LONG_ABOUT)]
+    Switch(Box<SwitchArgs>),
     /// Verify a composite evidence bundle (CPU report + GPUs, bound through REPORT_DATA).
     #[command(long_about = exit::with_status_line(BUNDLE_LONG_ABOUT, Exit::verify))]
     Bundle(Box<BundleArgs>),
@@ -128,8 +132,12 @@ bundle's nonce; the SNP report's REPORT_DATA must equal SHA-512 over a domain ta
 evidence digest in order, so GPU evidence cannot be moved between VMs, dropped, added or reordered; and the \
 bundle must carry the nonce you issued (--nonce), so it cannot be a replay.
 
---format ear prints an IETF EAT Attestation Result (one submodule per GPU, `cpu`, `bundle`) as JSON, or as \
-a signed JWT (ES384) with --ear-key.
+A protected-PCIe bundle also carries the board's NVSwitches: each is verified as `verify switch` does, \
+REPORT_DATA binds their evidence too, and the topology must be the board's (8 GPUs and 4 switches naming \
+one another exactly); GPUs that report PPCIe mode without their switches are refused.
+
+--format ear prints an IETF EAT Attestation Result (one submodule per GPU, per switch, `topology`, `cpu`, \
+`bundle`) as JSON, or as a signed JWT (ES384) with --ear-key.
 
 The bundle's verdict is its worst part's: contraindicated if any check or submodule failed, else `warning` \
 (exit 3) if any submodule carries a warning, else affirming.";
@@ -356,6 +364,57 @@ pub struct GpuArgs {
     pub ocsp: OcspArgs,
 
     /// Policy file (TOML or JSON; see deploy/policy.example.toml). Default: the built-in strict policy.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+const SWITCH_LONG_ABOUT: &str = "\
+Verify an NVIDIA NVSwitch's (LS10, HGX protected PCIe) confidential-computing evidence.
+
+Checks, in the order they run:\n\
+ 1. The SPDM report parses, with the LS10 opaque layout.\n\
+ 2. The device certificate names an LS10.\n\
+ 3. The device certificate chain validates to NVIDIA's Device Identity root and is not revoked.\n\
+ 4. The PDI the report states is the one ending the device certificate's serial number.\n\
+ 5. The report is bound to the attestation certificate (an LS10 report has no FWID: by its signature).\n\
+ 6. The report signature (ECDSA P-384) verifies with the attestation key.\n\
+ 7. The report carries your nonce.\n\
+ 8. The switch VBIOS RIM is present, signed by NVIDIA, and a SWITCH RIM for LS10 and this VBIOS.\n\
+ 9. Every active golden measurement matches the report.
+
+A whole board (8 GPUs, 4 switches, the topology) is verified from a bundle: `ccgpu verify bundle`.";
+
+/// `verify switch` arguments.
+#[derive(Debug, Args)]
+pub struct SwitchArgs {
+    /// Attestation report: hex text or raw bytes.
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+
+    /// Device certificate chain as concatenated PEM, attestation certificate first.
+    #[arg(long, value_name = "FILE")]
+    pub cert_chain: PathBuf,
+
+    /// Switch VBIOS RIM file (NV_SWITCH_BIOS_…). Without it the RIM checks fail.
+    #[arg(long, value_name = "FILE")]
+    pub vbios_rim: Option<PathBuf>,
+
+    /// The 32-byte nonce the report must carry, as 64 hex digits.
+    #[arg(long, value_name = "HEX")]
+    pub nonce: String,
+
+    /// Verification time (RFC 3339). Default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+
+    #[command(flatten)]
+    pub ocsp: OcspArgs,
+
+    /// Policy file (TOML or JSON; its `ocsp` table applies).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 

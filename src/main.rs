@@ -18,6 +18,7 @@ mod verify_bundle;
 mod verify_gpu;
 mod verify_snp;
 mod verify_tdx;
+mod verify_switch;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Command::Verify { what: VerifyCommand::Gpu(args) } => verify_gpu::run(&args),
         Command::Verify { what: VerifyCommand::Snp(args) } => verify_snp::run(&args),
         Command::Verify { what: VerifyCommand::Tdx(args) } => verify_tdx::run(&args),
+        Command::Verify { what: VerifyCommand::Switch(args) } => verify_switch::run(&args),
         Command::Verify { what: VerifyCommand::Bundle(args) } => verify_bundle::run(&args),
         Command::Log { what } => log_cmd::run(&what),
         #[cfg(feature = "demo")]

@@ -2,7 +2,9 @@
 
 use std::fmt::Write as _;
 
-use ccgpu_attestation::{Check, Checks, CompositeAppraisal, GpuAppraisal, Outcome, SnpAppraisal, Verdict};
+use ccgpu_attestation::{
+    Check, Checks, CompositeAppraisal, GpuAppraisal, Outcome, SnpAppraisal, SwitchAppraisal, Verdict,
+};
 
 /// The text table for `verify gpu`.
 pub fn gpu_text(a: &GpuAppraisal, driver_rim: &str, vbios_rim: &str) -> String {
@@ -93,7 +95,8 @@ pub fn snp_text(a: &SnpAppraisal) -> String {
 /// The text for `verify bundle`: the bundle checks, then one block per submodule.
 pub fn bundle_text(a: &CompositeAppraisal) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "bundle   nonce {}   {} GPU(s)   time {}", a.nonce, a.gpus.len(), a.verified_at);
+    let switches = if a.switches.is_empty() { String::new() } else { format!(" + {} NVSwitch(es)", a.switches.len()) };
+    let _ = writeln!(s, "bundle   nonce {}   {} GPU(s){switches}   time {}", a.nonce, a.gpus.len(), a.verified_at);
     checks_table(&mut s, &a.checks, 2);
     if let Some(cpu) = &a.cpu {
         let _ = writeln!(s, "\ncpu      {}", cpu.verdict);
@@ -115,7 +118,67 @@ pub fn bundle_text(a: &CompositeAppraisal) -> String {
         );
         checks_table(&mut s, &g.appraisal.checks, 2);
     }
+    for (i, w) in a.switches.iter().enumerate() {
+        let id = &w.appraisal.identity;
+        let _ = writeln!(
+            s,
+            "\nswitch-{i} {}  PDI {}  position {}  VBIOS {}  ({})",
+            w.uuid.as_deref().unwrap_or("?"),
+            id.pdi.map_or_else(|| "?".to_owned(), |p| p.hex()),
+            id.position.map_or_else(|| "?".to_owned(), |p| p.to_string()),
+            id.vbios_version.as_deref().unwrap_or("?"),
+            w.appraisal.verdict
+        );
+        checks_table(&mut s, &w.appraisal.checks, 2);
+    }
+    if let Some(t) = &a.topology {
+        let _ = writeln!(s, "\ntopology {}", t.verdict);
+        checks_table(&mut s, &t.checks, 2);
+    }
     let _ = writeln!(s);
     verdict_line(&mut s, a.verdict, &a.failures());
+    s
+}
+
+/// The text table for `verify switch`.
+pub fn switch_text(a: &SwitchAppraisal, rim: &str) -> String {
+    let id = &a.identity;
+    let or = |v: Option<String>| v.unwrap_or_else(|| "?".into());
+    let mut s = String::new();
+    let _ = writeln!(s, "switch   {} ({})", or(id.hwmodel.clone()), or(id.chip.clone()));
+    let _ = writeln!(s, "UEID     {}", or(id.ueid.clone()));
+    let _ = writeln!(
+        s,
+        "PDI      {} (certificate)   {} (report)",
+        or(id.pdi.map(|p| p.hex())),
+        or(id.reported_pdi.map(|p| p.hex()))
+    );
+    let _ = writeln!(
+        s,
+        "VBIOS    {}    position {}    lock status {}",
+        or(id.vbios_version.clone()),
+        or(id.position.map(|p| p.to_string())),
+        or(id.lock_status.map(|p| p.to_string()))
+    );
+    if let Some(gpus) = &id.gpu_pdis {
+        let list: Vec<String> = gpus.iter().map(|p| p.hex()).collect();
+        let _ = writeln!(s, "GPUs     {}", list.join(" "));
+    }
+    let _ = writeln!(s, "RIM      {rim}");
+    let _ = writeln!(s, "nonce    {}", a.nonce);
+    let _ = writeln!(s, "time     {}", a.verified_at);
+    let _ = writeln!(s);
+    checks_table(&mut s, &a.checks, 2);
+    if let Some(m) = &a.measurements {
+        for mm in &m.mismatches {
+            let found = mm.found.as_deref().unwrap_or("(no such block)");
+            let _ = writeln!(s, "           index {}: report {found}", mm.index);
+        }
+    }
+    for w in &a.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    let _ = writeln!(s);
+    verdict_line(&mut s, a.verdict, &a.checks.failures().iter().map(|c| c.name().to_owned()).collect::<Vec<_>>());
     s
 }

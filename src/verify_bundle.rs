@@ -2,7 +2,8 @@
 
 use anyhow::{Context as _, bail};
 use ccgpu_attestation::{
-    AmdRoots, Anchors, BundleAppraise, EvidenceBundle, GpuEvidence, VerifierCache, appraise_bundle, revocation_queries,
+    AmdRoots, Anchors, BundleAppraise, EvidenceBundle, GpuEvidence, VerifierCache, appraise_bundle_with_switches,
+    revocation_queries,
 };
 
 use crate::cli::{BundleArgs, BundleFormat};
@@ -13,7 +14,8 @@ use crate::{input, render};
 
 pub fn run(args: &BundleArgs) -> anyhow::Result<Exit> {
     let bytes = input::read_file("bundle", &args.bundle)?;
-    let bundle = EvidenceBundle::parse(&bytes).with_context(|| format!("bundle {}", args.bundle.display()))?;
+    let (bundle, switches) =
+        EvidenceBundle::parse_with_switches(&bytes).with_context(|| format!("bundle {}", args.bundle.display()))?;
     let at = input::verification_time(args.at.as_deref())?;
     let nonce = args.nonce.as_deref().map(input::nonce).transpose()?;
     let policy = input::policy(args.policy.as_deref())?;
@@ -23,7 +25,7 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<Exit> {
     let anchors = Anchors::nvidia();
     let roots = AmdRoots::amd();
 
-    let carries_ocsp = bundle.gpus.iter().any(|g| !g.ocsp.is_empty());
+    let carries_ocsp = bundle.gpus.iter().any(|g| !g.ocsp.is_empty()) || switches.iter().any(|s| !s.ocsp.is_empty());
     let default = if carries_ocsp { OcspSource::Bundled } else { OcspSource::Online };
     let plan = OcspPlan::from_flags(&args.ocsp, default, args.at.as_deref(), at)?;
     let cache = VerifierCache::new();
@@ -37,6 +39,16 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<Exit> {
         };
         queries.extend(revocation_queries(&evidence, &anchors, &cache));
     }
+    // A switch's chain and RIM need the same positions' statuses as a GPU's (the report is not read).
+    for s in &switches {
+        let evidence =
+            GpuEvidence { report: &s.report, chain: &s.chain, driver_rim: None, vbios_rim: s.vbios_rim.as_deref() };
+        for q in revocation_queries(&evidence, &anchors, &cache) {
+            if !queries.iter().any(|o| o.cert_id == q.cert_id) {
+                queries.push(q);
+            }
+        }
+    }
     let extra = plan.responses(&queries)?;
     let ctx = BundleAppraise {
         expected_nonce: nonce.as_ref(),
@@ -47,7 +59,7 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<Exit> {
         revocation: plan.bundle_revocation(&extra),
         cache: Some(&cache),
     };
-    let appraisal = appraise_bundle(&bundle, &ctx);
+    let appraisal = appraise_bundle_with_switches(&bundle, &switches, &ctx);
 
     match args.format {
         BundleFormat::Text => print!("{}", render::bundle_text(&appraisal)),
@@ -66,6 +78,8 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<Exit> {
                     "uuid": g.uuid, "bdf": g.bdf, "evidence_sha384": g.evidence_digest,
                     "appraisal": g.appraisal.to_json(),
                 })).collect::<Vec<_>>(),
+                "switches": appraisal.switches,
+                "topology": appraisal.topology,
             }))?
         ),
         BundleFormat::Ear => {

@@ -1,6 +1,6 @@
 //! Appraisals as IETF EAT Attestation Results (EAR, draft-ietf-rats-ear), the result format
-//! Confidential Containers' Trustee speaks: one submodule per GPU (`gpu-0`, …) and one for the CPU
-//! (`cpu`), each with an AR4SI trust tier (`affirming`, `warning`, `contraindicated`) and a trust vector.
+//! Confidential Containers' Trustee speaks: one submodule per GPU (`gpu-0`, …), per NVSwitch
+//! (`switch-0`, …) with one for the PPCIe topology (`topology`), and one for the CPU (`cpu`), each with an AR4SI trust tier (`affirming`, `warning`, `contraindicated`) and a trust vector.
 //!
 //! Built with the `ear` crate. Nothing here reads the clock: the issue time is an argument. Signing (JWT,
 //! ES384) takes an operator-provided key; unsigned, the EAR is plain JSON.
@@ -12,7 +12,9 @@ use ::ear::{Appraisal, Ear, Extensions, Nonce, RawValue, TrustTier, TrustVector,
 use crate::appraisal::{Check, Checks, Verdict};
 use crate::bundle::CompositeAppraisal;
 use crate::gpu::{GpuAppraisal, GpuCheck};
+use crate::ppcie::TopologyAppraisal;
 use crate::snp::{SnpAppraisal, SnpCheck};
+use crate::switch::{SwitchAppraisal, SwitchCheck};
 
 /// The EAR profile we emit.
 pub const EAR_PROFILE: &str = ::ear::EAR_PROFILE;
@@ -81,6 +83,53 @@ fn gpu_submod(a: &GpuAppraisal, policy_id: &str) -> Appraisal {
         }
     }
     submod(status, tv, policy_id, &a.nonce, verifier_claims)
+}
+
+fn switch_submod(a: &SwitchAppraisal, policy_id: &str) -> Appraisal {
+    let c = &a.checks;
+    let mut tv = TrustVector::new();
+    tv.instance_identity.set(claim(
+        all_passed(c, &[SwitchCheck::DeviceChain, SwitchCheck::Pdi, SwitchCheck::DeviceChainOcsp]),
+        CONTRAINDICATED,
+    ));
+    tv.hardware.set(claim(
+        all_passed(c, &[SwitchCheck::Arch, SwitchCheck::ReportSignature, SwitchCheck::DeviceChain]),
+        CONTRAINDICATED,
+    ));
+    tv.executables.set(claim(all_passed(c, &[SwitchCheck::Measurements]), UNRECOGNIZED_EXECUTABLES));
+    tv.configuration
+        .set(claim(all_passed(c, &[SwitchCheck::VbiosRimIdentity, SwitchCheck::VbiosRimChain]), CONTRAINDICATED));
+    let mut verifier_claims = BTreeMap::new();
+    verifier_claims.insert(
+        "failures".to_owned(),
+        RawValue::Array(c.failures().iter().map(|f| RawValue::String(f.name().into())).collect()),
+    );
+    if let Some(pdi) = a.established_pdi() {
+        verifier_claims.insert("pdi".to_owned(), RawValue::String(pdi.hex()));
+    }
+    if let Some(d) = &a.rim_digest {
+        verifier_claims.insert("vbios_rim_sha384".to_owned(), RawValue::String(d.clone()));
+    }
+    if let Some(v) = &a.identity.vbios_version {
+        verifier_claims.insert("vbios_version".to_owned(), RawValue::String(v.clone()));
+    }
+    submod(tier(a.verdict), tv, policy_id, &a.nonce, verifier_claims)
+}
+
+fn topology_submod(t: &TopologyAppraisal, policy_id: &str, nonce: &str) -> Appraisal {
+    let mut tv = TrustVector::new();
+    tv.instance_identity.set(if t.verdict == Verdict::Affirming { AFFIRMING } else { CONTRAINDICATED });
+    let mut claims = BTreeMap::new();
+    claims.insert(
+        "failures".to_owned(),
+        RawValue::Array(t.checks.failures().iter().map(|f| RawValue::String(f.name().into())).collect()),
+    );
+    let pdis = |list: &[Option<crate::nvidia::spdm::Pdi>]| {
+        RawValue::Array(list.iter().map(|p| p.map_or(RawValue::Null, |p| RawValue::String(p.hex()))).collect())
+    };
+    claims.insert("gpu_pdis".to_owned(), pdis(&t.gpus));
+    claims.insert("switch_pdis".to_owned(), pdis(&t.switches));
+    submod(tier(t.verdict), tv, policy_id, nonce, claims)
 }
 
 fn cpu_submod(a: &SnpAppraisal, policy_id: &str, nonce: &str) -> Appraisal {
@@ -185,8 +234,8 @@ impl GpuAppraisal {
 }
 
 impl CompositeAppraisal {
-    /// This appraisal as an EAR: `gpu-N` per GPU in binding order, `cpu` for the SNP report, and
-    /// `bundle` for the bundle-level checks.
+    /// This appraisal as an EAR: `gpu-N` per GPU in binding order, `switch-N` per NVSwitch and `topology`
+    /// (protected PCIe), `cpu` for the SNP report, and `bundle` for the bundle-level checks.
     pub fn to_ear(&self, issued_at: i64, verifier_build: &str) -> Ear {
         let pid = policy_id(&self.policy_digest);
         let mut submods = BTreeMap::new();
@@ -196,6 +245,14 @@ impl CompositeAppraisal {
             // the evidence the attester sent, or a relay could swap in another VM's evidence.
             submod.verifier_claims.insert("evidence_sha384".to_owned(), RawValue::String(g.evidence_digest.clone()));
             submods.insert(format!("gpu-{i}"), submod);
+        }
+        for (i, s) in self.switches.iter().enumerate() {
+            let mut submod = switch_submod(&s.appraisal, &pid);
+            submod.verifier_claims.insert("evidence_sha384".to_owned(), RawValue::String(s.evidence_digest.clone()));
+            submods.insert(format!("switch-{i}"), submod);
+        }
+        if let Some(t) = &self.topology {
+            submods.insert("topology".to_owned(), topology_submod(t, &pid, &self.nonce));
         }
         if let Some(cpu) = &self.cpu {
             let mut submod = cpu_submod(cpu, &pid, &self.nonce);

@@ -21,10 +21,10 @@
 //! 3. Vendor formats: `nvidia/` (SPDM reports, RIMs, measurements, architectures, NVIDIA's anchors) and
 //!    the AMD formats inside `snp/` (`report`, `vek`, `chain`, `roots`, `product`, `tcb`, `policy`).
 //! 4. `policy`: the appraisal policy, which names each kind's rules.
-//! 5. Appraisals, one folder per kind with the same files: `gpu/` and `snp/` — `evidence` (inputs),
+//! 5. Appraisals, one folder per kind with the same files: `gpu/`, `switch/` (NVSwitch LS10) and `snp/` — `evidence` (inputs),
 //!    `check` (the kind's checks, in order), `appraise` (the numbered steps), `checks/` (one function per
 //!    step), `identity`, `result`.
-//! 6. Composition: `bundle/` (a VM's CPU and GPU evidence, bound by REPORT_DATA), `nvidia_claims`
+//! 6. Composition: `ppcie/` (an HGX board's GPUs and NVSwitches and their topology), `bundle/` (a VM's CPU and GPU evidence, bound by REPORT_DATA), `nvidia_claims`
 //!    (NVIDIA's v3 claim set of a GPU appraisal), `ear_result` (IETF EAR), `log/` (the tamper-evident
 //!    attestation log).
 //!
@@ -54,10 +54,12 @@ mod nvidia_claims;
 mod ocsp;
 mod oid;
 mod policy;
+mod ppcie;
 mod reader;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod snp;
+mod switch;
 mod tdx;
 #[cfg(feature = "sim")]
 pub mod testing;
@@ -66,8 +68,10 @@ mod x509;
 pub use crate::{
     appraisal::{Check, CheckResult, Checks, Outcome, Verdict},
     bundle::{
-        BundleAppraise, BundleCheck, BundleDocument, BundleError, BundleRevocation, CompositeAppraisal, CpuDocument,
-        CpuEvidence, EvidenceBundle, GpuBundleEvidence, GpuDocument, GpuEntry, appraise_bundle, report_data,
+        BINDING_TAG_SWITCHES, BundleAppraise, BundleCheck, BundleDocument, BundleError, BundleRevocation,
+        CompositeAppraisal, CpuDocument, CpuEvidence, EvidenceBundle, GpuBundleEvidence, GpuDocument, GpuEntry,
+        MAX_SWITCHES, SwitchBundleEvidence, SwitchDocument, SwitchEntry, appraise_bundle,
+        appraise_bundle_with_switches, report_data, report_data_with_switches,
     },
     cache::VerifierCache,
     crypto::{EcPublicKey, SignatureError, sha384},
@@ -95,7 +99,8 @@ pub use crate::{
         },
         spdm::{
             AttestationReport, FeatureFlag, GetMeasurementsRequest, MeasurementBlock, MeasurementsResponse,
-            Nvdec0Status, OpaqueData, OpaqueEntry, OpaqueType, SpdmError, VbiosVersion,
+            Nvdec0Status, OpaqueData, OpaqueEntry, OpaqueType, Pdi, ReportLayout, SWITCH_GPU_PDIS, SpdmError,
+            SwitchOpaque, VbiosVersion,
         },
     },
     ocsp::{
@@ -103,6 +108,10 @@ pub use crate::{
         RevocationReason, SingleResponse,
     },
     policy::{BundlePolicy, GpuPolicy, OcspPolicy, Policy, PolicyError, RimRef},
+    ppcie::{
+        DeviceLinks, HGX_GPUS, HGX_SWITCHES, PpcieAppraisal, TopologyAppraisal, TopologyCheck, appraise_ppcie,
+        appraise_topology,
+    },
     reader::Truncated,
     snp::{
         AmdRoots, CrlError, HostData, Intermediate, MAX_CRL_LEN, Measurement, NotRevoked, Product, ProductRoots,
@@ -116,5 +125,6 @@ pub use crate::{
         TcbVerdict, TdReport, TdxAppraisal, TdxAppraise, TdxCheck, TdxCollateral, TdxEvidence, TdxIdentity, TdxPolicy,
         TdxQuote, appraise_tdx, body_offset, crl_der, header_offset, qe_offset, split_signed, td_attribute,
     },
+    switch::{SwitchAppraisal, SwitchCheck, SwitchEvidence, SwitchIdentity, appraise_switch, device_pdi},
     x509::{CertChain, ChainParseError, TrustAnchor},
 };

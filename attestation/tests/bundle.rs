@@ -232,7 +232,8 @@ fn every_swap_and_replay_breaks_the_binding() {
     let bundle_check = a.checks.get(BundleCheck::Gpus).expect("recorded");
     assert!(bundle_check.text().contains("one VM, one mode"), "{bundle_check:?}");
 
-    // Protected PCIe without NVSwitch evidence: refused by the verifier itself, one GPU or several.
+    // Protected PCIe without NVSwitch evidence: refused by the verifier itself, one GPU or several (PPCIe
+    // requires a full, consistent switch set: bundle_ppcie.rs).
     let mut ppcie = ReportBuilder::from_report(&parsed);
     ppcie.opaque.push(ccgpu_attestation::OpaqueType::FeatureFlag, vec![2]);
     let mut p1 = gpu(ppcie.sign(&other_pki).expect("sign"), w);
@@ -241,7 +242,7 @@ fn every_swap_and_replay_breaks_the_binding() {
     p2.chain = second.chain.clone();
     for gpus in [vec![p1.clone()], vec![p1, p2]] {
         let a = appraise(w, &bound(w, w.base.nonce, gpus));
-        let check = a.checks.get(BundleCheck::Gpus).expect("recorded");
+        let check = a.checks.get(BundleCheck::Topology).expect("recorded");
         assert!(check.blocks() && check.text().contains("no NVSwitch evidence"), "{check:?}");
         assert_eq!(a.verdict, Verdict::Contraindicated);
     }

@@ -9,9 +9,10 @@
 //! architecture, chain to NVIDIA's root, FWID, signature, nonce — at a time inside the chain's validity
 //! (an hour after the chain's latest notBefore). No RIMs come with these sets: the RIM
 //! checks fail as "not present", and that is all that fails. Eight GPUs of a board are eight devices (no
-//! device identity key repeats); as one VM, a board whose reports say protected PCIe (driver 590) is refused
-//! (no NVSwitch evidence is carried), driver 570's reports state no mode, and the Blackwell set is one
-//! multi-GPU mode.
+//! device identity key repeats); as one VM, a board whose reports say protected PCIe (driver 590) without
+//! its NVSwitches fails the bundle's topology check, driver 570's reports state no mode, and the Blackwell
+//! set is one multi-GPU mode with a distinct DICE FWID per GPU. The boards with their switches:
+//! `real_ppcie.rs` and `bundle_ppcie.rs`.
 
 use base64::Engine as _;
 use ccgpu_attestation::{
@@ -199,11 +200,41 @@ fn nvtrust_ppcie_gpus_answer_their_recorded_nonces_and_are_eight_devices() {
     let keys: std::collections::BTreeSet<Vec<u8>> =
         gpus.iter().map(|g| g.chain.public_key(1).expect("device key").to_vec()).collect();
     assert_eq!(keys.len(), 8, "eight distinct device identity keys");
-    // Driver 590 states the topology mode in the report: protected PCIe, refused without switch evidence.
+    // Driver 590 states the topology mode in the report: protected PCIe, which requires a full, consistent
+    // NVSwitch set (tests/bundle_ppcie.rs carries the board's switches).
     let a = as_one_vm(&gpus);
     let check = a.checks.get(BundleCheck::Gpus).expect("recorded");
+    assert_eq!(check, &Outcome::Passed { detail: "8 distinct GPU(s), all in ProtectedPcie mode".into() });
+    let check = a.checks.get(BundleCheck::Topology).expect("recorded for a PPCIe bundle");
     assert!(
         check.blocks() && check.text().contains("protected-PCIe") && check.text().contains("NVSwitch"),
         "{check:?}"
     );
+    assert!(a.topology.is_none() && a.switches.is_empty());
+}
+
+/// Blackwell multi-GPU: each GPU is attested on its own, its report bound to its own attestation
+/// certificate by the FWID of the DICE TcbInfo form (the `fwid` check, passed for every GPU by
+/// `every_device_check_passes`). The FWID names the firmware, not the GPU: the eight GPUs run one firmware
+/// and report one FWID, while their device identity keys are eight.
+#[test]
+fn blackwell_multi_gpu_each_gpu_bound_by_its_dice_fwid() {
+    let Some(gpus) = go_nvattest("test_mpt_data.json") else { return };
+    every_device_check_passes("mpt", &gpus);
+    let fwids: std::collections::BTreeSet<[u8; 48]> = gpus
+        .iter()
+        .map(|g| AttestationReport::parse(&g.report).expect("report").opaque().fwid.expect("FWID in the report"))
+        .collect();
+    assert_eq!(fwids.len(), 1, "one firmware on the board");
+    let keys: std::collections::BTreeSet<Vec<u8>> =
+        gpus.iter().map(|g| g.chain.public_key(1).expect("device key").to_vec()).collect();
+    assert_eq!(keys.len(), 8, "eight devices");
+    for (i, g) in gpus.iter().enumerate() {
+        let report = AttestationReport::parse(&g.report).expect("report");
+        assert_eq!(report.opaque().feature_flag, Some(ccgpu_attestation::FeatureFlag::MultiPassthrough), "GPU {i}");
+        assert!(report.opaque().switch_pdis.is_none() || report.opaque().connected_switch_pdis() == Some(vec![]));
+    }
+    // As one VM: no switches, one mode, no topology check.
+    let a = as_one_vm(&gpus);
+    assert!(a.checks.get(BundleCheck::Topology).is_none());
 }

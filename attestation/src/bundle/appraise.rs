@@ -1,19 +1,26 @@
-//! Appraising a composite bundle: every GPU with the GPU verifier, the CPU report with the SEV-SNP
-//! verifier against the recomputed REPORT_DATA binding, one verdict for the whole.
+//! Appraising a composite bundle: every GPU with the GPU verifier, every NVSwitch with the switch verifier
+//! and, in protected-PCIe mode, the board's topology; the CPU report with the SEV-SNP verifier against the
+//! recomputed REPORT_DATA binding; one verdict for the whole.
+//!
+//! PPCIe (a GPU reports the protected-PCIe mode, or the bundle carries switches) requires a full,
+//! consistent switch set: the `bundle-topology` check runs [`crate::appraise_topology`] over the PDIs of
+//! the devices whose chains validated, and fails when the switches are missing or do not match.
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::EvidenceBundle;
 use super::check::BundleCheck;
+use super::{EvidenceBundle, SwitchBundleEvidence};
 use crate::appraisal::{Checks, Verdict};
 use crate::cache::VerifierCache;
-use crate::gpu::{GpuAppraisal, GpuAppraise, GpuEvidence, Revocation, appraise_gpu};
+use crate::gpu::{GpuAppraisal, GpuAppraise, GpuCheck, GpuEvidence, Revocation, appraise_gpu};
 use crate::nvidia::anchors::Anchors;
 use crate::nvidia::spdm::{AttestationReport, FeatureFlag};
 use crate::ocsp::{OcspRequirement, OcspResponse};
 use crate::policy::Policy;
+use crate::ppcie::{DeviceLinks, TopologyAppraisal, appraise_topology};
 use crate::snp::{AmdRoots, SnpAppraisal, SnpAppraise, SnpEvidence, SnpRevocation, appraise_snp};
+use crate::switch::{SwitchAppraisal, SwitchEvidence, appraise_switch, device_pdi};
 use crate::x509::rfc3339;
 
 /// How revocation is handled for a bundle.
@@ -66,6 +73,17 @@ pub struct GpuEntry {
     pub appraisal: GpuAppraisal,
 }
 
+/// One NVSwitch's result inside a composite appraisal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SwitchEntry {
+    /// UUID as the bundle states it (not trusted).
+    pub uuid: Option<String>,
+    /// SHA-384 of the switch's evidence as bound into REPORT_DATA, hex.
+    pub evidence_digest: String,
+    /// The switch's appraisal.
+    pub appraisal: SwitchAppraisal,
+}
+
 /// The appraisal of a whole bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CompositeAppraisal {
@@ -79,6 +97,12 @@ pub struct CompositeAppraisal {
     pub expected_report_data: String,
     /// Per GPU, in binding order.
     pub gpus: Vec<GpuEntry>,
+    /// Per NVSwitch, in binding order (protected PCIe).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub switches: Vec<SwitchEntry>,
+    /// The board's topology, when the bundle is protected PCIe and carries switches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<TopologyAppraisal>,
     /// The CPU appraisal.
     pub cpu: Option<SnpAppraisal>,
     /// SHA-384 of the effective policy, hex.
@@ -88,7 +112,8 @@ pub struct CompositeAppraisal {
 }
 
 impl CompositeAppraisal {
-    /// Names of every failing check, prefixed by its submodule (`gpu-0:`, `cpu:`, `bundle:`).
+    /// Names of every failing check, prefixed by its submodule (`gpu-0:`, `switch-0:`, `topology:`, `cpu:`,
+    /// `bundle:`).
     pub fn failures(&self) -> Vec<String> {
         let mut out: Vec<String> = self.checks.failures().iter().map(|c| format!("bundle:{c}")).collect();
         if let Some(cpu) = &self.cpu {
@@ -96,6 +121,12 @@ impl CompositeAppraisal {
         }
         for (i, g) in self.gpus.iter().enumerate() {
             out.extend(g.appraisal.checks.failures().iter().map(|c| format!("gpu-{i}:{c}")));
+        }
+        for (i, s) in self.switches.iter().enumerate() {
+            out.extend(s.appraisal.checks.failures().iter().map(|c| format!("switch-{i}:{c}")));
+        }
+        if let Some(t) = &self.topology {
+            out.extend(t.checks.failures().iter().map(|c| format!("topology:{c}")));
         }
         out
     }
@@ -117,10 +148,9 @@ fn repeated_device(bundle: &EvidenceBundle) -> Option<(usize, usize)> {
 
 /// The GPUs' topology mode (opaque feature flag: single-GPU passthrough, multi-GPU passthrough, protected
 /// PCIe) must be one mode for the whole VM, as NVIDIA's verifier requires; GPUs without the flag (older
-/// drivers) are not counted. Protected PCIe is refused: its security rests on NVSwitch evidence, which a
-/// bundle does not carry (the verifier refuses it itself, not only the guest's PCI scan). Reports that do
-/// not parse are judged by their own appraisal.
-fn topology(bundle: &EvidenceBundle) -> Result<String, String> {
+/// drivers) are not counted. Reports that do not parse are judged by their own appraisal. The mode, when
+/// any GPU states one.
+fn gpu_mode(bundle: &EvidenceBundle) -> Result<Option<FeatureFlag>, String> {
     let modes: Vec<(usize, FeatureFlag)> = bundle
         .gpus
         .iter()
@@ -128,13 +158,9 @@ fn topology(bundle: &EvidenceBundle) -> Result<String, String> {
         .filter_map(|(i, g)| AttestationReport::parse(&g.report).ok()?.opaque().feature_flag.map(|f| (i, f)))
         .collect();
     match modes.split_first() {
-        None => Ok(String::new()),
-        Some(((i, FeatureFlag::ProtectedPcie), _)) => Err(format!(
-            "GPU {i} reports protected-PCIe (PPCIe) mode, but the bundle carries no NVSwitch evidence: in PPCIe \
-             mode the GPUs' isolation rests on the switches, which nothing here attests"
-        )),
+        None => Ok(None),
         Some(((_, first), rest)) => match rest.iter().find(|(_, m)| m != first) {
-            None => Ok(format!(", all in {first:?} mode")),
+            None => Ok(Some(*first)),
             Some((i, m)) => Err(format!(
                 "GPU {i} reports topology {m:?} but GPU {} reports {first:?}: one VM, one mode",
                 modes[0].0
@@ -143,8 +169,74 @@ fn topology(bundle: &EvidenceBundle) -> Result<String, String> {
     }
 }
 
-/// Appraises a bundle.
+/// Protected PCIe requires a full, consistent switch set: the `bundle-topology` check, and the topology
+/// appraisal when there was one to run. Not recorded when the VM is not PPCIe and carries no switch.
+fn ppcie_topology(
+    checks: &mut Checks<BundleCheck>,
+    mode: Option<FeatureFlag>,
+    bundle: &EvidenceBundle,
+    gpus: &[GpuEntry],
+    switches: &[SwitchEntry],
+) -> Option<TopologyAppraisal> {
+    let check = BundleCheck::Topology;
+    match (mode, switches.len()) {
+        (Some(FeatureFlag::ProtectedPcie), 0) => {
+            checks.fail(
+                check,
+                "the GPUs report protected-PCIe (PPCIe) mode, but the bundle carries no NVSwitch evidence: PPCIe \
+                 requires a full, consistent switch set (the GPUs' isolation rests on the switches)",
+            );
+            return None;
+        }
+        (None, 0) | (Some(_), 0) => return None,
+        (Some(m @ (FeatureFlag::SinglePassthrough | FeatureFlag::MultiPassthrough)), n) => {
+            checks.fail(check, format!("the bundle carries {n} NVSwitch(es) but the GPUs report {m:?} mode"));
+            return None;
+        }
+        _ => {}
+    }
+    let gpu_links: Vec<DeviceLinks> = bundle
+        .gpus
+        .iter()
+        .zip(gpus)
+        .map(|(g, e)| DeviceLinks {
+            pdi: e.appraisal.checks.passed(GpuCheck::DeviceChain).then(|| device_pdi(&g.chain)).flatten(),
+            peers: AttestationReport::parse(&g.report).ok().and_then(|r| r.opaque().connected_switch_pdis()),
+        })
+        .collect();
+    let switch_links: Vec<DeviceLinks> = switches
+        .iter()
+        .map(|s| DeviceLinks { pdi: s.appraisal.established_pdi(), peers: s.appraisal.identity.gpu_pdis.clone() })
+        .collect();
+    let t = appraise_topology(&gpu_links, &switch_links);
+    let failed: Vec<String> =
+        t.checks.iter().filter(|r| r.outcome.blocks()).map(|r| format!("{}: {}", r.check, r.outcome.text())).collect();
+    if failed.is_empty() {
+        checks.pass(
+            check,
+            format!(
+                "protected PCIe: {} GPUs and {} NVSwitches describe one another exactly",
+                gpus.len(),
+                switches.len()
+            ),
+        );
+    } else {
+        checks.fail(check, format!("protected PCIe topology: {}", failed.join("; ")));
+    }
+    Some(t)
+}
+
+/// Appraises a bundle without NVSwitches.
 pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> CompositeAppraisal {
+    appraise_bundle_with_switches(bundle, &[], ctx)
+}
+
+/// Appraises a bundle and its NVSwitches (protected PCIe).
+pub fn appraise_bundle_with_switches(
+    bundle: &EvidenceBundle,
+    switches: &[SwitchBundleEvidence],
+    ctx: &BundleAppraise<'_>,
+) -> CompositeAppraisal {
     let local;
     let cache = match ctx.cache {
         Some(c) => c,
@@ -155,14 +247,16 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
     };
     let mut checks = Checks::default();
     let digests: Vec<[u8; 48]> = bundle.gpus.iter().map(|g| g.digest()).collect();
-    match (bundle.gpus.len(), repeated_device(bundle), topology(bundle)) {
+    let mode = gpu_mode(bundle);
+    match (bundle.gpus.len(), repeated_device(bundle), &mode) {
         (0, _, _) => checks.fail(BundleCheck::Gpus, "the bundle carries no GPU evidence"),
         (_, Some((j, i)), _) => checks.fail(
             BundleCheck::Gpus,
             format!("GPU {i} has the same device identity key as GPU {j}: one GPU cannot be counted twice"),
         ),
-        (_, None, Err(mixed)) => checks.fail(BundleCheck::Gpus, mixed),
-        (n, None, Ok(mode)) => checks.pass(BundleCheck::Gpus, format!("{n} distinct GPU(s){mode}")),
+        (_, None, Err(mixed)) => checks.fail(BundleCheck::Gpus, mixed.clone()),
+        (n, None, Ok(None)) => checks.pass(BundleCheck::Gpus, format!("{n} distinct GPU(s)")),
+        (n, None, Ok(Some(m))) => checks.pass(BundleCheck::Gpus, format!("{n} distinct GPU(s), all in {m:?} mode")),
     }
 
     match ctx.expected_nonce {
@@ -217,7 +311,33 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
         });
     }
 
-    let expected = bundle.expected_report_data();
+    let switch_digests: Vec<[u8; 48]> = switches.iter().map(SwitchBundleEvidence::digest).collect();
+    let mut switch_entries = Vec::with_capacity(switches.len());
+    for (s, digest) in switches.iter().zip(&switch_digests) {
+        let mut responses: Vec<OcspResponse> = s.ocsp.iter().filter_map(|der| OcspResponse::parse(der).ok()).collect();
+        let revocation = match ctx.revocation {
+            BundleRevocation::NotChecked => Revocation::NotChecked,
+            BundleRevocation::Responses { extra, device_at, rim_at } => {
+                responses.extend_from_slice(extra);
+                Revocation::Responses { responses: &responses, device_at, rim_at }
+            }
+        };
+        let appraisal = appraise_switch(
+            &SwitchEvidence { report: &s.report, chain: &s.chain, vbios_rim: s.vbios_rim.as_deref() },
+            &GpuAppraise {
+                nonce: &bundle.nonce,
+                at: ctx.at,
+                anchors: ctx.anchors,
+                policy: ctx.policy,
+                revocation,
+                cache: Some(cache),
+            },
+        );
+        switch_entries.push(SwitchEntry { uuid: s.uuid.clone(), evidence_digest: hex::encode(digest), appraisal });
+    }
+    let topology = ppcie_topology(&mut checks, mode.ok().flatten(), bundle, &gpus, &switch_entries);
+
+    let expected = bundle.expected_report_data_with(switches);
     let cpu = match &bundle.cpu {
         Some(c) => {
             checks.pass(BundleCheck::Cpu, "SEV-SNP evidence present");
@@ -254,6 +374,8 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
     let verdict = Verdict::worst(
         std::iter::once(checks.verdict())
             .chain(gpus.iter().map(|g| g.appraisal.verdict))
+            .chain(switch_entries.iter().map(|s| s.appraisal.verdict))
+            .chain(topology.as_ref().map(|t| t.verdict))
             .chain(cpu.as_ref().map(|c| c.verdict)),
     );
     CompositeAppraisal {
@@ -262,6 +384,8 @@ pub fn appraise_bundle(bundle: &EvidenceBundle, ctx: &BundleAppraise<'_>) -> Com
         nonce: hex::encode(bundle.nonce),
         expected_report_data: hex::encode(expected),
         gpus,
+        switches: switch_entries,
+        topology,
         cpu,
         policy_digest: ctx.policy.digest(),
         verified_at: rfc3339(ctx.at),

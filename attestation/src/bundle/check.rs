@@ -10,6 +10,9 @@ checks! {
         Gpus = "bundle-gpus",
         /// It carries the nonce the verifier expected (freshness).
         Nonce = "bundle-nonce",
+        /// Protected PCIe: the bundle carries the board's full NVSwitch set and the GPUs' and switches'
+        /// reports describe one another exactly (recorded only for a PPCIe bundle or one with switches).
+        Topology = "bundle-topology",
         /// It carries CPU TEE evidence binding the GPUs to the VM (or the policy waives it).
         Cpu = "bundle-cpu",
     }

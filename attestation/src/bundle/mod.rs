@@ -9,6 +9,14 @@
 //! The verifier recomputes it from the bundle, so a GPU report cannot be moved to another VM's bundle,
 //! dropped, added or reordered without the CPU report (signed by the AMD firmware) disagreeing.
 //!
+//! A protected-PCIe (PPCIe) VM's bundle also carries its NVSwitches (`switches`, each an LS10 report and
+//! device chain, optionally its VBIOS RIM and OCSP responses). Then REPORT_DATA binds them too:
+//! `SHA-512("ccgpu composite evidence v1 nvswitches\0" ‖ nonce ‖ u32be(#gpus) ‖ GPU digests… ‖
+//! u32be(#switches) ‖ switch digests…)`, a switch's digest formed as a GPU's. Another tag, so a bundle
+//! with switches and one without never share a binding; a bundle without switches binds exactly as before.
+//! [`EvidenceBundle::parse`] refuses a document that carries switches (it could not appraise them);
+//! [`EvidenceBundle::parse_with_switches`] reads both.
+//!
 //! Trusts nothing in the document: sizes and counts are bounded, unknown fields are refused, and every
 //! piece of evidence goes through the same verifiers as when it arrives alone.
 
@@ -19,7 +27,10 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use appraise::{BundleAppraise, BundleRevocation, CompositeAppraisal, GpuEntry, appraise_bundle};
+pub use appraise::{
+    BundleAppraise, BundleRevocation, CompositeAppraisal, GpuEntry, SwitchEntry, appraise_bundle,
+    appraise_bundle_with_switches,
+};
 pub use check::BundleCheck;
 
 use crate::crypto;
@@ -37,6 +48,10 @@ pub const MAX_BUNDLE_LEN: usize = 8 * 1024 * 1024;
 pub const MAX_GPUS: usize = 16;
 /// Most OCSP responses per GPU.
 const MAX_OCSP: usize = 32;
+/// Domain-separation tag of the REPORT_DATA binding of a bundle that carries NVSwitches.
+pub const BINDING_TAG_SWITCHES: &[u8] = b"ccgpu composite evidence v1 nvswitches\0";
+/// Most NVSwitches in one bundle (an HGX board has 4).
+pub const MAX_SWITCHES: usize = 8;
 
 /// A bundle that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -84,6 +99,50 @@ pub struct BundleDocument {
     pub cpu: Option<CpuDocument>,
     /// GPU evidence, in binding order.
     pub gpus: Vec<GpuDocument>,
+    /// NVSwitch evidence (protected PCIe), in binding order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub switches: Vec<SwitchDocument>,
+}
+
+/// One NVSwitch's evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchDocument {
+    /// The switch's UUID as NSCQ reports it (informational; not trusted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// The LS10 SPDM report, base64.
+    pub report: String,
+    /// The device certificate chain, PEM, attestation certificate first.
+    pub cert_chain: String,
+    /// The switch VBIOS RIM, base64 of the XML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vbios_rim: Option<String>,
+    /// Recorded OCSP responses, base64 DER each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ocsp: Vec<String>,
+}
+
+/// Decoded NVSwitch evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchBundleEvidence {
+    /// UUID, informational.
+    pub uuid: Option<String>,
+    /// Report bytes.
+    pub report: Vec<u8>,
+    /// Device chain.
+    pub chain: CertChain,
+    /// VBIOS RIM.
+    pub vbios_rim: Option<Vec<u8>>,
+    /// OCSP responses (DER).
+    pub ocsp: Vec<Vec<u8>>,
+}
+
+impl SwitchBundleEvidence {
+    /// SHA-384 over the length-prefixed report and chain certificates (formed as a GPU's).
+    pub fn digest(&self) -> [u8; 48] {
+        gpu_evidence_digest(&self.report, &self.chain)
+    }
 }
 
 /// SEV-SNP evidence.
@@ -197,13 +256,55 @@ pub fn report_data(nonce: &[u8; 32], gpu_digests: &[[u8; 48]]) -> [u8; 64] {
     crypto::sha512_parts(&parts)
 }
 
+/// The REPORT_DATA a CPU report must carry for `nonce`, these GPU and these NVSwitch evidence digests
+/// ([`report_data`] when there are no switches).
+pub fn report_data_with_switches(nonce: &[u8; 32], gpu_digests: &[[u8; 48]], switch_digests: &[[u8; 48]]) -> [u8; 64] {
+    if switch_digests.is_empty() {
+        return report_data(nonce, gpu_digests);
+    }
+    let gpus = u32::try_from(gpu_digests.len()).unwrap_or(u32::MAX).to_be_bytes();
+    let switches = u32::try_from(switch_digests.len()).unwrap_or(u32::MAX).to_be_bytes();
+    let mut parts: Vec<&[u8]> = vec![BINDING_TAG_SWITCHES, nonce, &gpus];
+    parts.extend(gpu_digests.iter().map(|d| d.as_slice()));
+    parts.push(&switches);
+    parts.extend(switch_digests.iter().map(|d| d.as_slice()));
+    crypto::sha512_parts(&parts)
+}
+
+fn ocsp_list(list: &[String], at: &str) -> Result<Vec<Vec<u8>>, BundleError> {
+    if list.len() > MAX_OCSP {
+        return Err(field(format!("{at}.ocsp"), format!("more than {MAX_OCSP} responses")));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let der = b64(&format!("{at}.ocsp[{k}]"), s)?;
+            crate::ocsp::OcspResponse::parse(&der).map_err(|e| field(format!("{at}.ocsp[{k}]"), e))?;
+            Ok(der)
+        })
+        .collect()
+}
+
 fn b64(field_name: &str, s: &str) -> Result<Vec<u8>, BundleError> {
     base64::engine::general_purpose::STANDARD.decode(s.trim()).map_err(|e| field(field_name, e))
 }
 
 impl EvidenceBundle {
-    /// Parses and decodes a bundle.
+    /// Parses and decodes a bundle without NVSwitches; one that carries switches is refused (use
+    /// [`Self::parse_with_switches`]).
     pub fn parse(bytes: &[u8]) -> Result<Self, BundleError> {
+        let (bundle, switches) = Self::parse_with_switches(bytes)?;
+        if !switches.is_empty() {
+            return Err(field(
+                "switches",
+                format!("the bundle carries {} NVSwitch(es); read it with parse_with_switches", switches.len()),
+            ));
+        }
+        Ok(bundle)
+    }
+
+    /// Parses and decodes a bundle and its NVSwitches (none when it carries none).
+    pub fn parse_with_switches(bytes: &[u8]) -> Result<(Self, Vec<SwitchBundleEvidence>), BundleError> {
         if bytes.len() > MAX_BUNDLE_LEN {
             return Err(BundleError::TooLarge(bytes.len()));
         }
@@ -256,7 +357,50 @@ impl EvidenceBundle {
                     .collect::<Result<_, BundleError>>()?,
             });
         }
-        Ok(Self { nonce, cpu, gpus })
+        if doc.switches.len() > MAX_SWITCHES {
+            return Err(field("switches", format!("{} switches, more than {MAX_SWITCHES}", doc.switches.len())));
+        }
+        let mut switches = Vec::with_capacity(doc.switches.len());
+        for (i, s) in doc.switches.into_iter().enumerate() {
+            let at = |f: &str| format!("switches[{i}].{f}");
+            switches.push(SwitchBundleEvidence {
+                uuid: s.uuid,
+                report: b64(&at("report"), &s.report)?,
+                chain: CertChain::from_pem(s.cert_chain.as_bytes()).map_err(|e| field(at("cert_chain"), e))?,
+                vbios_rim: s.vbios_rim.as_deref().map(|r| b64(&at("vbios_rim"), r)).transpose()?,
+                ocsp: ocsp_list(&s.ocsp, &format!("switches[{i}]"))?,
+            });
+        }
+        Ok((Self { nonce, cpu, gpus }, switches))
+    }
+
+    /// The REPORT_DATA this bundle's CPU report must carry when it also carries `switches`.
+    pub fn expected_report_data_with(&self, switches: &[SwitchBundleEvidence]) -> [u8; 64] {
+        let gpus: Vec<[u8; 48]> = self.gpus.iter().map(GpuBundleEvidence::digest).collect();
+        let switches: Vec<[u8; 48]> = switches.iter().map(SwitchBundleEvidence::digest).collect();
+        report_data_with_switches(&self.nonce, &gpus, &switches)
+    }
+
+    /// The wire form, with `switches`.
+    pub fn to_document_with(&self, switches: &[SwitchBundleEvidence]) -> BundleDocument {
+        let enc = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let mut doc = self.to_document();
+        doc.switches = switches
+            .iter()
+            .map(|s| SwitchDocument {
+                uuid: s.uuid.clone(),
+                report: enc(&s.report),
+                cert_chain: s.chain.to_pem(),
+                vbios_rim: s.vbios_rim.as_deref().map(enc),
+                ocsp: s.ocsp.iter().map(|o| enc(o)).collect(),
+            })
+            .collect();
+        doc
+    }
+
+    /// The bundle with `switches` as JSON bytes.
+    pub fn to_json_with(&self, switches: &[SwitchBundleEvidence]) -> Vec<u8> {
+        serde_json::to_vec_pretty(&self.to_document_with(switches)).unwrap_or_default()
     }
 
     /// The REPORT_DATA this bundle's CPU report must carry.
@@ -291,6 +435,7 @@ impl EvidenceBundle {
                     ocsp: g.ocsp.iter().map(|o| enc(o)).collect(),
                 })
                 .collect(),
+            switches: Vec::new(),
         }
     }
 

@@ -90,9 +90,19 @@ pub fn index_conflicts(driver: &VerifiedRim, vbios: &VerifiedRim) -> Vec<usize> 
 
 /// Compares every active golden value of both RIMs with the report.
 pub fn compare(report: &AttestationReport, driver: &VerifiedRim, vbios: &VerifiedRim) -> Comparison {
+    compare_sources(report, &[(Source::Driver, driver), (Source::Vbios, vbios)])
+}
+
+/// Compares every active golden value of a VBIOS RIM alone with the report (an NVSwitch has no driver
+/// RIM; the driver counts stay 0/0).
+pub fn compare_vbios(report: &AttestationReport, vbios: &VerifiedRim) -> Comparison {
+    compare_sources(report, &[(Source::Vbios, vbios)])
+}
+
+fn compare_sources(report: &AttestationReport, rims: &[(Source, &VerifiedRim)]) -> Comparison {
     let nvdec0_disabled = report.opaque().nvdec0_status == Some(Nvdec0Status::Disabled);
     let mut out = Comparison::default();
-    for (source, rim) in [(Source::Driver, driver), (Source::Vbios, vbios)] {
+    for &(source, rim) in rims {
         for golden in rim.golden.iter().filter(|g| g.active) {
             let runtime = report.measurement(golden.index);
             let matched = runtime

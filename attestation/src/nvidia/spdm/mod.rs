@@ -1,4 +1,4 @@
-//! NVIDIA GPU attestation reports: an SPDM 1.1 `GET_MEASUREMENTS` request followed by the GPU's signed
+//! NVIDIA GPU and NVSwitch attestation reports: an SPDM 1.1 `GET_MEASUREMENTS` request followed by the GPU's signed
 //! `MEASUREMENTS` response, parsed into types.
 //!
 //! Trusts nothing: the bytes come from the GPU through an untrusted host. Parsing checks every length,
@@ -18,12 +18,14 @@
 mod opaque;
 mod request;
 mod response;
+mod switch;
 
 use thiserror::Error;
 
-pub use opaque::{FeatureFlag, Nvdec0Status, OpaqueData, OpaqueEntry, OpaqueType, VbiosVersion};
+pub use opaque::{FeatureFlag, Nvdec0Status, OpaqueData, OpaqueEntry, OpaqueType, ReportLayout, VbiosVersion};
 pub use request::{GetMeasurementsRequest, REQUEST_LEN};
 pub use response::{MeasurementBlock, MeasurementsResponse, SIGNATURE_LEN};
+pub use switch::{Pdi, SWITCH_GPU_PDIS, SwitchOpaque};
 
 use crate::crypto::{EcPublicKey, SignatureError};
 use crate::reader::Truncated;
@@ -146,13 +148,25 @@ pub struct AttestationReport {
 }
 
 impl AttestationReport {
-    /// Parses a report (request ‖ response). Rejects anything that is not exactly one well-formed report.
+    /// Parses a GPU report (request ‖ response). Rejects anything that is not exactly one well-formed
+    /// report.
     pub fn parse(bytes: &[u8]) -> Result<Self, SpdmError> {
+        Self::parse_as(bytes, ReportLayout::Gpu)
+    }
+
+    /// Parses an NVSwitch (LS10) report: the same SPDM framing, the switch's opaque layout
+    /// ([`SwitchOpaque`] in [`OpaqueData::switch`]).
+    pub fn parse_switch(bytes: &[u8]) -> Result<Self, SpdmError> {
+        Self::parse_as(bytes, ReportLayout::Switch)
+    }
+
+    /// Parses a report of the given device's layout.
+    pub fn parse_as(bytes: &[u8], layout: ReportLayout) -> Result<Self, SpdmError> {
         if bytes.len() > MAX_REPORT_LEN {
             return Err(SpdmError::TooLarge(bytes.len()));
         }
         let request = GetMeasurementsRequest::parse(bytes)?;
-        let response = MeasurementsResponse::parse(&bytes[REQUEST_LEN..], REQUEST_LEN, &request)?;
+        let response = MeasurementsResponse::parse(&bytes[REQUEST_LEN..], REQUEST_LEN, &request, layout)?;
         Ok(Self { raw: bytes.to_vec(), request, response })
     }
 
@@ -193,5 +207,7 @@ impl AttestationReport {
     }
 }
 
+#[cfg(test)]
+mod switch_tests;
 #[cfg(test)]
 mod tests;

@@ -10,9 +10,22 @@ use std::fmt;
 use serde::Serialize;
 
 use super::SpdmError;
+use super::switch::{Pdi, SwitchOpaque};
 use crate::reader::Reader;
 
-/// Opaque data types, numbered as NVIDIA numbers them.
+/// Which device wrote a report: the opaque data of an NVSwitch differs from a GPU's (its types 6 and
+/// 22–26 carry other things).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportLayout {
+    /// A GPU (Hopper, Blackwell).
+    Gpu,
+    /// An NVSwitch (LS10).
+    Switch,
+}
+
+/// Opaque data types, numbered as NVIDIA numbers them (names as in a GPU report; an NVSwitch report
+/// reuses 22–25 for its own PDI, disabled ports, position and lock status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[allow(missing_docs)] // the names are NVIDIA's
@@ -42,6 +55,8 @@ pub enum OpaqueType {
     FloorsweptPorts = 23,
     PositionId = 24,
     LockSwitchStatus = 25,
+    /// NVSwitch reports only: the PDIs of the GPUs the switch connects, then its port-to-GPU map.
+    SwitchGpuPdis = 26,
     GpuLinkConn = 32,
     SysEnableStatus = 33,
     OpaqueDataVersion = 34,
@@ -50,7 +65,17 @@ pub enum OpaqueType {
 }
 
 impl OpaqueType {
-    /// The type for a wire id, if NVIDIA documents it.
+    /// The type for a wire id in a report of `layout`, if NVIDIA documents it for that device: a GPU
+    /// report knows 1–25 and 32–36, an NVSwitch (LS10) report 1–26.
+    pub fn from_id_in(id: u16, layout: ReportLayout) -> Option<Self> {
+        match (layout, id) {
+            (ReportLayout::Gpu, 26) | (ReportLayout::Switch, 32..) => None,
+            (ReportLayout::Switch, 26) => Some(Self::SwitchGpuPdis),
+            _ => Self::from_id(id),
+        }
+    }
+
+    /// The type for a wire id in a GPU report, if NVIDIA documents it.
     pub fn from_id(id: u16) -> Option<Self> {
         use OpaqueType::*;
         Some(match id {
@@ -187,12 +212,24 @@ pub struct OpaqueData {
     pub chip_info: Option<String>,
     /// Topology mode (type 36).
     pub feature_flag: Option<FeatureFlag>,
+    /// What only an NVSwitch report carries (types 6 and 22–26 in its layout); `None` in a GPU report.
+    pub switch: Option<SwitchOpaque>,
 }
 
 impl OpaqueData {
-    /// Parses the opaque data that starts at absolute offset `base`.
-    pub(super) fn parse(bytes: &[u8], base: usize) -> Result<Self, SpdmError> {
+    /// The switch PDIs a GPU report names (type 22), in the byte order the switches and certificates use
+    /// (the GPU writes each little-endian), all-zero entries (links not in use) left out, duplicates kept.
+    pub fn connected_switch_pdis(&self) -> Option<Vec<Pdi>> {
+        let list = self.switch_pdis.as_ref()?;
+        Some(list.iter().map(|b| Pdi::from_le(*b)).filter(|p| !p.is_zero()).collect())
+    }
+
+    /// Parses the opaque data that starts at absolute offset `base`, as `layout` lays it out.
+    pub(super) fn parse(bytes: &[u8], base: usize, layout: ReportLayout) -> Result<Self, SpdmError> {
         let mut out = Self::default();
+        if layout == ReportLayout::Switch {
+            out.switch = Some(SwitchOpaque::default());
+        }
         let mut seen: u64 = 0;
         let mut r = Reader::new(bytes, base);
         while r.remaining() > 0 {
@@ -202,7 +239,7 @@ impl OpaqueData {
             let value_at = r.offset();
             let value = r.take("opaque Data", len)?;
             let data_type =
-                OpaqueType::from_id(id).ok_or(SpdmError::UnknownOpaqueType { data_type: id, offset: at })?;
+                OpaqueType::from_id_in(id, layout).ok_or(SpdmError::UnknownOpaqueType { data_type: id, offset: at })?;
             let bit = 1u64 << (data_type as u16);
             if seen & bit != 0 {
                 return Err(SpdmError::DuplicateOpaqueType { data_type, offset: at });
@@ -215,6 +252,11 @@ impl OpaqueData {
     }
 
     fn interpret(&mut self, t: OpaqueType, v: &[u8], at: usize) -> Result<(), SpdmError> {
+        if let Some(switch) = self.switch.as_mut()
+            && switch.interpret(t, v, at)?
+        {
+            return Ok(());
+        }
         let bad = |reason: String| SpdmError::OpaqueValue { data_type: t, offset: at, reason };
         match t {
             OpaqueType::DriverVersion => self.driver_version = Some(driver_version(v).map_err(bad)?),
@@ -286,6 +328,7 @@ impl OpaqueData {
             | OpaqueType::FloorsweptPorts
             | OpaqueType::PositionId
             | OpaqueType::LockSwitchStatus
+            | OpaqueType::SwitchGpuPdis
             | OpaqueType::GpuLinkConn
             | OpaqueType::SysEnableStatus => {}
         }
@@ -298,7 +341,7 @@ const MAX_IDENTIFIER_LEN: usize = 32;
 
 /// An ASCII identifier with trailing NULs (and, for chip SKUs, spaces) removed: alphanumerics plus the
 /// characters in `extra`, 1..=32 characters.
-fn identifier(v: &[u8], extra: &str) -> Result<String, String> {
+pub(super) fn identifier(v: &[u8], extra: &str) -> Result<String, String> {
     let end = v.iter().rposition(|&b| b != 0 && b != b' ').map_or(0, |i| i + 1);
     let s = &v[..end];
     if s.is_empty() || s.len() > MAX_IDENTIFIER_LEN {
@@ -321,7 +364,7 @@ fn driver_version(v: &[u8]) -> Result<String, String> {
 }
 
 /// A little-endian unsigned integer of 1..=4 bytes.
-fn le_uint(v: &[u8]) -> Result<u32, String> {
+pub(super) fn le_uint(v: &[u8]) -> Result<u32, String> {
     if v.is_empty() || v.len() > 4 {
         return Err(format!("{} bytes, expected a 1..=4 byte integer", v.len()));
     }

@@ -1,6 +1,6 @@
 //! The SPDM 1.1 MEASUREMENTS response: measurement blocks, responder nonce, opaque data, signature.
 
-use super::opaque::OpaqueData;
+use super::opaque::{OpaqueData, ReportLayout};
 use super::request::GetMeasurementsRequest;
 use super::{SpdmError, field_err};
 use crate::reader::Reader;
@@ -41,7 +41,12 @@ pub struct MeasurementsResponse {
 
 impl MeasurementsResponse {
     /// Parses the response that starts at absolute offset `base` of the report.
-    pub(super) fn parse(bytes: &[u8], base: usize, request: &GetMeasurementsRequest) -> Result<Self, SpdmError> {
+    pub(super) fn parse(
+        bytes: &[u8],
+        base: usize,
+        request: &GetMeasurementsRequest,
+        layout: ReportLayout,
+    ) -> Result<Self, SpdmError> {
         let mut r = Reader::new(bytes, base);
         let version = r.u8("response SPDMVersion")?;
         if version != request.version {
@@ -91,7 +96,7 @@ impl MeasurementsResponse {
         let responder_nonce = r.array::<32>("response Nonce")?;
         let opaque_len = usize::from(r.u16le("response OpaqueLength")?);
         let opaque_at = r.offset();
-        let opaque = OpaqueData::parse(r.take("response OpaqueData", opaque_len)?, opaque_at)?;
+        let opaque = OpaqueData::parse(r.take("response OpaqueData", opaque_len)?, opaque_at, layout)?;
         let signature = r.array::<SIGNATURE_LEN>("response Signature")?;
         if r.remaining() != 0 {
             return Err(SpdmError::TrailingBytes { offset: r.offset(), count: r.remaining() });

@@ -88,7 +88,9 @@ pub use crate::gpu::{
 pub use crate::state::{AgentStatus, Failure, FailureReason, GpuRecord, GpuState, Phase, StatusBoard, micros};
 pub use crate::system::{CommandError, HostPaths, HostSystem, SystemOps};
 pub use crate::tee::{
-    Configfs, ConfigfsTsm, CpuReport, CpuTee, NoTee, SevGuest, TSM_REPORT_ROOT, TeeError, TeeKind, TsmEvidence, TsmFs,
+    Configfs, ConfigfsTsm, CpuReport, CpuTee, INITIAL_CERTS_LEN, MAX_CERT_ENTRIES, MAX_CERTS_LEN, NoTee, RawExtReport,
+    SEV_GUEST_DEVICE, SevGuest, SevGuestIoctl, SnpGuestDevice, TSM_REPORT_ROOT, TeeError, TeeKind, TsmEvidence, TsmFs,
+    parse_cert_table,
 };
 pub use crate::verify::clock::{BUILD_TIME_UNIX, build_time_floor};
 pub use crate::verify::{

@@ -28,6 +28,7 @@
 //! | `ccgpu.on_failure=wait\|exit` | after a failed bring-up: keep serving the API, or exit with status 1 | `wait` |
 //! | `ccgpu.vsock_port=N` | vsock port of the ttrpc API (1024 is the Kata agent's and is refused) | `11024` |
 //! | `ccgpu.expect_gpus=N` | exact number of GPUs that must be found | any |
+//! | `ccgpu.cpu_tee=auto\|configfs\|sev-guest` | the CPU TEE interface: `auto` uses configfs TSM (`/sys/kernel/config/tsm/report`, Linux ≥ 6.7; TEE kind from its `provider`) when present, else the SEV-SNP guest device | `auto` |
 //! | `ccgpu.sev_guest=PATH` | the SEV-SNP guest device; absent = no CPU TEE report | `/dev/sev-guest` |
 //! | `ccgpu.snp_vmpl=N` | VMPL to request the SNP report for | `0` |
 //! | `ccgpu.log=PATH` | the attestation log (JSON Lines, hash-chained) | `/run/ccgpu/attestation.log` |
@@ -42,7 +43,7 @@
 //! # Configuration file
 //!
 //! TOML with the same keys as the command line without the `ccgpu.` prefix (`mode`, `on_failure`,
-//! `vsock_port`, `expect_gpus`, `sev_guest`, `snp_vmpl`, `log`, `rim_dir`, `uvm_persistence`, `wait_base_s`,
+//! `vsock_port`, `expect_gpus`, `cpu_tee`, `sev_guest`, `snp_vmpl`, `log`, `rim_dir`, `uvm_persistence`, `wait_base_s`,
 //! `wait_per_gpu_s`, `rescan_s`), plus:
 //!
 //! ```toml
@@ -82,7 +83,7 @@ pub use self::file::MAX_CONFIG_FILE;
 use self::file::{ConfigFile, read_bounded};
 pub use self::keys::{EarKey, KeyError};
 pub use self::settings::{
-    Config, DEFAULT_RESCAN, DEFAULT_VSOCK_PORT, KATA_AGENT_VSOCK_PORT, MAX_RESCAN_S, Mode, OnFailure,
+    Config, CpuTeeChoice, DEFAULT_RESCAN, DEFAULT_VSOCK_PORT, KATA_AGENT_VSOCK_PORT, MAX_RESCAN_S, Mode, OnFailure,
     ROOTFS_CONFIG_DIRS, RemoteConfig, Waits,
 };
 
@@ -158,6 +159,17 @@ mod tests {
         assert_eq!(c.waits.bound(2), Duration::from_secs(7));
         assert_eq!(c.log, PathBuf::from("/tmp/x.log"));
         assert_eq!(c.snp_vmpl, 2);
+    }
+
+    #[test]
+    fn the_cpu_tee_is_detected_unless_forced() {
+        assert_eq!(Config::from_cmdline("quiet").expect("config").cpu_tee, CpuTeeChoice::Auto);
+        for (v, want) in [("configfs", CpuTeeChoice::Configfs), ("sev-guest", CpuTeeChoice::SevGuest)] {
+            let c = Config::from_cmdline(&format!("ccgpu.cpu_tee={v}")).expect("config");
+            assert_eq!((c.cpu_tee, c.cpu_tee.name()), (want, v));
+        }
+        let e = Config::from_cmdline("ccgpu.cpu_tee=tdx").expect_err("unknown");
+        assert!(e.to_string().contains("cpu_tee"), "{e}");
     }
 
     #[test]

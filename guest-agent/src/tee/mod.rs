@@ -4,12 +4,15 @@
 //! Real: [`sev::SevGuest`], the AMD SEV-SNP guest device (`SNP_GET_EXT_REPORT` by our own ioctl in
 //! `ioctl.rs`, the crate's only `unsafe`), kept for guests older than Linux 6.7; [`tsm::ConfigfsTsm`], the kernel's configfs TSM reports, which
 //! serve Intel TDX quotes and SEV-SNP reports alike and name the TEE that answered.
+//! Which one the agent uses is detected ([`CpuTeeDevice`]: configfs TSM when present, else the guest
+//! device), or forced by the measured `cpu_tee` setting.
 //! Simulated: `crate::sim::SimSnp`, reports signed by a simulated AMD PKI. When the VM has no CPU TEE
 //! device, [`NoTee`] reports that, and the policy decides (by default a bundle without CPU evidence is
 //! refused: nothing else binds the GPU reports to this VM).
 
 mod certtable;
 mod ioctl;
+mod select;
 pub mod sev;
 pub mod tsm;
 
@@ -19,6 +22,7 @@ use thiserror::Error;
 
 pub use self::certtable::{MAX_CERT_ENTRIES, parse_cert_table};
 pub use self::ioctl::{INITIAL_CERTS_LEN, MAX_CERTS_LEN, SevGuestIoctl};
+pub use self::select::CpuTeeDevice;
 pub use self::sev::{RawExtReport, SEV_GUEST_DEVICE, SevGuest, SnpGuestDevice};
 pub use self::tsm::{Configfs, ConfigfsTsm, TSM_REPORT_ROOT, TeeKind, TsmEvidence, TsmFs};
 

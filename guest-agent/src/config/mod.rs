@@ -218,6 +218,11 @@ mod tests {
         };
         assert!(matches!(pinned("[policy.gpu]\nallow_everything = true\n"), Err(ConfigError::Policy { .. })));
         assert!(matches!(pinned("skip_verification = true\n"), Err(ConfigError::File { .. })));
+        // One policy file for SEV-SNP and TDX: a [policy.tdx] table is read, not refused.
+        let both =
+            pinned("[policy.snp]\nallow_debug = false\n[policy.tdx]\nallow_service_td = false\n").expect("snp+tdx");
+        assert_eq!(both.policy.tdx, Some(ccgpu_attestation::TdxPolicy::default()));
+        assert!(matches!(pinned("[policy.tdx]\nmrtd = 1\n"), Err(ConfigError::Policy { .. })));
     }
 
     /// A directory standing for the measured root file system's `/etc/ccgpu/`, and one outside it.

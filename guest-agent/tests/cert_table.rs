@@ -69,11 +69,11 @@ fn random_damage_never_panics_and_never_reads_outside_the_table() {
             // A random offset and length.
             1 => t[16..24].copy_from_slice(&next().to_le_bytes()),
             // Cut the table anywhere.
-            2 => t.truncate((next() % (good.len() as u64 + 1)) as usize),
+            2 => t.truncate(usize::try_from(next() % (good.len() as u64 + 1)).expect("small")),
             // Random headers, many of them.
             _ => (0..(next() % 200) as usize).for_each(|i| {
                 if let Some(b) = t.get_mut(i) {
-                    *b = next() as u8
+                    *b = next().to_le_bytes()[0]
                 }
             }),
         }

@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 
 secs=${1:-60}
 shift || true
-all=(spdm_report switch_report gpu_appraisal rim rim_mutate cert_chain fwid_extension ocsp_response snp_report bundle rim_service_answer amd_crl log_reader verifier_request tdx_quote tdx_collateral)
+all=(spdm_report switch_report gpu_appraisal rim rim_mutate cert_chain fwid_extension ocsp_response snp_report bundle rim_service_answer amd_crl log_reader verifier_request tdx_quote tdx_collateral snp_cert_table)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -96,6 +96,11 @@ for i,s in enumerate(json.load(open(sys.argv[1]))): open(sys.argv[2]+"/seed-%d" 
         done ;;
     bundle)
         [ -n "${CCGPU_BUNDLE_SEEDS:-}" ] && cp "$CCGPU_BUNDLE_SEEDS"/*.json "$dir/" 2>/dev/null || true ;;
+    snp_cert_table)
+        # a table with the real Genoa VCEK: one header (VCEK GUID, offset 48, length), the terminator, the DER
+        f="$data/snp/lunal/live-vcek-genoa.der"
+        perl -e 'my $d = do { local $/; open my $h, "<", $ARGV[0] or die; <$h> };
+            print pack("H32VV", "63da758de6644564adc5f4b93be8accd", 48, length $d), "\0" x 24, $d' "$f" >"$dir/seed-0" ;;
     *) ;; # no seeds here: the target starts from what fuzz/corpus/<target> holds, or from nothing
     esac
 }

@@ -15,6 +15,7 @@ use time::Duration;
 
 use crate::ocsp::OcspRequirement;
 use crate::snp::SnpPolicy;
+use crate::tdx::{TcbStatus, TdxPolicy};
 
 /// A policy that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -42,6 +43,12 @@ pub struct Policy {
     pub snp: SnpPolicy,
     /// Rules for composite evidence bundles.
     pub bundle: BundlePolicy,
+    /// Rules for an Intel TDX quote (`[tdx]`, [`TdxPolicy`]), so that one file can serve `verify snp`,
+    /// `verify tdx` and the guest agent. Absent, it is left out of the canonical form, so the digest of
+    /// a policy without it is what it was before the table existed; `verify tdx` then uses
+    /// [`TdxPolicy::default`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tdx: Option<TdxPolicy>,
 }
 
 /// Policy for composite bundles.
@@ -177,6 +184,16 @@ impl Policy {
                 return Err(PolicyError::Invalid(format!(
                     "gpu.accepted_rims[{i}] {entry:?} is neither sha384:<96 hex digits> nor tag:<tagId>"
                 )));
+            }
+        }
+        if let Some(tdx) = &self.tdx {
+            if let Some(i) = tdx.accepted_tcb_statuses.iter().position(|s| *s == TcbStatus::Revoked) {
+                return Err(PolicyError::Invalid(format!(
+                    "tdx.accepted_tcb_statuses[{i}] is Revoked, which is never accepted"
+                )));
+            }
+            if let Some(i) = tdx.accepted_advisories.iter().position(|a| a.trim().is_empty()) {
+                return Err(PolicyError::Invalid(format!("tdx.accepted_advisories[{i}] is empty")));
             }
         }
         Ok(())
@@ -319,5 +336,51 @@ mod tests {
         let exact = Policy::parse("[gpu]\nallowed_driver_versions = [\"550.90.07\"]\n").expect("toml");
         assert!(exact.judge_gpu_versions(Some("550.90.07"), None).is_ok());
         assert!(exact.judge_gpu_versions(Some("550.90.08"), None).is_err());
+    }
+
+    #[test]
+    fn a_tdx_table_next_to_snp_is_parsed_into_the_tdx_policy() {
+        let mrtd = "ab".repeat(48);
+        let text = format!(
+            "[snp]\nallow_debug = false\n\n[tdx]\nmrtd = [\"{mrtd}\"]\naccepted_tcb_statuses = [\"UpToDate\", \"SWHardeningNeeded\"]\n"
+        );
+        let p = Policy::parse(&text).expect("snp and tdx in one file");
+        let tdx = p.tdx.as_ref().expect("[tdx] kept");
+        assert_eq!(*tdx, TdxPolicy::from_policy_file(&text).expect("verify tdx reads the same table"));
+        assert_eq!(tdx.mrtd.as_ref().map(Vec::len), Some(1));
+        assert_eq!(tdx.accepted_tcb_statuses, [TcbStatus::UpToDate, TcbStatus::SWHardeningNeeded]);
+        assert!(tdx.require_sept_ve_disable, "unset fields keep their strict defaults");
+        // The same in JSON, and the pin changes the digest.
+        let json = format!(r#"{{"tdx": {{"mrtd": ["{mrtd}"]}}}}"#);
+        assert_eq!(Policy::parse(&json).expect("json").tdx.and_then(|t| t.mrtd), tdx.mrtd.clone());
+        assert_ne!(p.digest(), Policy { tdx: None, ..p.clone() }.digest());
+    }
+
+    #[test]
+    fn without_a_tdx_table_the_canonical_form_and_digest_are_unchanged() {
+        let p = Policy::parse("[snp]\nallow_debug = false\n").expect("snp only");
+        assert_eq!(p.tdx, None);
+        let json = serde_json::to_value(&p).expect("json");
+        let keys: Vec<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(keys, ["bundle", "gpu", "ocsp", "snp"]);
+        // An empty [tdx] table is kept (the defaults, stated) and is part of the digest.
+        let empty = Policy::parse("[tdx]\n").expect("empty tdx");
+        assert_eq!(empty.tdx, Some(TdxPolicy::default()));
+        assert_ne!(empty.digest(), Policy::default().digest());
+    }
+
+    #[test]
+    fn a_malformed_tdx_table_is_refused_naming_the_field() {
+        for (text, needle) in [
+            ("[tdx]\nmrtd_typo = []\n", "mrtd_typo"),
+            ("[tdx]\nrtmr1 = \"abc\"\n", "rtmr1"),
+            ("[tdx]\naccepted_tcb_statuses = [\"Fine\"]\n", "Fine"),
+            ("[tdx]\naccepted_tcb_statuses = [\"UpToDate\", \"Revoked\"]\n", "accepted_tcb_statuses[1]"),
+            ("[tdx]\naccepted_advisories = [\" \"]\n", "accepted_advisories[0]"),
+            ("[tdx]\nrequire_sept_ve_disable = \"no\"\n", "require_sept_ve_disable"),
+        ] {
+            let e = Policy::parse(text).expect_err(text);
+            assert!(e.to_string().contains(needle), "{text}: {e}");
+        }
     }
 }

@@ -76,8 +76,8 @@ pub use crate::bringup::{
     Agent, Deps, DeviceCheck, EvidenceUnavailable, MAX_PERSISTENCED_RESTARTS, Outcome, StoredAppraisal, Supervision,
 };
 pub use crate::config::{
-    Config, ConfigError, DEFAULT_RESCAN, DEFAULT_VSOCK_PORT, EarKey, KATA_AGENT_VSOCK_PORT, KeyError, MAX_CONFIG_FILE,
-    MAX_RESCAN_S, Mode, OnFailure, ROOTFS_CONFIG_DIRS, RemoteConfig, Waits,
+    Config, ConfigError, CpuTeeChoice, DEFAULT_RESCAN, DEFAULT_VSOCK_PORT, EarKey, KATA_AGENT_VSOCK_PORT, KeyError,
+    MAX_CONFIG_FILE, MAX_RESCAN_S, Mode, OnFailure, ROOTFS_CONFIG_DIRS, RemoteConfig, Waits,
 };
 pub use crate::evidence::{EvidenceError, NonceError, bundle_evidence, collect_gpu_evidence, fresh_nonce};
 pub use crate::gpu::nvml::{NVML_LIBRARY, NvmlBackend, NvmlGpus};
@@ -88,7 +88,9 @@ pub use crate::gpu::{
 pub use crate::state::{AgentStatus, Failure, FailureReason, GpuRecord, GpuState, Phase, StatusBoard, micros};
 pub use crate::system::{CommandError, HostPaths, HostSystem, SystemOps};
 pub use crate::tee::{
-    Configfs, ConfigfsTsm, CpuReport, CpuTee, NoTee, SevGuest, TSM_REPORT_ROOT, TeeError, TeeKind, TsmEvidence, TsmFs,
+    Configfs, ConfigfsTsm, CpuReport, CpuTee, CpuTeeDevice, INITIAL_CERTS_LEN, MAX_CERT_ENTRIES, MAX_CERTS_LEN, NoTee,
+    RawExtReport, SEV_GUEST_DEVICE, SevGuest, SevGuestIoctl, SnpGuestDevice, TSM_REPORT_ROOT, TeeError, TeeKind,
+    TsmEvidence, TsmFs, parse_cert_table,
 };
 pub use crate::verify::clock::{BUILD_TIME_UNIX, build_time_floor};
 pub use crate::verify::{

@@ -104,6 +104,7 @@ struct FileConfig {
     on_failure: Option<String>,
     vsock_port: Option<u32>,
     expect_gpus: Option<u32>,
+    cpu_tee: Option<String>,
     sev_guest: Option<String>,
     snp_vmpl: Option<u32>,
     log: Option<String>,
@@ -138,6 +139,7 @@ impl FileConfig {
         put("on_failure", self.on_failure.clone());
         put("vsock_port", self.vsock_port.map(|v| v.to_string()));
         put("expect_gpus", self.expect_gpus.map(|v| v.to_string()));
+        put("cpu_tee", self.cpu_tee.clone());
         put("sev_guest", self.sev_guest.clone());
         put("snp_vmpl", self.snp_vmpl.map(|v| v.to_string()));
         put("log", self.log.clone());

@@ -28,6 +28,7 @@
 //! | `ccgpu.on_failure=wait\|exit` | after a failed bring-up: keep serving the API, or exit with status 1 | `wait` |
 //! | `ccgpu.vsock_port=N` | vsock port of the ttrpc API (1024 is the Kata agent's and is refused) | `11024` |
 //! | `ccgpu.expect_gpus=N` | exact number of GPUs that must be found | any |
+//! | `ccgpu.cpu_tee=auto\|configfs\|sev-guest` | the CPU TEE interface: `auto` uses configfs TSM (`/sys/kernel/config/tsm/report`, Linux ≥ 6.7; TEE kind from its `provider`) when present, else the SEV-SNP guest device | `auto` |
 //! | `ccgpu.sev_guest=PATH` | the SEV-SNP guest device; absent = no CPU TEE report | `/dev/sev-guest` |
 //! | `ccgpu.snp_vmpl=N` | VMPL to request the SNP report for | `0` |
 //! | `ccgpu.log=PATH` | the attestation log (JSON Lines, hash-chained) | `/run/ccgpu/attestation.log` |
@@ -42,7 +43,7 @@
 //! # Configuration file
 //!
 //! TOML with the same keys as the command line without the `ccgpu.` prefix (`mode`, `on_failure`,
-//! `vsock_port`, `expect_gpus`, `sev_guest`, `snp_vmpl`, `log`, `rim_dir`, `uvm_persistence`, `wait_base_s`,
+//! `vsock_port`, `expect_gpus`, `cpu_tee`, `sev_guest`, `snp_vmpl`, `log`, `rim_dir`, `uvm_persistence`, `wait_base_s`,
 //! `wait_per_gpu_s`, `rescan_s`), plus:
 //!
 //! ```toml
@@ -82,7 +83,7 @@ pub use self::file::MAX_CONFIG_FILE;
 use self::file::{ConfigFile, read_bounded};
 pub use self::keys::{EarKey, KeyError};
 pub use self::settings::{
-    Config, DEFAULT_RESCAN, DEFAULT_VSOCK_PORT, KATA_AGENT_VSOCK_PORT, MAX_RESCAN_S, Mode, OnFailure,
+    Config, CpuTeeChoice, DEFAULT_RESCAN, DEFAULT_VSOCK_PORT, KATA_AGENT_VSOCK_PORT, MAX_RESCAN_S, Mode, OnFailure,
     ROOTFS_CONFIG_DIRS, RemoteConfig, Waits,
 };
 
@@ -161,6 +162,17 @@ mod tests {
     }
 
     #[test]
+    fn the_cpu_tee_is_detected_unless_forced() {
+        assert_eq!(Config::from_cmdline("quiet").expect("config").cpu_tee, CpuTeeChoice::Auto);
+        for (v, want) in [("configfs", CpuTeeChoice::Configfs), ("sev-guest", CpuTeeChoice::SevGuest)] {
+            let c = Config::from_cmdline(&format!("ccgpu.cpu_tee={v}")).expect("config");
+            assert_eq!((c.cpu_tee, c.cpu_tee.name()), (want, v));
+        }
+        let e = Config::from_cmdline("ccgpu.cpu_tee=tdx").expect_err("unknown");
+        assert!(e.to_string().contains("cpu_tee"), "{e}");
+    }
+
+    #[test]
     fn unknown_duplicate_and_bad_values_are_refused() {
         assert!(matches!(Config::from_cmdline("ccgpu.skip_checks=1"), Err(ConfigError::UnknownParameter(_))));
         assert!(matches!(
@@ -206,6 +218,11 @@ mod tests {
         };
         assert!(matches!(pinned("[policy.gpu]\nallow_everything = true\n"), Err(ConfigError::Policy { .. })));
         assert!(matches!(pinned("skip_verification = true\n"), Err(ConfigError::File { .. })));
+        // One policy file for SEV-SNP and TDX: a [policy.tdx] table is read, not refused.
+        let both =
+            pinned("[policy.snp]\nallow_debug = false\n[policy.tdx]\nallow_service_td = false\n").expect("snp+tdx");
+        assert_eq!(both.policy.tdx, Some(ccgpu_attestation::TdxPolicy::default()));
+        assert!(matches!(pinned("[policy.tdx]\nmrtd = 1\n"), Err(ConfigError::Policy { .. })));
     }
 
     /// A directory standing for the measured root file system's `/etc/ccgpu/`, and one outside it.

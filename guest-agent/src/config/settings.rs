@@ -55,6 +55,45 @@ impl FromStr for Mode {
     }
 }
 
+/// Which CPU TEE interface the agent asks for its report. `auto` (the default) detects it: configfs TSM
+/// when the kernel offers `/sys/kernel/config/tsm/report` (Linux ≥ 6.7; the TEE kind is read from the
+/// entry's `provider`), else the SEV-SNP guest device. Forcing one is for a kernel whose configfs TSM
+/// misbehaves, or a test; it is measured like every other setting, and nothing from the host selects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuTeeChoice {
+    /// Configfs TSM when present, else the SEV-SNP guest device.
+    #[default]
+    Auto,
+    /// Configfs TSM only.
+    Configfs,
+    /// The SEV-SNP guest device (`sev_guest`) only.
+    SevGuest,
+}
+
+impl CpuTeeChoice {
+    /// `auto`, `configfs` or `sev-guest`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Configfs => "configfs",
+            Self::SevGuest => "sev-guest",
+        }
+    }
+}
+
+impl FromStr for CpuTeeChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "configfs" => Ok(Self::Configfs),
+            "sev-guest" => Ok(Self::SevGuest),
+            _ => Err("expected auto, configfs or sev-guest".into()),
+        }
+    }
+}
+
 /// What the process does after a failed bring-up. Either way no GPU is released: failing closed is not
 /// an option here, it is the only behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -124,6 +163,8 @@ pub struct Config {
     pub vsock_port: u32,
     /// Exact number of GPUs required, if set.
     pub expect_gpus: Option<usize>,
+    /// Which CPU TEE interface to use (detected by default).
+    pub cpu_tee: CpuTeeChoice,
     /// The SEV-SNP guest device.
     pub sev_guest: PathBuf,
     /// VMPL the SNP report is requested for.
@@ -155,6 +196,7 @@ impl Default for Config {
             on_failure: OnFailure::Wait,
             vsock_port: DEFAULT_VSOCK_PORT,
             expect_gpus: None,
+            cpu_tee: CpuTeeChoice::Auto,
             sev_guest: PathBuf::from("/dev/sev-guest"),
             snp_vmpl: 0,
             log: PathBuf::from("/run/ccgpu/attestation.log"),

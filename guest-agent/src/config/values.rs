@@ -12,11 +12,12 @@ use super::error::ConfigError;
 use super::settings::{Config, KATA_AGENT_VSOCK_PORT, MAX_RESCAN_S};
 
 /// The keys that may appear on the command line (after `ccgpu.`) and in the file.
-pub(super) const SHARED_KEYS: [&str; 12] = [
+pub(super) const SHARED_KEYS: [&str; 13] = [
     "mode",
     "on_failure",
     "vsock_port",
     "expect_gpus",
+    "cpu_tee",
     "sev_guest",
     "snp_vmpl",
     "log",
@@ -62,6 +63,7 @@ pub(super) fn apply(config: &mut Config, k: &str, v: &str) -> Result<(), ConfigE
             config.vsock_port = port;
         }
         "expect_gpus" => config.expect_gpus = Some(parse_num(k, v)?),
+        "cpu_tee" => config.cpu_tee = v.parse().map_err(|e: String| ConfigError::invalid(k, v, e))?,
         "sev_guest" => config.sev_guest = parse_path(k, v)?,
         "snp_vmpl" => {
             let vmpl: u32 = parse_num(k, v)?;

@@ -1,13 +1,18 @@
 //! The CPU TEE seam: a hardware-signed report of this VM that carries 64 bytes of our choosing
 //! (REPORT_DATA), used to bind the GPUs' evidence to this VM ([`ccgpu_attestation::report_data`]).
 //!
-//! Real: [`sev::SevGuest`], the AMD SEV-SNP guest device through the `sev` crate's guest firmware API,
-//! kept for guests older than Linux 6.7; [`tsm::ConfigfsTsm`], the kernel's configfs TSM reports, which
+//! Real: [`sev::SevGuest`], the AMD SEV-SNP guest device (`SNP_GET_EXT_REPORT` by our own ioctl in
+//! `ioctl.rs`, the crate's only `unsafe`), kept for guests older than Linux 6.7; [`tsm::ConfigfsTsm`], the kernel's configfs TSM reports, which
 //! serve Intel TDX quotes and SEV-SNP reports alike and name the TEE that answered.
+//! Which one the agent uses is detected ([`CpuTeeDevice`]: configfs TSM when present, else the guest
+//! device), or forced by the measured `cpu_tee` setting.
 //! Simulated: `crate::sim::SimSnp`, reports signed by a simulated AMD PKI. When the VM has no CPU TEE
 //! device, [`NoTee`] reports that, and the policy decides (by default a bundle without CPU evidence is
 //! refused: nothing else binds the GPU reports to this VM).
 
+mod certtable;
+mod ioctl;
+mod select;
 pub mod sev;
 pub mod tsm;
 
@@ -15,7 +20,10 @@ use std::fmt;
 
 use thiserror::Error;
 
-pub use self::sev::SevGuest;
+pub use self::certtable::{MAX_CERT_ENTRIES, parse_cert_table};
+pub use self::ioctl::{INITIAL_CERTS_LEN, MAX_CERTS_LEN, SevGuestIoctl};
+pub use self::select::CpuTeeDevice;
+pub use self::sev::{RawExtReport, SEV_GUEST_DEVICE, SevGuest, SnpGuestDevice};
 pub use self::tsm::{Configfs, ConfigfsTsm, TSM_REPORT_ROOT, TeeKind, TsmEvidence, TsmFs};
 
 /// A CPU TEE report and what verifies it.
@@ -47,6 +55,16 @@ pub enum TeeError {
     /// No VCEK/VLEK came with the report.
     #[error("{0}")]
     Certificates(String),
+    /// The host-supplied certificate table is malformed (nothing is sent).
+    #[error("{origin}: certificate table entry {entry}: {why}")]
+    CertTable {
+        /// Where the table came from (the device, or the configfs entry).
+        origin: String,
+        /// The entry's index (the count of entries read when the table itself is cut off or too long).
+        entry: usize,
+        /// What is wrong with it.
+        why: String,
+    },
     /// This device path cannot be used.
     #[error("{0}")]
     Unsupported(String),

@@ -15,8 +15,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ::sev::firmware::host::CertTableEntry;
-
 use super::{CpuReport, CpuTee, TeeError};
 
 /// Where the kernel mounts the TSM report interface.
@@ -208,7 +206,7 @@ impl<F: TsmFs> CpuTee for ConfigfsTsm<F> {
                 let aux = e.auxblob.ok_or_else(|| {
                     TeeError::Certificates("configfs TSM gave no auxblob: the host provisioned no certificates".into())
                 })?;
-                let table = cert_table(&aux)?;
+                let table = super::parse_cert_table("configfs TSM auxblob", &aux)?;
                 let (vek, ask_ark) = super::sev::certificates(&table)?;
                 Ok(CpuReport { report: e.outblob, vek, ask_ark })
             }
@@ -219,47 +217,11 @@ impl<F: TsmFs> CpuTee for ConfigfsTsm<F> {
     }
 }
 
-/// Entries read from a certificate table (AMD defines four; hosts add a few).
-const MAX_CERT_ENTRIES: usize = 64;
-
-/// The known entries of an SEV-SNP certificate table (GHCB `SNP_GET_EXT_REPORT` format: 24-byte entries
-/// of GUID, offset and length, ended by an all-zero GUID; offsets from the table's start). Parsed here,
-/// bounds-checked, because the `sev` crate's parser reads it through raw pointers and crashes on a
-/// malformed table — and the table is the host's. Unknown GUIDs are skipped.
-fn cert_table(aux: &[u8]) -> Result<Vec<CertTableEntry>, TeeError> {
-    use ::sev::firmware::host::CertType;
-    let bad = |why: String| TeeError::Certificates(format!("configfs TSM auxblob: {why}"));
-    let mut out = Vec::new();
-    for i in 0..=MAX_CERT_ENTRIES {
-        let entry = aux.get(i * 24..i * 24 + 24).ok_or_else(|| bad(format!("entry {i} is cut off")))?;
-        let (guid, rest) = entry.split_at(16);
-        if guid.iter().all(|b| *b == 0) {
-            return Ok(out);
-        }
-        if i == MAX_CERT_ENTRIES {
-            break;
-        }
-        let offset = usize::try_from(u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]])).unwrap_or(usize::MAX);
-        let len = usize::try_from(u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]])).unwrap_or(usize::MAX);
-        let data = offset
-            .checked_add(len)
-            .and_then(|end| aux.get(offset..end))
-            .ok_or_else(|| bad(format!("entry {i} points outside the table ({offset}+{len})")))?;
-        let kind = match hex::encode(guid).as_str() {
-            "63da758de6644564adc5f4b93be8accd" => CertType::VCEK,
-            "a8074bc2a25a483eaae639c045a0b8a1" => CertType::VLEK,
-            "4ab7b379bbac4fe4a02f05aef327c782" => CertType::ASK,
-            "c0b406a4a803495297433fb6014cd0ae" => CertType::ARK,
-            _ => continue,
-        };
-        out.push(CertTableEntry::new(kind, data.to_vec()));
-    }
-    Err(bad(format!("more than {MAX_CERT_ENTRIES} entries")))
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+
+    use ::sev::firmware::host::CertTableEntry;
 
     use super::*;
 
@@ -389,15 +351,7 @@ mod tests {
         let tdx = ConfigfsTsm::with_fs(FakeKernel::new(tmp.path(), "tdx_guest"));
         assert!(matches!(CpuTee::report(&tdx, &[3; 64]), Err(TeeError::Unsupported(_))));
         let bad = ConfigfsTsm::with_fs(FakeKernel::new(tmp.path(), "sev_guest")); // auxblob "CERTS"
-        assert!(matches!(CpuTee::report(&bad, &[3; 64]), Err(TeeError::Certificates(_))));
-        // An entry pointing past the table, and a table without its terminator: refused, no crash.
-        let mut outside = hex::decode("63da758de6644564adc5f4b93be8accd").expect("guid");
-        outside.extend_from_slice(&1000u32.to_le_bytes());
-        outside.extend_from_slice(&10u32.to_le_bytes());
-        outside.extend_from_slice(&[0; 24]);
-        assert!(cert_table(&outside).expect_err("outside").to_string().contains("outside the table"));
-        assert!(cert_table(&outside[..20]).expect_err("cut").to_string().contains("cut off"));
-        assert_eq!(cert_table(&[0; 24]).expect("empty table").len(), 0);
+        assert!(matches!(CpuTee::report(&bad, &[3; 64]), Err(TeeError::CertTable { entry: 0, .. })));
     }
 
     #[test]

@@ -211,6 +211,13 @@ impl SimGpuModel {
 #[derive(Debug, Clone, Default)]
 pub struct SimRims(Arc<BTreeMap<String, Vec<u8>>>);
 
+impl SimRims {
+    /// Every RIM: its id and the signed document.
+    pub fn documents(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0.iter().map(|(id, doc)| (id.as_str(), doc.as_slice()))
+    }
+}
+
 impl RimSource for SimRims {
     fn rim(&self, id: &str) -> Result<Option<Vec<u8>>, RimError> {
         Ok(self.0.get(id).cloned())

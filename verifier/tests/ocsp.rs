@@ -1,7 +1,10 @@
 //! `--ocsp online`: the service asks the responder itself (the bundle's responses are never used) within
 //! one budget per appraisal, and every certificate looked up moves `source_requests_total{source="ocsp"}`
 //! — `error` when the responder fails (the appraisal then cannot affirm revocation), `miss` when it
-//! answers. The responder is test-support's loopback `serve_get`, forced for every certificate.
+//! answers. The responder is test-support's loopback `serve_get`, forced for every certificate. And
+//! `--ocsp DIR`: recorded responses covering every certificate (signed by the simulated PKIs' delegated
+//! responders) count as `hit`s, and revocation is then affirmed; so do the same responses in the online
+//! source's disk cache, without asking the responder.
 
 mod common;
 
@@ -96,4 +99,52 @@ fn an_answering_responder_is_counted_as_misses_and_its_responses_are_judged() {
     // A second appraisal asks again (no cache configured) with a budget of its own.
     let _ = service.appraise(&guest.bundle([5; 32]).to_json(), &ClientContext::default());
     assert_eq!(ocsp_count(&service.metrics().encode(), "miss"), misses * 2);
+}
+
+#[test]
+fn responses_for_every_certificate_recorded_or_cached_are_hits_and_revocation_is_affirmed() {
+    let guest = Guest::new(2);
+    let files = Files::new(&guest);
+    let dir = files.dir.path().join("ocsp");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let responses = common::pkis().gpu.ocsp_responses(2, time::OffsetDateTime::now_utc()).expect("responses");
+    for (i, der) in responses.iter().enumerate() {
+        std::fs::write(dir.join(format!("{i}.der")), der).expect("write");
+    }
+    let service = service_with_ocsp(&files, &Knobs::default(), &OcspSetting::Dir(dir));
+    let answer = service.appraise(&guest.bundle([6; 32]).to_json(), &ClientContext::default());
+    let metrics = service.metrics().encode();
+    let (verdict, failures) = verdict_and_failures(&files, &answer);
+    assert_eq!(verdict, "affirming", "{failures:?}");
+    assert!(ocsp_count(&metrics, "hit") >= 2, "{metrics}");
+    assert_eq!((ocsp_count(&metrics, "miss"), ocsp_count(&metrics, "error")), (0, 0));
+
+    // Online, with the responses already in the disk cache (named by their CertID's SHA-384): every
+    // certificate is a hit and the responder, which would fail, is never asked.
+    let cache = files.dir.path().join("ocsp-cache");
+    std::fs::create_dir_all(&cache).expect("mkdir");
+    for der in &responses {
+        let parsed = ccgpu_attestation::OcspResponse::parse(der).expect("parse");
+        let key = hex::encode(ccgpu_attestation::sha384(&parsed.responses[0].cert_id.to_der()));
+        std::fs::write(cache.join(format!("{key}.der")), der).expect("write");
+    }
+    let (url, asked) = responder("503 Service Unavailable", Vec::new());
+    let setting = OcspSetting::Online { url: Some(url), timeout: Duration::from_secs(2), cache: Some(cache) };
+    let service = service_with_ocsp(&files, &Knobs::default(), &setting);
+    let answer = service.appraise(&guest.bundle([8; 32]).to_json(), &ClientContext::default());
+    let cached = service.metrics().encode();
+    let (verdict, failures) = verdict_and_failures(&files, &answer);
+    assert_eq!(verdict, "affirming", "{failures:?}");
+    assert_eq!(ocsp_count(&cached, "hit"), ocsp_count(&metrics, "hit"), "the same certificates, from the cache");
+    assert_eq!((ocsp_count(&cached, "miss"), ocsp_count(&cached, "error")), (0, 0));
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "the responder is not asked");
+
+    // Without the responses, the same bundle's certificates are looked up and not found.
+    let empty = files.dir.path().join("ocsp-empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let service = service_with_ocsp(&files, &Knobs::default(), &OcspSetting::Dir(empty));
+    let _ = service.appraise(&guest.bundle([7; 32]).to_json(), &ClientContext::default());
+    let metrics = service.metrics().encode();
+    assert_eq!(ocsp_count(&metrics, "hit"), 0);
+    assert!(ocsp_count(&metrics, "error") >= 2, "{metrics}");
 }

@@ -192,6 +192,21 @@ impl SimGpuModel {
         &self.devices[index.min(self.devices.len() - 1)]
     }
 
+    /// `good` OCSP responses (DER) for every certificate below the root of the first `gpus` simulated
+    /// GPUs' device chains and of the RIM signing chain, produced at `at` and valid for a day, each signed
+    /// by a delegated responder of its simulated PKI: what a relying party's OCSP source would hold.
+    pub fn ocsp_responses(&self, gpus: usize, at: time::OffsetDateTime) -> Result<Vec<Vec<u8>>, SimError> {
+        use ccgpu_attestation::sim::{SimStatus, ocsp_response};
+        let day = time::Duration::days(1);
+        let mut out = Vec::new();
+        for pki in self.devices.iter().take(gpus).chain(std::iter::once(&self.rim_pki)) {
+            for position in 0..pki.chain.len().saturating_sub(1) {
+                out.push(ocsp_response(pki, position, SimStatus::Good, at, at - day, Some(at + day), true)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The RIM store.
     pub fn rims(&self) -> SimRims {
         self.rims.clone()

@@ -11,7 +11,7 @@
 //! # Map
 //!
 //! - `settings`: keys, policy, trust anchors and source settings, loaded from files.
-//! - `sources`: RIMs and OCSP responses the service obtains itself.
+//! - `sources`: RIMs and OCSP responses the service obtains itself (`ocsp_source`: recorded or online).
 //! - `record`: the log records of appraisals and refusals.
 //! - `central_log`: the log directory — crash-safe appends, torn-tail repair on start, rotation, ids.
 //! - `challenges`: nonces issued by `POST /v1/challenges`.
@@ -27,6 +27,7 @@ mod challenges;
 mod http;
 mod limits;
 mod metrics;
+mod ocsp_source;
 mod record;
 mod service;
 mod settings;

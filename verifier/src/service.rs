@@ -144,9 +144,10 @@ impl Service {
         let now = OffsetDateTime::now_utc();
         let nonce_use = self.parts.challenges.redeem(&bundle.nonce, started);
         self.parts.sources.own_evidence(&mut bundle, &self.metrics);
-        let extra = match &self.parts.sources.ocsp_on() {
-            true => BundleRevocation::Responses { extra: self.parts.sources.ocsp(), device_at: now, rim_at: now },
-            false => BundleRevocation::NotChecked,
+        let ocsp = self.parts.sources.ocsp_responses(&bundle, &self.parts.anchors, &self.cache, now, &self.metrics);
+        let extra = match &ocsp {
+            Some(responses) => BundleRevocation::Responses { extra: responses, device_at: now, rim_at: now },
+            None => BundleRevocation::NotChecked,
         };
         let ctx = BundleAppraise {
             expected_nonce: Some(&bundle.nonce),

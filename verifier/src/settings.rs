@@ -187,4 +187,14 @@ pub enum OcspSetting {
     Off,
     /// Recorded responses (DER, one per file) in a directory, read at start.
     Dir(PathBuf),
+    /// The responders, asked per appraisal through an on-disk cache.
+    Online {
+        /// Ask this responder for every certificate (a mirror); `None`: each certificate's AIA responder
+        /// when it is NVIDIA's, else NVIDIA's default responder.
+        url: Option<String>,
+        /// Per-request timeout (an appraisal's requests together: four times this).
+        timeout: Duration,
+        /// On-disk cache of responses, reused until their nextUpdate.
+        cache: Option<PathBuf>,
+    },
 }

@@ -1,6 +1,6 @@
 //! The evidence the service fetches itself instead of trusting the bundle for it: RIMs (NVIDIA's RIM
 //! service or a mirror through `ccgpu-fetch`'s on-disk cache, or an offline directory) and OCSP
-//! responses (a directory of recorded responses). RIMs found are kept in memory too (bounded), so a warm
+//! responses (`ocsp_source`: recorded, or online through `ccgpu-fetch`). RIMs found are kept in memory too (bounded), so a warm
 //! service reads no file per appraisal.
 //!
 //! Trusts: nothing it finds. A RIM or OCSP response is signed: the appraisal verifies it exactly as if
@@ -12,19 +12,21 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
+use std::borrow::Cow;
+
 use ccgpu_attestation::{
-    AttestationReport, CertChain, EvidenceBundle, MAX_RIM_LEN, OcspResponse, implied_rim_ids, is_safe_rim_id,
-    rim_file_candidates,
+    Anchors, AttestationReport, CertChain, EvidenceBundle, MAX_RIM_LEN, OcspResponse, VerifierCache, implied_rim_ids,
+    is_safe_rim_id, rim_file_candidates,
 };
 use ccgpu_fetch::{FetchBudget, RimCache, RimOrigin, RimService};
+use time::OffsetDateTime;
 
 use crate::metrics::{Metrics, SourceResult};
+use crate::ocsp_source::OcspSource;
 use crate::settings::{OcspSetting, RimSetting, SettingsError};
 
 /// Most RIM documents kept in memory (a fleet has a few driver and VBIOS versions).
 pub const MAX_MEMORY_RIMS: usize = 256;
-/// Most recorded OCSP responses read from a directory.
-const MAX_OCSP_FILES: usize = 4096;
 
 /// The service's evidence sources.
 #[derive(Debug)]
@@ -32,34 +34,39 @@ pub struct Sources {
     rims: RimSetting,
     online: Option<RimService>,
     memory: Mutex<HashMap<String, Vec<u8>>>,
-    ocsp: Vec<OcspResponse>,
-    ocsp_on: bool,
+    ocsp: OcspSource,
 }
 
 impl Sources {
     /// The sources; recorded OCSP responses are read now.
     pub fn new(rims: RimSetting, ocsp: &OcspSetting) -> Result<Self, SettingsError> {
-        let (ocsp, ocsp_on) = match ocsp {
-            OcspSetting::Off => (Vec::new(), false),
-            OcspSetting::Dir(dir) => (read_ocsp_dir(dir)?, true),
-        };
+        let ocsp = OcspSource::new(ocsp)?;
         let online = match &rims {
             RimSetting::Online { service, timeout, cache } => {
                 Some(RimService::new(service, *timeout, cache.as_ref().map(RimCache::new)))
             }
             RimSetting::Dir(_) | RimSetting::Lookup(_) => None,
         };
-        Ok(Self { rims, online, memory: Mutex::default(), ocsp, ocsp_on })
+        Ok(Self { rims, online, memory: Mutex::default(), ocsp })
     }
 
-    /// True when revocation is checked (against [`Sources::ocsp`]).
+    /// True when revocation is checked.
     pub fn ocsp_on(&self) -> bool {
-        self.ocsp_on
+        !matches!(self.ocsp, OcspSource::Off)
     }
 
-    /// The recorded OCSP responses.
-    pub fn ocsp(&self) -> &[OcspResponse] {
-        &self.ocsp
+    /// The OCSP responses to judge `bundle`'s certificates by at `now` (recorded, or fetched within this
+    /// appraisal's budget; each lookup counted in `metrics`), or `None` when revocation is not checked.
+    /// Call after [`Sources::own_evidence`]: the RIMs' signing chains are the service's own.
+    pub fn ocsp_responses(
+        &self,
+        bundle: &EvidenceBundle,
+        anchors: &Anchors,
+        cache: &VerifierCache,
+        now: OffsetDateTime,
+        metrics: &Metrics,
+    ) -> Option<Cow<'_, [OcspResponse]>> {
+        self.ocsp.responses(bundle, anchors, cache, now, metrics)
     }
 
     /// Replaces every GPU's RIMs and OCSP responses in `bundle` with the service's own: RIMs by the ids
@@ -126,31 +133,6 @@ fn read_rim(dir: &Path, id: &str) -> Option<Vec<u8>> {
         }
         std::fs::read(&path).ok()
     })
-}
-
-fn read_ocsp_dir(dir: &Path) -> Result<Vec<OcspResponse>, SettingsError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| SettingsError::Read {
-        what: "OCSP response directory",
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    for entry in entries.flatten().take(MAX_OCSP_FILES) {
-        let path = entry.path();
-        if !path.is_file() {
-            continue;
-        }
-        let der = std::fs::read(&path).map_err(|source| SettingsError::Read {
-            what: "OCSP response",
-            path: path.clone(),
-            source,
-        })?;
-        match OcspResponse::parse(&der) {
-            Ok(r) => out.push(r),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "not an OCSP response, skipped"),
-        }
-    }
-    Ok(out)
 }
 
 /// The driver and VBIOS RIM ids a GPU's report and chain imply (none when the report does not parse or

@@ -3,12 +3,20 @@
 //! released only on the service's affirming EAR; a tampered GPU stays locked; the service's log shows
 //! both; the guest's record and the service's record of the same appraisal name the same evidence.
 //!
-//! The agent runs in this process, not as the `ccgpu-guest-agent` binary: the binary's `--simulate`
-//! generates its simulated roots inside itself, and a verifier process cannot be given them.
+//! Two forms. The first runs the real `ccgpu-guest-agent` binary (`--simulate 2 --once`, remote mode
+//! through a SHA-384-pinned configuration file, as a VM's would be): its simulated PKIs exist only inside
+//! it, so it writes their roots and RIMs with the sim-only `--simulate-roots-out DIR`, and the verifier
+//! process is started on them once they appear. Since the agent asks as soon as it has written them, it
+//! is pointed at a loopback port this test holds, whose one connection is relayed byte for byte to the
+//! verifier once that is listening (a TCP relay, no HTTP handling). The binary is another package's, so
+//! cargo's `CARGO_BIN_EXE_*` does not name it: the test builds it (`$CARGO build -p ccgpu-guest-agent
+//! --features sim`, a no-op when fresh) into the target directory this test binary runs from. The second
+//! runs the agent in this process, for what the binary cannot do: inject a tampered GPU.
 
 mod common;
 
 use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,14 +39,19 @@ impl Drop for Verifier {
 }
 
 fn spawn(files: &Files) -> Verifier {
+    spawn_on(files, &files.trust, &files.rims)
+}
+
+/// The verifier with `files`' keys, policy and log, trusting `trust` and reading RIMs from `rims`.
+fn spawn_on(files: &Files, trust: &Path, rims: &Path) -> Verifier {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ccgpu-verifier"))
         .arg("--listen=127.0.0.1:0")
         .arg(format!("--ear-key={}", files.ear_key.display()))
         .arg(format!("--log-key={}", files.log_key.display()))
         .arg(format!("--policy={}", files.policy.display()))
         .arg(format!("--log-dir={}", files.log_dir.display()))
-        .arg(format!("--trust-dir={}", files.trust.display()))
-        .arg(format!("--rims={}", files.rims.display()))
+        .arg(format!("--trust-dir={}", trust.display()))
+        .arg(format!("--rims={}", rims.display()))
         .arg("--workers=2")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -119,4 +132,139 @@ fn the_guest_is_released_only_on_the_services_affirming_ear_and_both_logs_agree(
         }
         assert_eq!(guest.verdict, service.verdict);
     }
+}
+
+/// The `ccgpu-guest-agent` binary with the simulation, built into the target directory this test runs
+/// from (`target/<profile>/deps/e2e-*` → `target/<profile>/ccgpu-guest-agent`) by the cargo running it.
+fn guest_agent_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("this test's path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let target_dir = profile_dir.parent().expect("target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet", "-p", "ccgpu-guest-agent", "--features", "sim", "--bin", "ccgpu-guest-agent"])
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "building ccgpu-guest-agent with the simulation failed");
+    let bin = profile_dir.join(format!("ccgpu-guest-agent{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "{} not built", bin.display());
+    bin
+}
+
+/// Waits (bounded) until `path` exists.
+fn wait_for(path: &Path, limit: Duration) {
+    let started = Instant::now();
+    while !path.exists() {
+        assert!(started.elapsed() < limit, "{} did not appear within {limit:?}", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Relays the first connection on `listener` to `to`, both ways, until both sides close.
+fn relay_one(listener: std::net::TcpListener, to: String) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else { return };
+        let address = to.strip_prefix("http://").unwrap_or(&to).to_owned();
+        let server = std::net::TcpStream::connect(address).expect("connect to the verifier");
+        let (mut c_read, mut s_write) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+        let up = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut c_read, &mut s_write);
+            let _ = s_write.shutdown(std::net::Shutdown::Write);
+        });
+        let (mut s_read, mut c_write) = (server, client);
+        let _ = std::io::copy(&mut s_read, &mut c_write);
+        let _ = c_write.shutdown(std::net::Shutdown::Write);
+        let _ = up.join();
+    })
+}
+
+/// One run of the real agent binary (2 simulated GPUs, remote mode, `--once`) against a verifier process
+/// started on the roots the agent writes; `tamper` replaces one of the verifier's RIMs with a copy whose
+/// signature no longer verifies. Returns the agent's summary, its log and the service's log.
+fn binary_run(tamper: bool) -> (serde_json::Value, Vec<LogRecord>, Vec<LogRecord>) {
+    let bin = guest_agent_binary();
+    let helper = Guest::new(1);
+    let files = Files::new(&helper);
+    let work = tempfile::tempdir().expect("tempdir");
+    let relay = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let relay_url = format!("http://{}", relay.local_addr().expect("address"));
+    let config = format!(
+        "mode = \"remote\"\n\n[remote]\nurl = \"{relay_url}/v1/appraisals\"\npublic_key_pem = \"\"\"\n{}\"\"\"\ntimeout_s = 120\n",
+        files.ear_public_pem
+    );
+    let config_path = work.path().join("agent.toml");
+    std::fs::write(&config_path, &config).expect("write");
+    let guest_log = work.path().join("guest.log");
+    let cmdline = work.path().join("cmdline");
+    std::fs::write(
+        &cmdline,
+        format!(
+            "console=ttyS0 ccgpu.config={} ccgpu.config_sha384={} ccgpu.log={} ccgpu.expect_gpus=2\n",
+            config_path.display(),
+            hex::encode(ccgpu_attestation::sha384(config.as_bytes())),
+            guest_log.display()
+        ),
+    )
+    .expect("write");
+    let roots = work.path().join("roots");
+    let agent = Command::new(&bin)
+        .args(["--simulate", "2", "--once", "--no-vsock", "--simulate-roots-out"])
+        .arg(&roots)
+        .arg("--cmdline")
+        .arg(&cmdline)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ccgpu-guest-agent");
+    wait_for(&roots.join("rims"), Duration::from_secs(300));
+    let rims = roots.join("rims");
+    if tamper {
+        let first = std::fs::read_dir(&rims).expect("rims").flatten().next().expect("a RIM").path();
+        let mut doc = std::fs::read(&first).expect("read");
+        let at = doc.windows(5).position(|w| w == b"Hash0").expect("a golden value") + 8;
+        doc[at] = if doc[at] == b'0' { b'1' } else { b'0' };
+        std::fs::write(&first, doc).expect("write");
+    }
+    let service = spawn_on(&files, &roots.join("trust"), &rims);
+    let relaying = relay_one(relay, service.url.clone());
+    let out = agent.wait_with_output().expect("the agent exits (--once)");
+    relaying.join().expect("relay");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(if tamper { 1 } else { 0 }), "{summary}");
+    let read = |path: &Path| -> Vec<LogRecord> {
+        let reader = LogReader::open(path).expect("open");
+        reader.records().map(|r| r.expect("record").1).collect()
+    };
+    let service_log = files.log_dir.join("attestation-000001.log");
+    LogReader::open(&service_log).expect("open").verify().expect("the service's log verifies");
+    (summary, read(&guest_log), read(&service_log))
+}
+
+#[test]
+fn the_real_agent_binary_is_released_on_the_real_services_ear_and_refused_on_a_tampered_rim() {
+    let (summary, guest, service) = binary_run(false);
+    assert_eq!((summary["outcome"].as_str(), summary["gpus"].as_u64()), (Some("ready"), Some(2)), "{summary}");
+    assert_eq!(service.iter().map(|r| r.verdict).collect::<Vec<_>>(), [LogVerdict::Affirming]);
+    assert_eq!(guest.len(), 1, "the agent's own record");
+    assert_eq!((guest[0].nonce.clone(), guest[0].verdict), (service[0].nonce.clone(), service[0].verdict));
+    for (g, s) in guest[0].devices.iter().zip(&service[0].devices) {
+        assert!(g.evidence.report.is_some());
+        assert_eq!((&g.evidence.report, &g.evidence.chain), (&s.evidence.report, &s.evidence.chain));
+        assert_eq!(g.evidence.driver_rim, s.evidence.driver_rim, "the service used the RIM the guest sent");
+    }
+
+    let (summary, guest, service) = binary_run(true);
+    assert_eq!(summary["outcome"], "failed", "a RIM the service cannot verify releases nothing: {summary}");
+    assert_eq!(service.iter().map(|r| r.verdict).collect::<Vec<_>>(), [LogVerdict::Contraindicated]);
+    assert!(service[0].failed_checks.iter().any(|c| c.contains("rim")), "{:?}", service[0].failed_checks);
+    assert_eq!(guest.last().map(|r| &r.nonce), Some(&service[0].nonce), "both name the same appraisal");
 }

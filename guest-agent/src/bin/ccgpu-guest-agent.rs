@@ -48,6 +48,16 @@ struct Args {
     #[cfg(not(feature = "sim"))]
     #[arg(long, hide = true, value_name = "GPUS")]
     simulate: Option<String>,
+    /// With --simulate: write the simulation's trust anchors (`DIR/trust/`) and signed RIMs (`DIR/rims/`)
+    /// before bring-up, so a relying party (`ccgpu-verifier --trust-dir DIR/trust --rims DIR/rims`) can
+    /// appraise this process's simulated evidence. Test and demo builds only.
+    #[cfg(feature = "sim")]
+    #[arg(long, value_name = "DIR", requires = "simulate")]
+    simulate_roots_out: Option<PathBuf>,
+    /// Not offered: this build has no simulation. Present (hidden) only to refuse it with a clear error.
+    #[cfg(not(feature = "sim"))]
+    #[arg(long, hide = true, value_name = "DIR")]
+    simulate_roots_out: Option<PathBuf>,
     /// Exit after bring-up and print a JSON summary (status 0 ready or no GPU, 1 failed).
     #[arg(long)]
     once: bool,
@@ -101,7 +111,7 @@ fn real_deps(args: &Args, config: &Config) -> anyhow::Result<Deps> {
 #[cfg(feature = "sim")]
 fn deps(args: &Args, config: &Config, start: Instant) -> anyhow::Result<(Deps, Instant)> {
     match args.simulate {
-        Some(n) => Ok((sim_deps(n, config)?, Instant::now())),
+        Some(n) => Ok((sim_deps(n, config, args.simulate_roots_out.as_deref())?, Instant::now())),
         None => Ok((real_deps(args, config)?, start)),
     }
 }
@@ -111,14 +121,22 @@ fn deps(args: &Args, config: &Config, start: Instant) -> anyhow::Result<(Deps, I
     if args.simulate.is_some() {
         anyhow::bail!("--simulate: this build has no simulation (it is built without the `sim` feature)");
     }
+    if args.simulate_roots_out.is_some() {
+        anyhow::bail!("--simulate-roots-out: this build has no simulation (it is built without the `sim` feature)");
+    }
     Ok((real_deps(args, config)?, start))
 }
 
 #[cfg(feature = "sim")]
-fn sim_deps(gpus: u8, config: &Config) -> anyhow::Result<Deps> {
-    use ccgpu_guest_agent::sim::{SimFleet, SimPkis};
+fn sim_deps(gpus: u8, config: &Config, roots_out: Option<&std::path::Path>) -> anyhow::Result<Deps> {
+    use ccgpu_guest_agent::sim::{SimFleet, SimPkis, write_sim_roots};
     tracing::warn!(gpus, "SIMULATION: simulated GPUs, system and SEV-SNP; only the simulation's roots are trusted");
-    let fleet = SimFleet::new(SimPkis::generate().context("simulated PKIs")?, gpus);
+    let pkis = SimPkis::generate().context("simulated PKIs")?;
+    if let Some(dir) = roots_out {
+        write_sim_roots(&pkis, dir).context("--simulate-roots-out")?;
+        tracing::warn!(dir = %dir.display(), "SIMULATION: simulated trust anchors and RIMs written");
+    }
+    let fleet = SimFleet::new(pkis, gpus);
     let verifier: Arc<dyn Verifier> = match (config.mode, &config.remote) {
         (Mode::Remote, Some(r)) => Arc::new(RemoteVerifier::new(r)),
         _ => Arc::new(fleet.local_verifier(config.policy.clone()).context("simulated roots")?),

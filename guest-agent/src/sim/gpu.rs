@@ -192,6 +192,21 @@ impl SimGpuModel {
         &self.devices[index.min(self.devices.len() - 1)]
     }
 
+    /// `good` OCSP responses (DER) for every certificate below the root of the first `gpus` simulated
+    /// GPUs' device chains and of the RIM signing chain, produced at `at` and valid for a day, each signed
+    /// by a delegated responder of its simulated PKI: what a relying party's OCSP source would hold.
+    pub fn ocsp_responses(&self, gpus: usize, at: time::OffsetDateTime) -> Result<Vec<Vec<u8>>, SimError> {
+        use ccgpu_attestation::sim::{SimStatus, ocsp_response};
+        let day = time::Duration::days(1);
+        let mut out = Vec::new();
+        for pki in self.devices.iter().take(gpus).chain(std::iter::once(&self.rim_pki)) {
+            for position in 0..pki.chain.len().saturating_sub(1) {
+                out.push(ocsp_response(pki, position, SimStatus::Good, at, at - day, Some(at + day), true)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The RIM store.
     pub fn rims(&self) -> SimRims {
         self.rims.clone()
@@ -210,6 +225,13 @@ impl SimGpuModel {
 /// The simulated RIMs, by RIM id.
 #[derive(Debug, Clone, Default)]
 pub struct SimRims(Arc<BTreeMap<String, Vec<u8>>>);
+
+impl SimRims {
+    /// Every RIM: its id and the signed document.
+    pub fn documents(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0.iter().map(|(id, doc)| (id.as_str(), doc.as_slice()))
+    }
+}
 
 impl RimSource for SimRims {
     fn rim(&self, id: &str) -> Result<Option<Vec<u8>>, RimError> {

@@ -4,6 +4,7 @@
 
 mod fleet;
 mod gpu;
+mod roots_out;
 mod snp;
 mod system;
 
@@ -11,5 +12,6 @@ pub use fleet::{SimFleet, SimPkis};
 pub use gpu::{
     GpuFault, NvmlCall, NvmlErrorKind, SIM_CHIP, SIM_DRIVER, SIM_FIRMWARE, SimGpuBackend, SimGpuModel, SimGpus, SimRims,
 };
+pub use roots_out::{RootsOutError, write_sim_roots};
 pub use snp::{SIM_LAUNCH_MEASUREMENT, SimSnp, SimSnpPki, SnpFault};
 pub use system::{SimSystem, SysCall, SysFault};

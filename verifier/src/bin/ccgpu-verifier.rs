@@ -54,9 +54,16 @@ struct Args {
     /// The RIM cache directory, or `off`.
     #[arg(long, value_name = "DIR|off", default_value = "/var/cache/ccgpu-verifier/rims")]
     rim_cache: String,
-    /// OCSP: `off`, or a directory of recorded responses (DER).
-    #[arg(long, value_name = "off|DIR", default_value = "off")]
+    /// OCSP: `off`, `online` (each certificate's NVIDIA responder, or --ocsp-url, through the cache), or
+    /// a directory of recorded responses (DER).
+    #[arg(long, value_name = "online|DIR|off", default_value = "off")]
     ocsp: String,
+    /// With `--ocsp online`: ask this responder (a mirror) for every certificate.
+    #[arg(long, value_name = "URL")]
+    ocsp_url: Option<String>,
+    /// With `--ocsp online`: the OCSP response cache directory, or `off`.
+    #[arg(long, value_name = "DIR|off", default_value = "/var/cache/ccgpu-verifier/ocsp")]
+    ocsp_cache: String,
     /// Per-request timeout of the sources, seconds.
     #[arg(long, value_name = "S", default_value_t = 5)]
     source_timeout: u64,
@@ -125,6 +132,11 @@ fn service(args: &Args) -> anyhow::Result<Service> {
     };
     let ocsp = match args.ocsp.as_str() {
         "off" => OcspSetting::Off,
+        "online" => OcspSetting::Online {
+            url: args.ocsp_url.clone(),
+            timeout,
+            cache: (args.ocsp_cache != "off").then(|| PathBuf::from(&args.ocsp_cache)),
+        },
         dir => OcspSetting::Dir(PathBuf::from(dir)),
     };
     let sources = Sources::new(rims, &ocsp)?;

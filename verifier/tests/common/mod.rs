@@ -187,6 +187,11 @@ impl Drop for Server {
 }
 
 pub fn service(files: &Files, knobs: &Knobs) -> Service {
+    service_with_ocsp(files, knobs, &OcspSetting::Off)
+}
+
+/// [`service`] with an OCSP source.
+pub fn service_with_ocsp(files: &Files, knobs: &Knobs, ocsp: &OcspSetting) -> Service {
     let checkpoints = Some(ccgpu_attestation::Checkpointing {
         signer: ccgpu_verifier::checkpoint_key(&files.log_key).expect("log key"),
         every: std::num::NonZeroU64::new(4).expect("nonzero"),
@@ -199,7 +204,7 @@ pub fn service(files: &Files, knobs: &Knobs) -> Service {
         policy: ccgpu_verifier::policy(&files.policy).expect("policy"),
         anchors,
         roots,
-        sources: Sources::new(RimSetting::Dir(files.rims.clone()), &OcspSetting::Off).expect("sources"),
+        sources: Sources::new(RimSetting::Dir(files.rims.clone()), ocsp).expect("sources"),
         log,
         challenges: Challenges::new(Duration::from_secs(60), 1000),
         require_challenge: knobs.require_challenge,

@@ -4,16 +4,18 @@
 //!
 //! `cargo bench -p ccgpu-host-shim --bench prepare` prints a Markdown table for BENCHMARKS.md: p50/p99
 //! of prepare and unprepare for 1 GPU and 8 GPUs in one claim (each GPU with its HDA function: 2 and 16
-//! functions moved), as milliseconds and as multiples of the anchor, next to design.md §8's targets
-//! (p99 ≤ 10 ms for one GPU, ≤ 50 ms for eight) and the kubelet's 45 s deadline.
+//! functions moved) and for a PPCIe unit (one claim on `ppcie-…`: 8 GPUs with their HDA functions and 4
+//! NVSwitches, 12 devices and 20 functions), as milliseconds and as multiples of the anchor, next to
+//! design.md §8's targets (p99 ≤ 10 ms for one GPU, ≤ 50 ms for eight, the same 50 ms for the unit) and
+//! the kubelet's 45 s deadline.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccgpu_host_shim::sim::SimUsage;
 use ccgpu_host_shim::sim::write_atomic;
-use ccgpu_host_shim::{Backends, DeviceKind, DeviceName, Node, NodeConfig, NodePaths};
+use ccgpu_host_shim::sim::{SimPpcieMode, SimUsage};
+use ccgpu_host_shim::{Backends, DeviceKind, DeviceName, Node, NodeConfig, NodePaths, PpcieMode};
 use ccgpu_pci::PciAddress;
 use ccgpu_pci::sim::SimBus;
 
@@ -47,22 +49,31 @@ fn main() {
     let anchor_p50 = percentile(&anchor, 50);
 
     let mut rows = Vec::new();
-    for gpus in [1u8, 8] {
-        let bus = Arc::new(SimBus::hgx(8));
+    // (row label, devices in the claim, design target for p99 in ms)
+    for (label, devices, target) in [("1", 1u8, 10.0), ("8", 8, 50.0), ("12 (PPCIe unit)", 12, 50.0)] {
+        let unit = devices == 12;
+        let bus = Arc::new(if unit { SimBus::hgx_ppcie() } else { SimBus::hgx(8) });
         let paths = NodePaths {
-            cdi_dir: dir.path().join(format!("cdi{gpus}")),
-            checkpoint_dir: dir.path().join(format!("ckpt{gpus}")),
+            cdi_dir: dir.path().join(format!("cdi{devices}")),
+            checkpoint_dir: dir.path().join(format!("ckpt{devices}")),
             ..NodePaths::default()
         };
         let config = NodeConfig { paths, ..NodeConfig::default() };
-        let backends = Backends::simulated(bus, Arc::new(SimUsage::default()), None);
+        let mut backends = Backends::simulated(bus, Arc::new(SimUsage::default()), None);
+        if unit {
+            backends.ppcie = Arc::new(SimPpcieMode::all(Some(PpcieMode::On)));
+        }
         let (node, _) = Node::open(config, backends, "bench-boot".into()).expect("open");
-        let devices: Vec<DeviceName> = (0..gpus)
-            .map(|i| {
-                let a = PciAddress::new(0, 0x18 + i * 0x10, 0, 0).expect("valid");
-                DeviceName::new(DeviceKind::Gpu, a)
-            })
-            .collect();
+        let devices: Vec<DeviceName> = if unit {
+            vec!["ppcie-0000-18-00-0".parse().expect("valid")]
+        } else {
+            (0..devices)
+                .map(|i| {
+                    let a = PciAddress::new(0, 0x18 + i * 0x10, 0, 0).expect("valid");
+                    DeviceName::new(DeviceKind::Gpu, a)
+                })
+                .collect()
+        };
         let (mut prep, mut unprep) = (Vec::new(), Vec::new());
         for r in 0..ROUNDS {
             let claim = format!("bench-{r}").parse().expect("valid uid");
@@ -75,8 +86,8 @@ fn main() {
         }
         prep.sort();
         unprep.sort();
-        rows.push((gpus, "prepare", percentile(&prep, 50), percentile(&prep, 99)));
-        rows.push((gpus, "unprepare", percentile(&unprep, 50), percentile(&unprep, 99)));
+        rows.push((label, target, "prepare", percentile(&prep, 50), percentile(&prep, 99)));
+        rows.push((label, target, "unprepare", percentile(&unprep, 50), percentile(&unprep, 99)));
     }
 
     println!(
@@ -84,12 +95,11 @@ fn main() {
         ms(anchor_p50),
         ms(percentile(&anchor, 99))
     );
-    println!("| GPUs | call | p50 ms | p99 ms | p50 / anchor | p99 / anchor | p99 / target | p99 / 45 s |");
+    println!("| devices | call | p50 ms | p99 ms | p50 / anchor | p99 / anchor | p99 / target | p99 / 45 s |");
     println!("|---|---|---|---|---|---|---|---|");
-    for (gpus, call, p50, p99) in rows {
-        let target = if gpus == 1 { 10.0 } else { 50.0 };
+    for (label, target, call, p50, p99) in rows {
         println!(
-            "| {gpus} | {call} | {:.2} | {:.2} | {:.1}x | {:.1}x | {:.2} | {:.1e} |",
+            "| {label} | {call} | {:.2} | {:.2} | {:.1}x | {:.1}x | {:.2} | {:.1e} |",
             ms(p50),
             ms(p99),
             p50.as_secs_f64() / anchor_p50.as_secs_f64(),

@@ -1,7 +1,7 @@
 //! The set of side-effect implementations a node runs on: the real machine, or an explicit simulation.
 //!
 //! [`Backends::real`] is what a node runs in production: sysfs (device health included), VFIO ioctls,
-//! `/proc` scans and NVML, all under the configured roots. `Backends::simulated` (feature `sim`, in `crate::sim`) is the kernel-like
+//! `/proc` scans, NVML and BAR0 reads of the PPCIe state, all under the configured roots. `Backends::simulated` (feature `sim`, in `crate::sim`) is the kernel-like
 //! model of `ccgpu-pci` with simulated VFIO and usage; it is chosen only by a caller that asks for it
 //! (tests, benchmarks, the plugin's `--simulate` flag), and production builds do not contain it.
 
@@ -15,6 +15,7 @@ use ccgpu_pci::{PciBus, SysfsBus};
 use crate::ccmode::{CcModeSource, NvmlCcMode};
 use crate::config::NodePaths;
 use crate::health::{HealthSource, SysfsHealth};
+use crate::ppcie::{Bar0PpcieMode, PpcieModeSource};
 use crate::usage::{DeviceUsage, ProcUsage};
 use crate::vfio::{KernelVfio, VfioAccess};
 
@@ -29,6 +30,8 @@ pub struct Backends {
     pub usage: Arc<dyn DeviceUsage>,
     /// CC-mode queries.
     pub cc: Arc<dyn CcModeSource>,
+    /// PPCIe-mode reads (GPUs and NVSwitches, with or without a driver).
+    pub ppcie: Arc<dyn PpcieModeSource>,
     /// Device health facts (presence, driver, AER counters).
     pub health: Arc<dyn HealthSource>,
 }
@@ -41,6 +44,7 @@ impl Backends {
             vfio: Arc::new(KernelVfio::new(&paths.dev)),
             usage: Arc::new(ProcUsage::new(&paths.proc)),
             cc: Arc::new(NvmlCcMode::default()),
+            ppcie: Arc::new(Bar0PpcieMode::new(&paths.sysfs)),
             health: Arc::new(SysfsHealth::new(&paths.sysfs)),
         }
     }

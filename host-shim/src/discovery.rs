@@ -1,6 +1,6 @@
 //! Discovery: the managed devices (GPUs, NVSwitches) on this node and everything about them a scheduler
 //! or an operator needs — IOMMU group and its members, NUMA node, PCIe root, driver, VFIO cdev, SR-IOV,
-//! CC mode, and whether the device can be prepared at all.
+//! CC mode, PPCIe mode, and whether the device can be prepared at all.
 //!
 //! Unreadable sysfs is an error for the whole discovery, never an empty list. A device that cannot be
 //! prepared (no IOMMU group, a foreign device in its group) is still listed, with the reason, so it is
@@ -12,7 +12,8 @@ use serde::Serialize;
 use crate::ccmode::{CcMode, CcModeSource};
 use crate::config::DeviceMatch;
 use crate::group::{MemberRole, PlanError, group_members, plan_group};
-use crate::names::DeviceName;
+use crate::names::{DeviceKind, DeviceName};
+use crate::ppcie::PpcieState;
 
 /// One member of a managed device's IOMMU group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -40,6 +41,10 @@ pub struct DiscoveredDevice {
     pub group: Vec<GroupMember>,
     /// CC mode: from NVML while on the NVIDIA driver, else remembered from before binding.
     pub cc_mode: Option<CcMode>,
+    /// Protected-PCIe mode: read from the device while free, remembered while a claim holds it (left
+    /// out of the JSON where the model has none, as in discovery output recorded before it existed).
+    #[serde(skip_serializing_if = "PpcieState::is_unsupported")]
+    pub ppcie: PpcieState,
     /// Why it cannot be prepared, when it cannot.
     pub unpreparable: Option<String>,
 }
@@ -50,12 +55,14 @@ pub struct DiscoveredDevice {
 pub struct DiscoveryError(#[source] pub PciError);
 
 /// Every managed device on `bus`, sorted by address. `remembered` supplies the CC mode of devices that
-/// are no longer on the NVIDIA driver; a failing NVML query is logged and reads as unknown.
+/// are no longer on the NVIDIA driver; a failing NVML query is logged and reads as unknown. `ppcie`
+/// gives each device's PPCIe state.
 pub fn discover(
     bus: &dyn PciBus,
     matching: &DeviceMatch,
     cc: &dyn CcModeSource,
     remembered: impl Fn(PciAddress) -> Option<CcMode>,
+    ppcie: impl Fn(&PciDevice, DeviceKind) -> PpcieState,
 ) -> Result<Vec<DiscoveredDevice>, DiscoveryError> {
     let mut out = Vec::new();
     for address in bus.devices().map_err(DiscoveryError)? {
@@ -94,7 +101,8 @@ pub fn discover(
         } else {
             remembered(address)
         };
-        out.push(DiscoveredDevice { name: DeviceName::new(kind, address), pci, group, cc_mode, unpreparable });
+        let ppcie = ppcie(&pci, kind);
+        out.push(DiscoveredDevice { name: DeviceName::new(kind, address), pci, group, cc_mode, ppcie, unpreparable });
     }
     Ok(out)
 }

@@ -5,7 +5,8 @@
 //! NUMA node, PCIe root, driver, VFIO cdev, SR-IOV and CC mode ([`DiscoveredDevice`]); whole IOMMU groups
 //! moved to vfio-pci and back with bounded waits and sysfs writes bounded on helper threads; proof that a
 //! bound device is usable through VFIO (the crate's only `unsafe`, in the VFIO ioctl module); one CDI spec
-//! per claim ([`CdiSpec`]); the crash-safe two-phase claim record ([`CheckpointStore`]); per-claim
+//! per claim ([`CdiSpec`]); the protected-PCIe mode of GPUs and NVSwitches and the one-unit offer it
+//! makes of an HGX board ([`PpcieState`], [`classify_ppcie`]); the crash-safe two-phase claim record ([`CheckpointStore`]); per-claim
 //! serialization, group reservations and crash recovery. It runs on [`Backends`]: the real machine, or
 //! (feature `sim`) an explicit simulation.
 //!
@@ -15,7 +16,7 @@
 //! [`LogFormat`] are the binaries' shared flags.
 //!
 //! Layout (private modules, this one `pub use` block): `discovery`, `group`, `binding`, `sysfs_write`,
-//! `vfio`, `cdi`, `checkpoint`, `atomic_file`, `effects`, `deadline`, `usage`, `ccmode`, `names`, `config`,
+//! `vfio`, `cdi`, `checkpoint`, `atomic_file`, `effects`, `deadline`, `usage`, `ccmode`, `ppcie`, `names`, `config`,
 //! `node/` (the node layer); `dra/`, `registration`, `publish/`, `preflight`, `health`, `metrics`,
 //! `plugin`, `cli` (the plugin); `sim/` (feature `sim`).
 //!
@@ -49,6 +50,7 @@ mod metrics;
 mod names;
 mod node;
 mod plugin;
+mod ppcie;
 mod preflight;
 mod publish;
 mod registration;
@@ -83,6 +85,10 @@ pub use node::{ClaimError, ClaimFailure, Node, OpenError, PreparedClaim, Prepare
 pub use plugin::{
     PluginConfig, PluginError, PluginOptions, PluginParts, PreflightCheck, SocketPaths, defaults, run as run_plugin,
     run_with as run_plugin_with,
+};
+pub use ppcie::{
+    Bar0PpcieMode, Layout as PpcieLayout, PpcieMode, PpcieModeError, PpcieModeSource, PpcieState, UNIT_GPUS,
+    UNIT_SWITCHES, Unit as PpcieUnit, classify as classify_ppcie,
 };
 pub use preflight::{
     Attestor, EVIDENCE_CHECKS, Evidence, EvidenceError, EvidenceSource, NvmlEvidence, PreflightRun, Skipped,

@@ -27,8 +27,8 @@ pub enum NameError {
         /// The refused input, truncated.
         input: String,
     },
-    /// Not a device name of ours (`gpu-DDDD-BB-DD-F` or `nvswitch-DDDD-BB-DD-F`).
-    #[error("{input:?} is not a ccgpu device name (gpu-DDDD-BB-DD-F or nvswitch-DDDD-BB-DD-F)")]
+    /// Not a device name of ours (`gpu-`, `nvswitch-` or `ppcie-DDDD-BB-DD-F`).
+    #[error("{input:?} is not a ccgpu device name (gpu-, nvswitch- or ppcie-DDDD-BB-DD-F)")]
     DeviceName {
         /// The refused input, truncated.
         input: String,
@@ -82,6 +82,9 @@ pub enum DeviceKind {
     Gpu,
     /// An NVSwitch (class 0x0680), passed with the GPUs for protected-PCIe multi-GPU CC.
     Nvswitch,
+    /// A protected-PCIe unit: all GPUs and NVSwitches of an HGX board as one device (see
+    /// `crate::ppcie`), named after its first GPU's address.
+    PpcieSet,
 }
 
 impl DeviceKind {
@@ -89,6 +92,7 @@ impl DeviceKind {
         match self {
             DeviceKind::Gpu => "gpu",
             DeviceKind::Nvswitch => "nvswitch",
+            DeviceKind::PpcieSet => "ppcie",
         }
     }
 }
@@ -137,6 +141,8 @@ impl FromStr for DeviceName {
             (DeviceKind::Gpu, rest)
         } else if let Some(rest) = s.strip_prefix("nvswitch-") {
             (DeviceKind::Nvswitch, rest)
+        } else if let Some(rest) = s.strip_prefix("ppcie-") {
+            (DeviceKind::PpcieSet, rest)
         } else {
             return Err(refuse());
         };
@@ -180,6 +186,8 @@ mod tests {
         assert_eq!(name.to_string(), "gpu-0000-3b-00-0");
         let sw: DeviceName = "nvswitch-0000-c5-00-0".parse().expect("valid");
         assert_eq!(sw.kind(), DeviceKind::Nvswitch);
+        let unit: DeviceName = "ppcie-0000-18-00-0".parse().expect("valid");
+        assert_eq!((unit.kind(), unit.to_string().as_str()), (DeviceKind::PpcieSet, "ppcie-0000-18-00-0"));
         for bad in [
             "gpu-0000-3B-00-0",
             "gpu-0000:3b:00.0",

@@ -237,6 +237,50 @@ fn device_class_runtime_class_and_example_fit_together() {
     assert_eq!(used.name, claim.name);
 }
 
+/// The PPCIe class selects exactly what the plugin publishes for a whole board in PPCIe mode (the
+/// attributes its expression names, with those values), and no GPU or switch alone.
+#[cfg(feature = "sim")]
+#[test]
+fn the_ppcie_class_selects_the_published_unit() {
+    let m = load();
+    let class = m
+        .device_classes
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("cc-ppcie.ccgpu.dev"))
+        .expect("a PPCIe DeviceClass");
+    let cel = &class.spec.selectors.as_ref().unwrap()[0].cel.as_ref().unwrap().expression;
+    assert!(cel.contains(&format!("device.driver == '{}'", defaults::DRIVER_NAME)), "{cel}");
+    assert!(class.spec.config.is_none(), "no opaque config: the unit has no single CC mode to require");
+
+    let bus = std::sync::Arc::new(ccgpu_pci::sim::SimBus::hgx_ppcie());
+    let dir = tempfile::tempdir().unwrap();
+    let paths = ccgpu_host_shim::NodePaths {
+        cdi_dir: dir.path().join("cdi"),
+        checkpoint_dir: dir.path().join("checkpoint"),
+        ..ccgpu_host_shim::NodePaths::default()
+    };
+    let config = ccgpu_host_shim::NodeConfig { paths, ..ccgpu_host_shim::NodeConfig::default() };
+    let ppcie = ccgpu_host_shim::sim::SimPpcieMode::all(Some(ccgpu_host_shim::PpcieMode::On));
+    let backends = ccgpu_host_shim::Backends {
+        ppcie: std::sync::Arc::new(ppcie),
+        ..ccgpu_host_shim::Backends::simulated(bus, std::sync::Arc::default(), None)
+    };
+    let (node, _) = ccgpu_host_shim::Node::open(config, backends, "boot".into()).unwrap();
+    let found = node.discover().unwrap();
+    let built = ccgpu_host_shim::build_devices(defaults::DRIVER_NAME, &found, &BTreeMap::new(), &BTreeMap::new(), true);
+    assert_eq!(built.devices.len(), 1);
+    let attrs = built.devices[0].attributes.as_ref().unwrap();
+    // Every `attributes['<driver>'].<name> == '<value>'` of the expression holds on the unit.
+    let prefix = format!("device.attributes['{}'].", defaults::DRIVER_NAME);
+    let mut checked = 0;
+    for part in cel.split("&&").map(str::trim).filter(|p| p.starts_with(&prefix)) {
+        let (name, value) = part[prefix.len()..].split_once(" == ").unwrap();
+        assert_eq!(attrs[name].string.as_deref(), Some(value.trim_matches('\'')), "{name} in {cel}");
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "{cel}");
+}
+
 /// Megabytes in a memory quantity as RuntimeClass overheads write it (`10240Mi`, `10Gi`).
 fn mebibytes(q: &str) -> u64 {
     let (n, factor) = if let Some(n) = q.strip_suffix("Gi") { (n, 1024) } else { (q.strip_suffix("Mi").unwrap(), 1) };

@@ -104,3 +104,63 @@ async fn the_binary_in_simulate_mode_serves_the_kubelet_and_stops_cleanly_on_sig
     assert!(text.contains("SIGTERM received"), "{text}");
     assert_eq!(std::fs::read_dir(dir.path().join("cdi")).unwrap().count(), 0);
 }
+
+/// `--simulate 8 --simulate-ppcie`: the binary publishes the HGX board as its one PPCIe unit, prepares a
+/// claim on it as all 12 devices (one answer, twelve CDI ids) and refuses a claim on a member GPU.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_simulating_a_ppcie_board_offers_and_prepares_the_unit() {
+    let dir = temp_dir();
+    let api = FakeApiServer::start(NODE).await.unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\nusers:\n- name: u\n  user: {{}}\n\
+             contexts:\n- name: c\n  context:\n    cluster: fake\n    user: u\ncurrent-context: c\n",
+            api.url()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("plugin.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ccgpu-kubelet-plugin"))
+        .args(["--simulate", "8", "--simulate-ppcie", "--preflight", "off", "--node-name", NODE])
+        .args(["--rediscover-interval", "200ms", "--log-format", "json"])
+        .arg("--kubelet-root")
+        .arg(dir.path().join("kubelet"))
+        .arg("--cdi-dir")
+        .arg(dir.path().join("cdi"))
+        .arg("--checkpoint-dir")
+        .arg(dir.path().join("checkpoint"))
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--metrics-address")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .env_remove("NODE_NAME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let reg = dir.path().join("kubelet/plugins_registry/gpu.ccgpu.dev-reg.sock");
+    eventually("registration socket", || reg.exists() || child.try_wait().unwrap().is_some()).await;
+    assert!(child.try_wait().unwrap().is_none(), "plugin exited early: {}", std::fs::read_to_string(&log).unwrap());
+    let kubelet = Kubelet::register(&reg, DRIVER).await.unwrap();
+
+    let unit = "ppcie-0000-18-00-0";
+    eventually("the unit published alone", || api.published() == vec![unit.to_owned()]).await;
+    api.claim("ns", "all", "uid-unit", DRIVER, NODE, &[unit]);
+    api.claim("ns", "one", "uid-gpu", DRIVER, NODE, &[&hgx_device(0)]);
+    let a = kubelet.prepare(Version::V1, &[("ns", "all", "uid-unit")]).await.unwrap();
+    assert_eq!(a["uid-unit"].error, "");
+    assert_eq!(a["uid-unit"].devices.len(), 1, "one allocated device: the unit");
+    let ids = &a["uid-unit"].devices[0].cdi_device_ids;
+    assert_eq!(ids.len(), 12, "{ids:?}");
+    assert!(ids.contains(&"ccgpu.dev/gpu=claim-uid-unit-nvswitch-0000-c8-00-0".to_owned()), "{ids:?}");
+    let b = kubelet.prepare(Version::V1, &[("ns", "one", "uid-gpu")]).await.unwrap();
+    assert!(b["uid-gpu"].error.contains("is in PPCIe mode and cannot be prepared alone"), "{}", b["uid-gpu"].error);
+    let u = kubelet.unprepare(Version::V1, &[("ns", "all", "uid-unit")]).await.unwrap();
+    assert!(u.values().all(String::is_empty), "{u:?}");
+    assert_eq!(std::fs::read_dir(dir.path().join("cdi")).unwrap().count(), 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -7,6 +7,7 @@
 //!    no two claims on one group, every other function back on its original driver and override. Then
 //!    the interrupted operation is retried and must succeed. The same is done with a single failing step
 //!    while the process lives on (in-process rollback).
+//!    The same for a 12-device claim on a PPCIe unit (8 GPUs + 4 NVSwitches).
 //! 2. Random: thousands of seeded sequences of prepare / unprepare / crash-at-a-random-step / kernel
 //!    faults (EBUSY on unbind, failing probes) / GPUs held open, checked against a model after every
 //!    operation.
@@ -21,7 +22,7 @@ use ccgpu_host_shim::{CheckpointPhase as Phase, CheckpointStore};
 use ccgpu_host_shim::{ClaimUid, DeviceName};
 use ccgpu_pci::sim::SimBus;
 use ccgpu_pci::sim::{SimFault, SimOp};
-use common::{CrashAfter, FailOnce, World, hgx_gpu, uid};
+use common::{CrashAfter, FailOnce, World, hgx_gpu, hgx_unit, uid};
 
 #[derive(Clone, Copy, Debug)]
 enum Scenario {
@@ -29,9 +30,20 @@ enum Scenario {
     PrepareTwoWithBridge,
     PreparePreBound,
     Unprepare,
+    /// A PPCIe unit: 8 GPUs (each with its HDA function) and 4 NVSwitches, 12 devices in one claim.
+    PrepareUnit,
+    UnprepareUnit,
 }
 
 fn world_for(s: Scenario) -> World {
+    if let Scenario::PrepareUnit | Scenario::UnprepareUnit = s {
+        let w = World::ppcie();
+        if let Scenario::UnprepareUnit = s {
+            let (node, _) = w.open();
+            node.prepare(&uid("c1"), &[hgx_unit()]).unwrap();
+        }
+        return w;
+    }
     let bus = SimBus::hgx(2);
     if let Scenario::PreparePreBound = s {
         // GPU 1's HDA function is pre-bound to vfio-pci through a dynamic id, as vfio-pci.ids= does.
@@ -56,12 +68,13 @@ fn devices_for(s: Scenario) -> Vec<DeviceName> {
         Scenario::PrepareOne => vec![hgx_gpu(0)],
         Scenario::PrepareTwoWithBridge | Scenario::Unprepare => vec![hgx_gpu(0), hgx_gpu(1)],
         Scenario::PreparePreBound => vec![hgx_gpu(1)],
+        Scenario::PrepareUnit | Scenario::UnprepareUnit => vec![hgx_unit()],
     }
 }
 
 fn run(s: Scenario, node: &ccgpu_host_shim::Node) -> Result<(), ccgpu_host_shim::ClaimError> {
     match s {
-        Scenario::Unprepare => node.unprepare(&uid("c1")),
+        Scenario::Unprepare | Scenario::UnprepareUnit => node.unprepare(&uid("c1")),
         _ => node.prepare(&uid("c1"), &devices_for(s)).map(|_| ()),
     }
 }
@@ -89,13 +102,13 @@ fn crash_everywhere(s: Scenario) -> u64 {
         let prepared = w.prepared().contains(&uid("c1"));
         match s {
             // Killed before the unprepare's first checkpoint write: still prepared; otherwise finished.
-            Scenario::Unprepare => assert_eq!(prepared, k == 0, "{s:?} step {k}"),
+            Scenario::Unprepare | Scenario::UnprepareUnit => assert_eq!(prepared, k == 0, "{s:?} step {k}"),
             _ => assert!(!prepared, "{s:?} step {k}: an interrupted prepare is rolled back"),
         }
         // The kubelet retries; the retry must succeed and leave the node consistent.
         run(s, &node).unwrap_or_else(|e| panic!("{s:?} retry after crash at {k}: {e:?}"));
         w.check(true).unwrap_or_else(|e| panic!("{s:?} after retry (crash at {k}): {e}"));
-        assert_eq!(w.prepared().contains(&uid("c1")), !matches!(s, Scenario::Unprepare));
+        assert_eq!(w.prepared().contains(&uid("c1")), !matches!(s, Scenario::Unprepare | Scenario::UnprepareUnit));
     }
 
     for k in 0..total {
@@ -122,6 +135,18 @@ fn killed_after_every_step_the_node_recovers_consistent() {
         points += crash_everywhere(s);
     }
     eprintln!("crash points exercised: {points} (x2: kill and in-process fault)");
+}
+
+/// The same for a claim on a PPCIe unit: killed after every durable step of its 12-device prepare and
+/// unprepare (20 functions: 8 GPUs, their 8 HDA functions, 4 NVSwitches), recovery leaves no function
+/// on vfio-pci without a completed claim and the retry completes.
+#[test]
+fn killed_after_every_step_of_a_twelve_device_unit_claim_the_node_recovers_consistent() {
+    let prepare = crash_everywhere(Scenario::PrepareUnit);
+    let unprepare = crash_everywhere(Scenario::UnprepareUnit);
+    // Each function is written at least twice on the way in (override, unbind, probe) and on the way out.
+    assert!(prepare >= 40 && unprepare >= 40, "prepare {prepare}, unprepare {unprepare} steps");
+    eprintln!("unit crash points exercised: prepare {prepare}, unprepare {unprepare} (x2: kill and in-process fault)");
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! serves Prometheus metrics and `/healthz`. SIGTERM/SIGINT shut it down gracefully, leaving the slices for
 //! the next process unless `--withdraw-on-exit` (uninstalling) asks to delete them. Every flag has an
 //! environment variable; defaults match deploy/. Built with the `sim` feature, `--simulate N` runs the
-//! same plugin against N simulated GPUs (no hardware touched), for trying it out — it says so loudly; the
+//! same plugin against N simulated GPUs, no hardware touched (`--simulate 8 --simulate-ppcie`: an HGX
+//! board in protected-PCIe mode, 8 GPUs and 4 NVSwitches), for trying it out — it says so loudly; the
 //! production build (without `sim`) has no such flag and no simulation code.
 //!
 //! Exit codes: 0 clean shutdown, 1 failure, 2 usage error.
@@ -88,6 +89,11 @@ struct Cli {
     #[cfg(feature = "sim")]
     #[arg(long, env = "CCGPU_SIMULATE", value_parser = clap::value_parser!(u8).range(1..=64))]
     simulate: Option<u8>,
+    /// SIMULATION: with --simulate 8, an HGX board in protected-PCIe mode instead: the 8 GPUs and 4
+    /// NVSwitches all in PPCIe mode, published as one `ppcie-…` device.
+    #[cfg(feature = "sim")]
+    #[arg(long, env = "CCGPU_SIMULATE_PPCIE", requires = "simulate")]
+    simulate_ppcie: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -167,11 +173,18 @@ fn machine(cli: &Cli, config: &NodeConfig) -> anyhow::Result<(Backends, Option<A
         for _ in 0..3 {
             tracing::warn!(gpus, "SIMULATION MODE: simulated GPUs on a simulated PCI bus; no real device is touched");
         }
-        let bus = Arc::new(SimBus::hgx(gpus));
         let preflight = match cli.preflight {
             PreflightArg::Auto => Some(simulated_preflight()?),
             PreflightArg::Off => None,
         };
+        if cli.simulate_ppcie {
+            anyhow::ensure!(gpus == 8, "--simulate-ppcie simulates an HGX board: --simulate 8, not {gpus}");
+            let bus = Arc::new(SimBus::hgx_ppcie());
+            let mut backends = Backends::simulated(bus, Arc::new(SimUsage::default()), Some(CcMode::Ppcie));
+            backends.ppcie = Arc::new(ccgpu_host_shim::sim::SimPpcieMode::all(Some(ccgpu_host_shim::PpcieMode::On)));
+            return Ok((backends, preflight));
+        }
+        let bus = Arc::new(SimBus::hgx(gpus));
         return Ok((Backends::simulated(bus, Arc::new(SimUsage::default()), Some(CcMode::On)), preflight));
     }
     let preflight = match cli.preflight {

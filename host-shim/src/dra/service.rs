@@ -284,14 +284,19 @@ impl Inner {
                 Ok(node.prepare_within(&uid, &names, deadline)?)
             })
             .await?;
+        // A PPCIe unit is answered as the one device allocated, with every member's CDI device.
         Ok(devices
             .into_iter()
-            .zip(prepared.devices)
-            .map(|(asked, done)| DeviceAnswer {
+            .map(|asked| DeviceAnswer {
                 request_names: asked.request_names,
                 pool_name: self.pool.clone(),
-                device_name: done.name.to_string(),
-                cdi_device_ids: vec![done.cdi_device_id],
+                device_name: asked.name.to_string(),
+                cdi_device_ids: prepared
+                    .devices
+                    .iter()
+                    .filter(|d| d.unit.map_or(d.name == asked.name, |u| u == asked.name))
+                    .map(|d| d.cdi_device_id.clone())
+                    .collect(),
             })
             .collect())
     }

@@ -27,6 +27,25 @@ pub struct ClaimError {
 /// What went wrong with one claim.
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimFailure {
+    /// A PPCIe unit was asked for that this node cannot offer now.
+    #[error("PPCIe unit {unit} cannot be prepared: {reason}")]
+    PpcieUnit {
+        /// The unit as named.
+        unit: DeviceName,
+        /// Why.
+        reason: String,
+    },
+    /// A GPU or NVSwitch in PPCIe mode was asked for on its own.
+    #[error("device {device} is in PPCIe mode and cannot be prepared alone: {reason}")]
+    PpcieMember {
+        /// The device.
+        device: DeviceName,
+        /// Its unit, or why the board is withheld.
+        reason: String,
+    },
+    /// The bus could not be listed.
+    #[error(transparent)]
+    Discovery(#[from] crate::discovery::DiscoveryError),
     /// No devices were requested.
     #[error("no devices requested")]
     EmptyRequest,

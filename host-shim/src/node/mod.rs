@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use ccgpu_pci::{IommuGroup, PciAddress, PciError};
+use ccgpu_pci::{IommuGroup, PciAddress, PciDevice, PciError};
 use serde::Serialize;
 
 use crate::Backends;
@@ -37,7 +37,8 @@ use crate::config::NodeConfig;
 use crate::deadline::Deadline;
 use crate::discovery::{self, DiscoveredDevice, DiscoveryError};
 use crate::effects::{Effects, Step};
-use crate::names::{ClaimUid, DeviceName};
+use crate::names::{ClaimUid, DeviceKind, DeviceName};
+use crate::ppcie::{self, Layout, PpcieMode, PpcieState};
 use crate::sysfs_write::{BoundedWrites, Write};
 
 pub mod claim_lock;
@@ -69,6 +70,9 @@ pub struct PreparedDevice {
     pub name: DeviceName,
     /// The fully qualified CDI device id.
     pub cdi_device_id: String,
+    /// The PPCIe unit it was prepared as a member of, when the claim asked for a unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<DeviceName>,
 }
 
 /// The node layer.
@@ -88,6 +92,8 @@ pub struct Node {
     claim_locks: ClaimLocks,
     /// CC modes seen while GPUs were on the NVIDIA driver.
     remembered_cc: Mutex<HashMap<PciAddress, CcMode>>,
+    /// PPCIe modes read while the devices were free (a held device's BAR belongs to its VM).
+    remembered_ppcie: Mutex<HashMap<PciAddress, Option<PpcieMode>>>,
     /// The instance id the node lock file named when we took the lock (see [`node_lock`]).
     previous_holder: Option<String>,
     _lock: File,
@@ -126,6 +132,7 @@ impl Node {
             reservations: Mutex::default(),
             claim_locks: ClaimLocks::default(),
             remembered_cc: Mutex::default(),
+            remembered_ppcie: Mutex::default(),
             previous_holder,
             _lock: lock_file,
         };
@@ -157,10 +164,13 @@ impl Node {
     /// The managed devices, with the claim holding each (if any).
     pub fn discover(&self) -> Result<Vec<(DiscoveredDevice, Option<ClaimUid>)>, DiscoveryError> {
         let remembered = lock(&self.remembered_cc).clone();
-        let found =
-            discovery::discover(self.backends.bus.as_ref(), &self.config.matching, self.backends.cc.as_ref(), |a| {
-                remembered.get(&a).copied()
-            })?;
+        let found = discovery::discover(
+            self.backends.bus.as_ref(),
+            &self.config.matching,
+            self.backends.cc.as_ref(),
+            |a| remembered.get(&a).copied(),
+            |pci, kind| self.ppcie_state(pci, kind),
+        )?;
         let mut cc = lock(&self.remembered_cc);
         for d in &found {
             if let Some(mode) = d.cc_mode {
@@ -200,6 +210,104 @@ impl Node {
         Ok(lock(&self.remembered_cc).get(&address).copied())
     }
 
+    /// The PPCIe state of `pci`: read through the PPCIe source while no claim holds its group (and
+    /// remembered), else as remembered — from a read before the claim, or from the claim's checkpoint
+    /// (`ccMode: ppcie`) after a restart. A held device with neither was prepared alone, which a device
+    /// in PPCIe mode never is: off (or no mode, for a model without one).
+    fn ppcie_state(&self, pci: &PciDevice, kind: DeviceKind) -> PpcieState {
+        let known = |mode: Option<PpcieMode>| mode.map_or(PpcieState::Unsupported, PpcieState::Mode);
+        let held = pci.iommu_group.is_some_and(|g| lock(&self.reservations).contains_key(&g));
+        if held {
+            if let Some(mode) = lock(&self.remembered_ppcie).get(&pci.address) {
+                return known(*mode);
+            }
+            if lock(&self.remembered_cc).get(&pci.address) == Some(&CcMode::Ppcie) {
+                return PpcieState::Mode(PpcieMode::On);
+            }
+            return known(ppcie::has_ppcie(pci.vendor, pci.device, kind).then_some(PpcieMode::Off));
+        }
+        match self.backends.ppcie.ppcie_mode(pci, kind) {
+            Ok(mode) => {
+                lock(&self.remembered_ppcie).insert(pci.address, mode);
+                known(mode)
+            }
+            Err(e) => {
+                tracing::warn!(bdf = %pci.address, error = %crate::error_chain(&e), "PPCIe mode unreadable");
+                PpcieState::Unreadable(crate::error_chain(&e))
+            }
+        }
+    }
+
+    /// Every managed device's name and PPCIe state (no group planning, no NVML): what a prepare needs to
+    /// expand a PPCIe unit and to refuse a unit's member asked for alone.
+    fn ppcie_states(&self) -> Result<Vec<(DeviceName, PpcieState)>, ClaimFailure> {
+        let bus = self.backends.bus.as_ref();
+        let listed = bus.devices().map_err(|source| ClaimFailure::Discovery(DiscoveryError(source)))?;
+        let mut out = Vec::new();
+        for address in listed {
+            let pci = match bus.describe(address) {
+                Ok(p) => p,
+                Err(PciError::NoSuchDevice { .. }) => continue,
+                Err(source) => return Err(ClaimFailure::Pci { address, source }),
+            };
+            let Some(kind) = self.config.matching.classify(&pci) else { continue };
+            let state = self.ppcie_state(&pci, kind);
+            out.push((DeviceName::new(kind, address), state));
+        }
+        Ok(out)
+    }
+
+    /// The devices a prepare of `devices` binds: a PPCIe unit becomes its GPUs and NVSwitches (each
+    /// mapped back to the unit), any other device stays itself. Refuses a unit that is not this node's
+    /// whole unit now, and a GPU or NVSwitch in PPCIe mode asked for alone (it can only go with its unit).
+    fn expand(
+        &self,
+        devices: &[DeviceName],
+    ) -> Result<(Vec<DeviceName>, BTreeMap<DeviceName, DeviceName>), ClaimFailure> {
+        let states = self.ppcie_states()?;
+        let layout = ppcie::classify(states.iter().map(|(n, s)| (*n, s)));
+        let mut flat = Vec::new();
+        let mut units = BTreeMap::new();
+        for name in devices {
+            if name.kind() == DeviceKind::PpcieSet {
+                match &layout {
+                    Layout::Unit(u) if u.name == *name => {
+                        for m in u.members() {
+                            units.insert(m, *name);
+                            flat.push(m);
+                        }
+                    }
+                    Layout::Unit(u) => {
+                        return Err(ClaimFailure::PpcieUnit {
+                            unit: *name,
+                            reason: format!("this node's PPCIe unit is {}", u.name),
+                        });
+                    }
+                    Layout::Mixed(reason) => {
+                        return Err(ClaimFailure::PpcieUnit { unit: *name, reason: reason.clone() });
+                    }
+                    Layout::Single => {
+                        return Err(ClaimFailure::PpcieUnit {
+                            unit: *name,
+                            reason: "no device of this node is in PPCIe mode".to_owned(),
+                        });
+                    }
+                }
+            } else {
+                if states.iter().any(|(n, s)| n == name && s.is_on()) {
+                    let reason = match &layout {
+                        Layout::Unit(u) => format!("it is a member of PPCIe unit {}: claim the unit", u.name),
+                        Layout::Mixed(r) => r.clone(),
+                        Layout::Single => unreachable!("a device in PPCIe mode makes the layout a unit or mixed"),
+                    };
+                    return Err(ClaimFailure::PpcieMember { device: *name, reason });
+                }
+                flat.push(*name);
+            }
+        }
+        Ok((flat, units))
+    }
+
     /// Every claim record in the checkpoint (prepared or in flight). Removes leftover temp files first
     /// ([`CheckpointStore::load_all`]): not for use while claims are being prepared.
     pub fn claims(&self) -> Result<Vec<ClaimRecord>, CheckpointError> {
@@ -223,7 +331,8 @@ impl Node {
         self.writes.pending()
     }
 
-    /// Prepares `devices` for `claim`: every function of their IOMMU groups on vfio-pci, usable through
+    /// Prepares `devices` for `claim` (a PPCIe unit as all its GPUs and NVSwitches, one checkpoint, one
+    /// CDI spec listing each): every function of their IOMMU groups on vfio-pci, usable through
     /// VFIO, a CDI spec written, the checkpoint completed. Returns the same answer for a claim already
     /// prepared with the same devices. Bounded by [`crate::Budgets::total`] from now.
     pub fn prepare(&self, claim: &ClaimUid, devices: &[DeviceName]) -> Result<PreparedClaim, ClaimError> {
@@ -242,7 +351,13 @@ impl Node {
         let span = tracing::info_span!("prepare", claim_uid = %claim, devices = devices.len());
         let _enter = span.enter();
         let work = deadline.before(self.config.budgets.rollback);
-        let result = self.serialized(claim, work, || self.prepare_locked(claim, devices, work, deadline));
+        let result = self.expand(devices).and_then(|(flat, units)| {
+            let mut prepared = self.serialized(claim, work, || self.prepare_locked(claim, &flat, work, deadline))?;
+            for d in &mut prepared.devices {
+                d.unit = units.get(&d.name).copied();
+            }
+            Ok(prepared)
+        });
         match &result {
             Ok(p) => tracing::info!(cdi_spec = %p.cdi_spec, "prepared"),
             Err(e) => tracing::warn!(error = %e, "prepare failed"),

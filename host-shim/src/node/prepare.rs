@@ -111,7 +111,12 @@ impl Node {
                     .map_err(|source| ClaimFailure::Pci { address: member.address, source })?;
                 let requested = role == MemberRole::Requested || devices.iter().any(|d| d.address() == member.address);
                 let on_nvidia = member.driver.as_ref().is_some_and(|d| d.as_str() == "nvidia");
-                let cc_mode = if on_nvidia && requested {
+                let ppcie_on = requested
+                    && lock(&self.remembered_ppcie).get(&member.address) == Some(&Some(crate::ppcie::PpcieMode::On));
+                let cc_mode = if ppcie_on {
+                    // Recorded so a restarted plugin still knows the held device's mode.
+                    Some(crate::ccmode::CcMode::Ppcie)
+                } else if on_nvidia && requested {
                     self.backends.cc.cc_mode(&member).unwrap_or_else(|e| {
                         tracing::warn!(bdf = %member.address, error = %e, "CC mode unknown");
                         None
@@ -259,7 +264,7 @@ impl Node {
                 .requested
                 .iter()
                 .zip(&record.cdi.device_ids)
-                .map(|(name, id)| PreparedDevice { name: *name, cdi_device_id: id.clone() })
+                .map(|(name, id)| PreparedDevice { name: *name, cdi_device_id: id.clone(), unit: None })
                 .collect(),
             cdi_spec: record.cdi.file.clone(),
         }

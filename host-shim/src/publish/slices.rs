@@ -5,7 +5,14 @@
 //! (`gpu-0000-3b-00-0`, stable across restarts and reboots). Attributes (≤32 with capacities): the
 //! standard `resource.kubernetes.io/pciBusID` and `resource.kubernetes.io/pcieRoot`, and, qualified by
 //! our driver name, `type`, `vendorID`, `deviceID`, `productName`, `iommuGroup`, `numaNode`, `ccMode`,
-//! `ccCapable`; capacity `memory` when the model is known.
+//! `ppcieMode`, `ccCapable`; capacity `memory` when the model is known.
+//!
+//! A whole HGX board in protected-PCIe mode is one device, `ppcie-<first GPU's address>` (`type`
+//! `ppcie-set`, `ccMode` `ppcie`, `ppcieMode` `on`, `gpuCount`, `nvswitchCount`, `numaNodes`,
+//! `productName`, capacity `memory` of all its GPUs, the union of its members' taints), and its members
+//! are not offered alone; a board in a mixed state (some device in PPCIe mode, some not or unreadable, not
+//! 8 + 4) offers none of its GPUs and switches, each withheld with the reason. A device whose PPCIe mode
+//! cannot be read is withheld, never guessed to be off.
 //!
 //! A device that cannot be prepared (no IOMMU group, a foreign device in its group) is withheld, with
 //! the reason logged: offering it would only produce failing pods. A device that failed pre-flight
@@ -16,7 +23,7 @@
 //! is known to keep device taints (feature gate `DRADeviceTaints`; the plugin asks with a dry-run write
 //! of [`taint_probe`]), a device that would be tainted is withheld instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ccgpu_pci::PciAddress;
 use k8s_openapi::api::resource::v1::{
@@ -26,9 +33,11 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::product::product;
+use crate::ccmode::CcMode;
 use crate::discovery::DiscoveredDevice;
 use crate::health::Cause;
 use crate::names::{ClaimUid, DeviceKind};
+use crate::ppcie::{Layout, PpcieMode, PpcieState, Unit, classify};
 
 /// Most devices in one ResourceSlice (`ResourceSliceMaxDevices`).
 pub const MAX_DEVICES_PER_SLICE: usize = 128;
@@ -41,6 +50,8 @@ pub const MAX_STRING_ATTRIBUTE: usize = 64;
 pub const PCI_BUS_ID: &str = "resource.kubernetes.io/pciBusID";
 /// The standard PCIe root attribute.
 pub const PCIE_ROOT: &str = "resource.kubernetes.io/pcieRoot";
+/// The PPCIe-mode attribute (`on`, `off`; absent where the model has none), qualified by the driver.
+pub const PPCIE_MODE: &str = "ppcieMode";
 /// The label set on our slices, naming the driver (for operators' `kubectl get -l`).
 pub const DRIVER_LABEL: &str = "resource.ccgpu.dev/driver";
 
@@ -102,7 +113,9 @@ fn boolean(b: bool) -> DeviceAttribute {
 }
 
 /// The slice devices for `found` (discovery with holders), with pre-flight outcomes and unhealthy
-/// devices' causes by address.
+/// devices' causes by address. The node's PPCIe layout ([`crate::ppcie::classify`]) decides the shape: no
+/// device in PPCIe mode, one device per GPU and switch; a whole 8 + 4 board in PPCIe mode, one
+/// `ppcie-…` device instead of its members; a mixed board, none of its GPUs and switches.
 pub fn build_devices(
     driver: &str,
     found: &[(DiscoveredDevice, Option<ClaimUid>)],
@@ -111,39 +124,35 @@ pub fn build_devices(
     taints_supported: bool,
 ) -> Built {
     let mut built = Built::default();
+    let layout = classify(found.iter().map(|(d, _)| (d.name, &d.ppcie)));
     let mut count = |state| *built.states.entry(state).or_insert(0) += 1;
     let mut devices = Vec::new();
     let mut withheld = Vec::new();
+    let mut unit = UnitParts::default();
     for (d, holder) in found {
         if let Some(reason) = &d.unpreparable {
             tracing::warn!(device = %d.name, bdf = %d.pci.address, %reason, "device withheld: it cannot be prepared");
             count("unpreparable");
             withheld.push(Withheld { device: d.name.to_string(), reason: format!("cannot be prepared: {reason}") });
+            unit.unpreparable.push(d.name.to_string());
             continue;
         }
-        let mut taints = Vec::new();
-        let mut why = Vec::new();
-        if let Some(Preflight::Failed(check)) = preflight.get(&d.pci.address) {
-            taints.push(DeviceTaint {
-                key: preflight_taint_key(driver),
-                value: Some(check.chars().take(63).collect()),
-                effect: "NoSchedule".to_owned(),
-                time_added: None,
-            });
-            why.push(format!("pre-flight attestation failed ({check})"));
+        let ppcie_withheld = match (&layout, &d.ppcie) {
+            (Layout::Mixed(reason), _) => Some(reason.clone()),
+            (_, PpcieState::Unreadable(why)) => Some(format!("PPCIe mode unreadable: {why}")),
+            _ => None,
+        };
+        if let Some(reason) = ppcie_withheld {
+            tracing::warn!(device = %d.name, bdf = %d.pci.address, %reason, "device withheld");
+            count("withheld");
+            withheld.push(Withheld { device: d.name.to_string(), reason });
+            continue;
         }
-        match unhealthy.get(&d.pci.address) {
-            // Pre-flight has its own taint, above.
-            None | Some(Cause::PreflightFailed { .. }) => {}
-            Some(cause) => {
-                taints.push(DeviceTaint {
-                    key: unhealthy_taint_key(driver),
-                    value: Some(cause.label().to_owned()),
-                    effect: if holder.is_some() { "NoExecute" } else { "NoSchedule" }.to_owned(),
-                    time_added: None,
-                });
-                why.push(format!("unhealthy: {cause}"));
-            }
+        let (taints, why) = taints_of(driver, d, holder.is_some(), preflight, unhealthy);
+        if let Layout::Unit(_) = layout {
+            // A member: its facts go to the unit's one device.
+            unit.add(d, holder.is_some(), taints, why);
+            continue;
         }
         if !taints.is_empty() {
             let why = why.join("; ");
@@ -160,48 +169,174 @@ pub fn build_devices(
             count("tainted");
         }
         count(if holder.is_some() { "prepared" } else { "available" });
-        let pci = &d.pci;
-        let mut attributes = BTreeMap::new();
-        let kind = match d.name.kind() {
-            DeviceKind::Gpu => "gpu",
-            DeviceKind::Nvswitch => "nvswitch",
+        devices.push(single_device(d, taints));
+    }
+    if let Layout::Unit(u) = &layout {
+        let name = u.name.to_string();
+        let reason = if !unit.unpreparable.is_empty() {
+            Some(format!("members cannot be prepared: {}", unit.unpreparable.join(", ")))
+        } else if !unit.taints.is_empty() && !taints_supported {
+            Some(format!("{} and device taints are not supported", unit.why.join("; ")))
+        } else {
+            None
         };
-        attributes.insert("type".to_owned(), string(kind));
-        attributes.insert(PCI_BUS_ID.to_owned(), string(pci.address.to_string()));
-        if let Some(root) = &pci.pcie_root {
-            attributes.insert(PCIE_ROOT.to_owned(), string(root.clone()));
+        if let Some(reason) = reason {
+            tracing::warn!(device = %name, %reason, "PPCIe unit withheld");
+            count("withheld");
+            withheld.push(Withheld { device: name, reason });
+        } else {
+            if !unit.taints.is_empty() {
+                count("tainted");
+            }
+            count(if unit.held { "prepared" } else { "available" });
+            devices.push(unit.device(u));
         }
-        attributes.insert("vendorID".to_owned(), string(format!("0x{:04x}", pci.vendor)));
-        attributes.insert("deviceID".to_owned(), string(format!("0x{:04x}", pci.device)));
-        if let Some(group) = pci.iommu_group {
-            attributes.insert("iommuGroup".to_owned(), int(group.0));
-        }
-        if let Some(numa) = pci.numa_node {
-            attributes.insert("numaNode".to_owned(), int(numa));
-        }
-        if let Some(mode) = d.cc_mode {
-            attributes.insert("ccMode".to_owned(), string(mode.to_string()));
-        }
-        let mut capacity = BTreeMap::new();
-        if let Some(p) = product(pci.vendor, pci.device) {
-            attributes.insert("productName".to_owned(), string(p.name));
-            attributes.insert("ccCapable".to_owned(), boolean(p.cc_capable));
-            capacity.insert(
-                "memory".to_owned(),
-                DeviceCapacity { value: Quantity(format!("{}Gi", p.memory_gib)), request_policy: None },
-            );
-        }
-        devices.push(Device {
-            name: d.name.to_string(),
-            attributes: Some(attributes),
-            capacity: (!capacity.is_empty()).then_some(capacity),
-            taints: (!taints.is_empty()).then_some(taints),
-            ..Device::default()
-        });
     }
     built.devices = devices;
     built.withheld = withheld;
     built
+}
+
+/// A device's taints (pre-flight, health) and their reasons.
+fn taints_of(
+    driver: &str,
+    d: &DiscoveredDevice,
+    held: bool,
+    preflight: &BTreeMap<PciAddress, Preflight>,
+    unhealthy: &BTreeMap<PciAddress, Cause>,
+) -> (Vec<DeviceTaint>, Vec<String>) {
+    let mut taints = Vec::new();
+    let mut why = Vec::new();
+    if let Some(Preflight::Failed(check)) = preflight.get(&d.pci.address) {
+        taints.push(DeviceTaint {
+            key: preflight_taint_key(driver),
+            value: Some(check.chars().take(63).collect()),
+            effect: "NoSchedule".to_owned(),
+            time_added: None,
+        });
+        why.push(format!("pre-flight attestation failed ({check})"));
+    }
+    match unhealthy.get(&d.pci.address) {
+        // Pre-flight has its own taint, above.
+        None | Some(Cause::PreflightFailed { .. }) => {}
+        Some(cause) => {
+            taints.push(DeviceTaint {
+                key: unhealthy_taint_key(driver),
+                value: Some(cause.label().to_owned()),
+                effect: if held { "NoExecute" } else { "NoSchedule" }.to_owned(),
+                time_added: None,
+            });
+            why.push(format!("unhealthy: {cause}"));
+        }
+    }
+    (taints, why)
+}
+
+/// One GPU's or NVSwitch's slice device.
+fn single_device(d: &DiscoveredDevice, taints: Vec<DeviceTaint>) -> Device {
+    let pci = &d.pci;
+    let mut attributes = BTreeMap::new();
+    let kind = match d.name.kind() {
+        DeviceKind::Gpu => "gpu",
+        DeviceKind::Nvswitch => "nvswitch",
+        DeviceKind::PpcieSet => "ppcie-set",
+    };
+    attributes.insert("type".to_owned(), string(kind));
+    attributes.insert(PCI_BUS_ID.to_owned(), string(pci.address.to_string()));
+    if let Some(root) = &pci.pcie_root {
+        attributes.insert(PCIE_ROOT.to_owned(), string(root.clone()));
+    }
+    attributes.insert("vendorID".to_owned(), string(format!("0x{:04x}", pci.vendor)));
+    attributes.insert("deviceID".to_owned(), string(format!("0x{:04x}", pci.device)));
+    if let Some(group) = pci.iommu_group {
+        attributes.insert("iommuGroup".to_owned(), int(group.0));
+    }
+    if let Some(numa) = pci.numa_node {
+        attributes.insert("numaNode".to_owned(), int(numa));
+    }
+    if let Some(mode) = d.cc_mode {
+        attributes.insert("ccMode".to_owned(), string(mode.to_string()));
+    }
+    if let PpcieState::Mode(mode) = d.ppcie {
+        attributes.insert(PPCIE_MODE.to_owned(), string(mode.to_string()));
+    }
+    let mut capacity = BTreeMap::new();
+    if let Some(p) = product(pci.vendor, pci.device) {
+        attributes.insert("productName".to_owned(), string(p.name));
+        attributes.insert("ccCapable".to_owned(), boolean(p.cc_capable));
+        capacity.insert(
+            "memory".to_owned(),
+            DeviceCapacity { value: Quantity(format!("{}Gi", p.memory_gib)), request_policy: None },
+        );
+    }
+    Device {
+        name: d.name.to_string(),
+        attributes: Some(attributes),
+        capacity: (!capacity.is_empty()).then_some(capacity),
+        taints: (!taints.is_empty()).then_some(taints),
+        ..Device::default()
+    }
+}
+
+/// What a PPCIe unit's one device gathers from its members.
+#[derive(Default)]
+struct UnitParts {
+    held: bool,
+    taints: Vec<DeviceTaint>,
+    why: Vec<String>,
+    unpreparable: Vec<String>,
+    product: Option<&'static str>,
+    memory_gib: u32,
+    numa: BTreeSet<u32>,
+}
+
+impl UnitParts {
+    fn add(&mut self, d: &DiscoveredDevice, held: bool, taints: Vec<DeviceTaint>, why: Vec<String>) {
+        self.held |= held;
+        for t in taints {
+            // One taint per key: NoExecute wins over NoSchedule; the first member's value names it.
+            match self.taints.iter_mut().find(|have| have.key == t.key) {
+                Some(have) if t.effect == "NoExecute" => have.effect = t.effect,
+                Some(_) => {}
+                None => self.taints.push(t),
+            }
+        }
+        self.why.extend(why.into_iter().map(|w| format!("{}: {w}", d.name)));
+        if d.name.kind() == DeviceKind::Gpu
+            && let Some(p) = product(d.pci.vendor, d.pci.device)
+        {
+            self.product.get_or_insert(p.name);
+            self.memory_gib += p.memory_gib;
+        }
+        self.numa.extend(d.pci.numa_node);
+    }
+
+    fn device(self, unit: &Unit) -> Device {
+        let mut attributes = BTreeMap::from([
+            ("type".to_owned(), string("ppcie-set")),
+            ("ccMode".to_owned(), string(CcMode::Ppcie.to_string())),
+            (PPCIE_MODE.to_owned(), string(PpcieMode::On.to_string())),
+            ("gpuCount".to_owned(), int(i64::try_from(unit.gpus.len()).unwrap_or(i64::MAX))),
+            ("nvswitchCount".to_owned(), int(i64::try_from(unit.switches.len()).unwrap_or(i64::MAX))),
+            ("numaNodes".to_owned(), int(i64::try_from(self.numa.len()).unwrap_or(i64::MAX))),
+        ]);
+        if let Some(p) = self.product {
+            attributes.insert("productName".to_owned(), string(p));
+        }
+        let capacity = (self.memory_gib > 0).then(|| {
+            BTreeMap::from([(
+                "memory".to_owned(),
+                DeviceCapacity { value: Quantity(format!("{}Gi", self.memory_gib)), request_policy: None },
+            )])
+        });
+        Device {
+            name: unit.name.to_string(),
+            attributes: Some(attributes),
+            capacity,
+            taints: (!self.taints.is_empty()).then_some(self.taints),
+            ..Device::default()
+        }
+    }
 }
 
 /// The name of slice `index` of `driver` on `node`: deterministic, so a restarted plugin finds its

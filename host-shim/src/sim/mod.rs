@@ -4,7 +4,7 @@
 //!
 //! - the simulated machine: `Backends::simulated` over [`ccgpu_pci::sim::SimBus`], with [`SimVfio`] (the
 //!   kernel's VFIO viability rule), [`SimUsage`] (processes holding GPUs open, set by tests) and
-//!   [`FixedCcMode`], and [`SimHealth`] (device health from the bus, with AER errors and unreadable
+//!   [`FixedCcMode`] and [`SimPpcieMode`], and [`SimHealth`] (device health from the bus, with AER errors and unreadable
 //!   sources set by tests);
 //! - [`SimEvidence`]: pre-flight evidence signed by a simulated device PKI ([`simulated_preflight`]
 //!   trusts only that root);
@@ -29,6 +29,7 @@ mod health;
 mod kubelet;
 mod kubelet_health;
 mod plugin;
+mod ppcie;
 mod slice_validation;
 mod usage;
 mod vfio;
@@ -42,6 +43,7 @@ pub use kubelet::{
 };
 pub use kubelet_health::{HealthReport, HealthVersion, HealthWatch, ReportedHealth};
 pub use plugin::InProcessPlugin;
+pub use ppcie::{SimPpcieMode, SimReading};
 pub use slice_validation::{FieldError, Problem, invalid_status, validate as validate_resource_slice};
 pub use usage::SimUsage;
 pub use vfio::SimVfio;

@@ -3,7 +3,8 @@
 //! This is the only module of the crate allowed `unsafe` code: each block is one `ioctl(2)` on a file
 //! descriptor we own, with a pointer to a properly sized, initialised `#[repr(C)]` struct from
 //! `vfio-bindings` or from [`iommufd`] (or an integer argument) that lives across the call, or the
-//! `mmap(2)`/`munmap(2)` of the one anonymous page the iommufd proof maps for DMA. Trusts the kernel's
+//! `mmap(2)`/`munmap(2)` of the one anonymous page the iommufd proof maps for DMA, and (in `bar`) of one
+//! page of a BAR's sysfs resource file for a single read-only register load. Trusts the kernel's
 //! VFIO and iommufd ABIs.
 #![allow(unsafe_code)]
 
@@ -22,7 +23,10 @@ use vfio_bindings::bindings::vfio::{
 
 use super::{IommufdProof, VfioAccess, VfioError, VfioProof};
 
+mod bar;
 mod iommufd;
+
+pub use bar::read_bar_u32;
 
 use iommufd::{DmaPage, IoasAlloc, IoasMap, IoasUnmap, IommuDestroy};
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 pub mod kernel;
 
-pub use kernel::KernelVfio;
+pub use kernel::{KernelVfio, read_bar_u32};
 
 /// What the kernel told us about a device opened through VFIO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use ccgpu_host_shim::sim::SimUsage;
 use ccgpu_host_shim::sim::{Effects, Interrupted, Step, StepHook};
+use ccgpu_host_shim::sim::{SimPpcieMode, SimUsage};
 use ccgpu_host_shim::{
     Backends, Budgets, ClaimUid, DeviceKind, DeviceName, Node, NodeConfig, NodePaths, RecoveryReport, VfioNodes,
 };
@@ -24,6 +24,8 @@ pub const BOOT: &str = "11111111-2222-3333-4444-555555555555";
 pub struct World {
     pub bus: Arc<SimBus>,
     pub usage: Arc<SimUsage>,
+    /// PPCIe modes (none by default; `World::ppcie` turns a whole board on).
+    pub ppcie: Arc<SimPpcieMode>,
     pub dir: tempfile::TempDir,
     pub config: NodeConfig,
     /// Driver and override of every function at the start.
@@ -62,11 +64,18 @@ impl World {
         let config = NodeConfig { paths, budgets: fast_budgets(), ..NodeConfig::default() };
         let bus = Arc::new(bus);
         let initial = snapshot(&bus);
-        Self { bus, usage: Arc::new(SimUsage::default()), dir, config, initial }
+        Self { bus, usage: Arc::new(SimUsage::default()), ppcie: Arc::default(), dir, config, initial }
     }
 
     pub fn hgx(gpus: u8) -> Self {
         Self::new(SimBus::hgx(gpus))
+    }
+
+    /// An HGX board of 8 GPUs and 4 NVSwitches, every one in PPCIe mode.
+    pub fn ppcie() -> Self {
+        let w = Self::new(SimBus::hgx_ppcie());
+        w.ppcie.set_all(Some(ccgpu_host_shim::PpcieMode::On));
+        w
     }
 
     pub fn legacy(mut self) -> Self {
@@ -75,7 +84,7 @@ impl World {
     }
 
     pub fn backends(&self) -> Backends {
-        Backends::simulated(self.bus.clone(), self.usage.clone(), None)
+        Backends { ppcie: self.ppcie.clone(), ..Backends::simulated(self.bus.clone(), self.usage.clone(), None) }
     }
 
     pub fn open(&self) -> (Node, RecoveryReport) {
@@ -171,6 +180,16 @@ pub fn gpu(bus_no: u8) -> DeviceName {
 /// The i-th GPU of `SimBus::hgx`.
 pub fn hgx_gpu(i: u8) -> DeviceName {
     gpu(0x18 + i * 0x10)
+}
+
+/// The `i`-th NVSwitch of [`SimBus::hgx_ppcie`].
+pub fn hgx_switch(i: u8) -> DeviceName {
+    DeviceName::new(DeviceKind::Nvswitch, PciAddress::new(0, 0xc5 + i, 0, 0).unwrap())
+}
+
+/// The PPCIe unit of [`SimBus::hgx_ppcie`], named after its first GPU.
+pub fn hgx_unit() -> DeviceName {
+    "ppcie-0000-18-00-0".parse().unwrap()
 }
 
 pub fn uid(s: &str) -> ClaimUid {

@@ -107,6 +107,31 @@ impl SimBus {
         bus
     }
 
+    /// An HGX H100/H200 baseboard as protected PCIe (PPCIe) passes it: [`SimBus::hgx`]`(8)` plus its
+    /// four NVSwitches (`0x10de:0x22a3`, class `0x068000`, the LS10 switch of the HGX H100 board) at
+    /// `0000:c5:00.0`–`0000:c8:00.0`, each alone in its IOMMU group (40–43), on the `nvidia` driver.
+    pub fn hgx_ppcie() -> Self {
+        Self::hgx_with_switches(8, 4)
+    }
+
+    /// [`SimBus::hgx`]`(gpus)` plus `switches` NVSwitches laid out as in [`SimBus::hgx_ppcie`] (for the
+    /// incomplete boards a plugin must refuse).
+    pub fn hgx_with_switches(gpus: u8, switches: u8) -> Self {
+        let bus = Self::hgx(gpus);
+        for i in 0..switches {
+            let b = 0xc5u8.wrapping_add(i);
+            let at = PciAddress::new(0, b, 0, 0).unwrap_or_else(|| unreachable!("device 0, function 0"));
+            bus.add_function(
+                SimFunction::new(at, NVIDIA_VENDOR, 0x22a3, 0x068000)
+                    .group(40 + u32::from(i))
+                    .numa(u32::from(i / 2))
+                    .root(&format!("pci0000:{:02x}", b & 0xf0)),
+            );
+        }
+        bus.probe_all();
+        bus
+    }
+
     /// Registers a driver with a static id table (the order of registration is the probe order).
     ///
     /// # Panics

@@ -17,8 +17,8 @@ mod rim_source;
 mod verify_bundle;
 mod verify_gpu;
 mod verify_snp;
-mod verify_tdx;
 mod verify_switch;
+mod verify_tdx;
 
 use std::process::ExitCode;
 

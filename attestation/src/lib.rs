@@ -118,6 +118,7 @@ pub use crate::{
         RootsError, SnpAppraisal, SnpAppraise, SnpCheck, SnpEvidence, SnpIdentity, SnpPolicy, SnpRevocation, Tcb,
         VekKind, appraise_snp, check_not_revoked, parse_crl,
     },
+    switch::{SwitchAppraisal, SwitchCheck, SwitchEvidence, SwitchIdentity, appraise_switch, device_pdi},
     tdx::{
         BodyKind, CollateralError, CollateralNeeded, HEADER_LEN, Hex, INTEL_SGX_ROOT_CA_PEM, IntelRoots,
         MAX_COLLATERAL_LEN, MAX_QUOTE_LEN, ModuleIdentity, ModuleIdentityEntry, PckCa, PckExtension, PckExtensionError,
@@ -125,6 +126,5 @@ pub use crate::{
         TcbVerdict, TdReport, TdxAppraisal, TdxAppraise, TdxCheck, TdxCollateral, TdxEvidence, TdxIdentity, TdxPolicy,
         TdxQuote, appraise_tdx, body_offset, crl_der, header_offset, qe_offset, split_signed, td_attribute,
     },
-    switch::{SwitchAppraisal, SwitchCheck, SwitchEvidence, SwitchIdentity, appraise_switch, device_pdi},
     x509::{CertChain, ChainParseError, TrustAnchor},
 };

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use ccgpu_guest_agent::{
-    Agent, ApiLimits, ApiServer, AuditLog, Config, Deps, DirRims, HostSystem, LocalVerifier, Mode, NoRims, NvmlBackend,
-    OnFailure, Outcome, RemoteVerifier, RimSource, SevGuest, Verifier, unix_address, vsock_address,
+    Agent, ApiLimits, ApiServer, AuditLog, Config, CpuTeeDevice, Deps, DirRims, HostSystem, LocalVerifier, Mode,
+    NoRims, NvmlBackend, OnFailure, Outcome, RemoteVerifier, RimSource, Verifier, unix_address, vsock_address,
 };
 use ccgpu_pci::SysfsBus;
 use clap::Parser;
@@ -99,7 +99,7 @@ fn real_deps(args: &Args, config: &Config) -> anyhow::Result<Deps> {
         bus: Arc::new(SysfsBus::new(&args.sysfs)),
         system: Arc::new(HostSystem::default()),
         gpu_backend: Arc::new(NvmlBackend::default()),
-        tee: Arc::new(SevGuest::new(&config.sev_guest, config.snp_vmpl)),
+        tee: Arc::new(CpuTeeDevice::from_config(config)),
         rims,
         verifier,
         log: Arc::new(AuditLog::new(&config.log)),

@@ -19,7 +19,7 @@ use std::os::fd::AsRawFd as _;
 use std::path::{Path, PathBuf};
 
 use super::TeeError;
-use super::sev::{RawExtReport, SnpGuestDevice};
+use super::guest_device::{RawExtReport, SnpGuestDevice};
 
 /// The certificate buffer asked for first: 4 pages (the kernel's `SEV_FW_BLOB_MAX_SIZE`).
 pub const INITIAL_CERTS_LEN: usize = 4 * PAGE;

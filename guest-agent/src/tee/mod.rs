@@ -11,6 +11,7 @@
 //! refused: nothing else binds the GPU reports to this VM).
 
 mod certtable;
+mod guest_device;
 mod ioctl;
 mod select;
 pub mod sev;
@@ -21,9 +22,10 @@ use std::fmt;
 use thiserror::Error;
 
 pub use self::certtable::{MAX_CERT_ENTRIES, parse_cert_table};
+pub use self::guest_device::{RawExtReport, SnpGuestDevice};
 pub use self::ioctl::{INITIAL_CERTS_LEN, MAX_CERTS_LEN, SevGuestIoctl};
 pub use self::select::CpuTeeDevice;
-pub use self::sev::{RawExtReport, SEV_GUEST_DEVICE, SevGuest, SnpGuestDevice};
+pub use self::sev::{SEV_GUEST_DEVICE, SevGuest};
 pub use self::tsm::{Configfs, ConfigfsTsm, TSM_REPORT_ROOT, TeeKind, TsmEvidence, TsmFs};
 
 /// A CPU TEE report and what verifies it.

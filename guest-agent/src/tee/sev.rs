@@ -10,34 +10,17 @@
 //! Without a VCEK/VLEK in the table the evidence cannot be verified offline, and that is an error here
 //! rather than a bundle nobody can check.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use ::sev::firmware::host::{CertTableEntry, CertType};
 
 use super::certtable::parse_cert_table;
+use super::guest_device::SnpGuestDevice;
 use super::ioctl::SevGuestIoctl;
 use super::{CpuReport, CpuTee, TeeError};
 
 /// The usual guest device path.
 pub const SEV_GUEST_DEVICE: &str = "/dev/sev-guest";
-
-/// What `SNP_GET_EXT_REPORT` returned, unparsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawExtReport {
-    /// The attestation report (the response's report bytes, framing checked).
-    pub report: Vec<u8>,
-    /// The certificate buffer as the host filled it (the table, then zeros).
-    pub certs: Vec<u8>,
-}
-
-/// A device that answers `SNP_GET_EXT_REPORT`.
-pub trait SnpGuestDevice: Send + Sync + fmt::Debug {
-    /// Whether the device exists.
-    fn present(&self) -> bool;
-    /// An extended report carrying `report_data`, for `vmpl`.
-    fn ext_report(&self, report_data: &[u8; 64], vmpl: u32) -> Result<RawExtReport, TeeError>;
-}
 
 /// The SEV-SNP guest device.
 #[derive(Debug, Clone)]
@@ -107,6 +90,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::tee::guest_device::RawExtReport;
 
     /// A fake guest device answering with a fixed certificate buffer (what a malicious host fills in).
     #[derive(Debug)]

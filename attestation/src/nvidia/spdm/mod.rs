@@ -16,13 +16,15 @@
 //! ```
 
 mod opaque;
+mod opaque_type;
 mod request;
 mod response;
 mod switch;
 
 use thiserror::Error;
 
-pub use opaque::{FeatureFlag, Nvdec0Status, OpaqueData, OpaqueEntry, OpaqueType, ReportLayout, VbiosVersion};
+pub use opaque::{FeatureFlag, Nvdec0Status, OpaqueData, OpaqueEntry, VbiosVersion};
+pub use opaque_type::{OpaqueType, ReportLayout};
 pub use request::{GetMeasurementsRequest, REQUEST_LEN};
 pub use response::{MeasurementBlock, MeasurementsResponse, SIGNATURE_LEN};
 pub use switch::{Pdi, SWITCH_GPU_PDIS, SwitchOpaque};

@@ -1,6 +1,7 @@
 //! The SPDM 1.1 MEASUREMENTS response: measurement blocks, responder nonce, opaque data, signature.
 
-use super::opaque::{OpaqueData, ReportLayout};
+use super::opaque::OpaqueData;
+use super::opaque_type::ReportLayout;
 use super::request::GetMeasurementsRequest;
 use super::{SpdmError, field_err};
 use crate::reader::Reader;

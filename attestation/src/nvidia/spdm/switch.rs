@@ -14,7 +14,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 use super::SpdmError;
-use super::opaque::{OpaqueType, identifier, le_uint};
+use super::opaque_type::{OpaqueType, identifier, le_uint};
 
 /// How many GPU PDIs an LS10 report lists (one HGX board's eight GPUs).
 pub const SWITCH_GPU_PDIS: usize = 8;

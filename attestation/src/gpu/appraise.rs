@@ -1,7 +1,7 @@
 //! [`appraise_gpu`]: the numbered steps of `ccgpu verify gpu --help`, one call each.
 
 use super::checks::{self, RimKind};
-use super::{GpuAppraisal, GpuAppraise, GpuEvidence, GpuIdentity, Revocation, RevocationMode};
+use super::{GpuAppraisal, GpuAppraise, GpuCheck, GpuEvidence, GpuIdentity, Revocation, RevocationMode};
 use crate::appraisal::Checks;
 use crate::cache::VerifierCache;
 use crate::crypto;
@@ -35,9 +35,9 @@ pub fn appraise_gpu(evidence: &GpuEvidence<'_>, ctx: &GpuAppraise<'_>) -> GpuApp
     let leaf = evidence.chain.ders().first().and_then(|d| parse_one(d).ok());
     checks::fwid(&mut checks, report.as_ref(), leaf.as_ref(), ctx.policy);
     // 5. The report signature verifies with the attestation key.
-    checks::report_signature(&mut checks, report.as_ref(), leaf.as_ref());
+    checks::report_signature(&mut checks, GpuCheck::ReportSignature, report.as_ref(), leaf.as_ref());
     // 6. The report carries the expected nonce.
-    checks::nonce(&mut checks, report.as_ref(), ctx.nonce);
+    checks::nonce(&mut checks, GpuCheck::Nonce, report.as_ref(), ctx.nonce);
     // 7. The driver RIM is NVIDIA's, for this chip and driver.
     let driver = checks::rim(&mut checks, RimKind::Driver, evidence.driver_rim, &identity, ctx, &mut warnings);
     // 8. The VBIOS RIM is NVIDIA's, for this chip and VBIOS.

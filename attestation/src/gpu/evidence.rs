@@ -66,7 +66,7 @@ pub enum Revocation<'a> {
 
 impl<'a> Revocation<'a> {
     /// The responses and the OCSP time that judge the device chain; `None` when not checked.
-    pub(super) fn for_device(self) -> Option<(&'a [OcspResponse], OffsetDateTime)> {
+    pub(crate) fn for_device(self) -> Option<(&'a [OcspResponse], OffsetDateTime)> {
         match self {
             Self::Responses { responses, device_at, .. } => Some((responses, device_at)),
             Self::NotChecked => None,
@@ -74,7 +74,7 @@ impl<'a> Revocation<'a> {
     }
 
     /// The responses and the OCSP time that judge the RIM signing chains; `None` when not checked.
-    pub(super) fn for_rims(self) -> Option<(&'a [OcspResponse], OffsetDateTime)> {
+    pub(crate) fn for_rims(self) -> Option<(&'a [OcspResponse], OffsetDateTime)> {
         match self {
             Self::Responses { responses, rim_at, .. } => Some((responses, rim_at)),
             Self::NotChecked => None,

@@ -27,6 +27,8 @@ mod result;
 
 pub use appraise::appraise_gpu;
 pub use check::GpuCheck;
+/// The step functions the NVSwitch appraisal shares with the GPU's (same rules, its own check names).
+pub(crate) use checks::{RevocationTarget, nonce, report_signature, revocation_check};
 pub use evidence::{GpuAppraise, GpuEvidence, Revocation, implied_rim_ids, revocation_queries};
 pub use identity::GpuIdentity;
 pub use result::{ChainSummary, GpuAppraisal, RevocationMode};

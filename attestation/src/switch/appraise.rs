@@ -1,11 +1,11 @@
 //! [`appraise_switch`]: the numbered steps of an NVSwitch appraisal, one call each.
 
 use super::checks;
-use super::{SwitchAppraisal, SwitchEvidence, SwitchIdentity};
+use super::{SwitchAppraisal, SwitchCheck, SwitchEvidence, SwitchIdentity};
 use crate::appraisal::Checks;
 use crate::cache::VerifierCache;
 use crate::crypto;
-use crate::gpu::{GpuAppraise, Revocation, RevocationMode};
+use crate::gpu::{self, GpuAppraise, Revocation, RevocationMode};
 use crate::x509::{parse_one, rfc3339};
 
 /// Appraises one NVSwitch.
@@ -34,9 +34,9 @@ pub fn appraise_switch(evidence: &SwitchEvidence<'_>, ctx: &GpuAppraise<'_>) -> 
     let leaf = evidence.chain.ders().first().and_then(|d| parse_one(d).ok());
     checks::fwid(&mut checks, report.as_ref(), leaf.as_ref());
     // 6. The report signature verifies with the attestation key.
-    checks::report_signature(&mut checks, report.as_ref(), leaf.as_ref());
+    gpu::report_signature(&mut checks, SwitchCheck::ReportSignature, report.as_ref(), leaf.as_ref());
     // 7. The report carries the expected nonce.
-    checks::nonce(&mut checks, report.as_ref(), ctx.nonce);
+    gpu::nonce(&mut checks, SwitchCheck::Nonce, report.as_ref(), ctx.nonce);
     // 8. The VBIOS RIM is NVIDIA's, for LS10 and this VBIOS.
     let rim = checks::rim(&mut checks, evidence.vbios_rim, &identity, ctx, &mut warnings);
     // 9. Every active golden measurement matches the report.

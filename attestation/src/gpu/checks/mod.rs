@@ -12,5 +12,6 @@ mod rim;
 pub(super) use device::{arch, device_chain};
 pub(super) use measurements::measurements;
 pub(super) use policy::policy;
-pub(super) use report::{fwid, nonce, report_parsed, report_signature};
+pub(crate) use report::{fwid, nonce, report_parsed, report_signature};
+pub(crate) use revocation::{Target as RevocationTarget, check as revocation_check};
 pub(super) use rim::{RimKind, rim};

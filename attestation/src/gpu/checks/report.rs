@@ -3,7 +3,7 @@
 
 use x509_parser::certificate::X509Certificate;
 
-use crate::appraisal::Checks;
+use crate::appraisal::{Check, Checks};
 use crate::gpu::GpuCheck;
 use crate::nvidia::spdm::AttestationReport;
 use crate::policy::Policy;
@@ -61,13 +61,13 @@ pub(crate) fn fwid(
 }
 
 /// Step 5: The report signature verifies with the attestation key (authoritative only if the device chain
-/// validated).
-pub(crate) fn report_signature(
-    checks: &mut Checks<GpuCheck>,
+/// validated). Recorded as `check` (the NVSwitch appraisal's step uses it too).
+pub(crate) fn report_signature<C: Check>(
+    checks: &mut Checks<C>,
+    check: C,
     report: Option<&AttestationReport>,
     leaf: Option<&X509Certificate<'_>>,
 ) {
-    let check = GpuCheck::ReportSignature;
     let (r, leaf) = match (report, leaf) {
         (Some(r), Some(leaf)) => (r, leaf),
         (None, _) => return checks.not_run(check, "the report did not parse"),
@@ -85,20 +85,23 @@ pub(crate) fn report_signature(
     }
 }
 
-/// Step 6: Freshness: the report's request nonce equals the expected nonce.
-pub(crate) fn nonce(checks: &mut Checks<GpuCheck>, report: Option<&AttestationReport>, expected: &[u8; 32]) {
+/// Step 6: Freshness: the report's request nonce equals the expected nonce. Recorded as `check`.
+pub(crate) fn nonce<C: Check>(
+    checks: &mut Checks<C>,
+    check: C,
+    report: Option<&AttestationReport>,
+    expected: &[u8; 32],
+) {
     match report {
-        Some(r) if &r.request().nonce == expected => {
-            checks.pass(GpuCheck::Nonce, "request nonce equals the expected nonce")
-        }
+        Some(r) if &r.request().nonce == expected => checks.pass(check, "request nonce equals the expected nonce"),
         Some(r) => checks.fail(
-            GpuCheck::Nonce,
+            check,
             format!(
                 "report nonce {} differs from the expected {}",
                 hex::encode(r.request().nonce),
                 hex::encode(expected)
             ),
         ),
-        None => checks.not_run(GpuCheck::Nonce, "the report did not parse"),
+        None => checks.not_run(check, "the report did not parse"),
     }
 }

@@ -1,19 +1,20 @@
 //! Revocation of one certificate chain by OCSP, for step 3 (the device chain) and steps 7–8 (the RIM
 //! signing chains): each certificate at the checked positions is judged by the response that names it,
-//! with its issuer the next certificate (the anchor after the last).
+//! with its issuer the next certificate (the anchor after the last). The NVSwitch appraisal uses the same
+//! rules through [`check`], generic over the check kind.
 
 use std::ops::RangeInclusive;
 
 use time::OffsetDateTime;
 
-use crate::appraisal::Checks;
-use crate::gpu::{ChainSummary, GpuCheck};
+use crate::appraisal::{Check, Checks};
+use crate::gpu::ChainSummary;
 use crate::ocsp::{CertRevocation, OcspError, OcspOptions, OcspRequirement, OcspResponse, check_certificate};
 use crate::policy::OcspPolicy;
 use crate::x509::{CertChain, TrustAnchor, describe, parse_one, rfc3339};
 
 /// The certificates whose revocation one check establishes.
-pub(super) struct Target<'a> {
+pub(crate) struct Target<'a> {
     /// The chain as given; `None` when it could not be read.
     pub chain: Option<&'a CertChain>,
     /// The anchor that issued the chain's last certificate.
@@ -24,9 +25,9 @@ pub(super) struct Target<'a> {
 
 /// Establishes revocation for the target with `judged` (the responses and the OCSP time; `None` when
 /// revocation is not checked), records `check` and fills the chain summary's OCSP fields.
-pub(super) fn check(
-    checks: &mut Checks<GpuCheck>,
-    check: GpuCheck,
+pub(crate) fn check<C: Check>(
+    checks: &mut Checks<C>,
+    check: C,
     policy: &OcspPolicy,
     judged: Option<(&[OcspResponse], OffsetDateTime)>,
     target: &Target<'_>,

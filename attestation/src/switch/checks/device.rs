@@ -1,9 +1,8 @@
 //! Steps 2 and 3: the device certificate names an LS10, and the chain validates to NVIDIA's pinned
 //! device root (the same root as a GPU's), with its revocation status.
 
-use super::revocation;
 use crate::appraisal::Checks;
-use crate::gpu::{ChainSummary, GpuAppraise};
+use crate::gpu::{ChainSummary, GpuAppraise, RevocationTarget, revocation_check};
 use crate::switch::{SwitchCheck, SwitchIdentity};
 use crate::x509::{CertChain, ChainError, ChainRule, ValidatedChain, parse_one, rfc3339, validate_cached};
 
@@ -49,14 +48,13 @@ pub(crate) fn device_chain(
     }
     let mut summary = summary_of(&device, chain);
     let positions = 1..=chain.len().saturating_sub(2);
-    revocation::check(
+    let target = RevocationTarget { chain: Some(chain), anchor: &ctx.anchors.device, positions };
+    revocation_check(
         checks,
         SwitchCheck::DeviceChainOcsp,
-        ctx,
-        revocation::for_device(ctx.revocation),
-        Some(chain),
-        &ctx.anchors.device,
-        positions,
+        &ctx.policy.ocsp,
+        ctx.revocation.for_device(),
+        &target,
         &mut summary,
         warnings,
     );

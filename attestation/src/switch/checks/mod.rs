@@ -4,10 +4,9 @@
 mod device;
 mod measurements;
 mod report;
-mod revocation;
 mod rim;
 
 pub(super) use device::{arch, device_chain};
 pub(super) use measurements::measurements;
-pub(super) use report::{fwid, nonce, pdi, report_parsed, report_signature};
+pub(super) use report::{fwid, pdi, report_parsed};
 pub(super) use rim::rim;

@@ -1,12 +1,13 @@
-//! Steps 1 and 4–7: the report parses in the LS10 layout; it states the certificate's PDI, is bound to
-//! the attestation certificate, signed with its key, and fresh.
+//! Steps 1 and 4–5: the report parses in the LS10 layout; it states the certificate's PDI and is bound to
+//! the attestation certificate. Steps 6–7 (signature, nonce) are the GPU's own step functions
+//! (`crate::gpu::report_signature`, `crate::gpu::nonce`), recorded under the switch's check names.
 
 use x509_parser::certificate::X509Certificate;
 
 use crate::appraisal::Checks;
 use crate::nvidia::spdm::AttestationReport;
 use crate::switch::{SwitchCheck, SwitchIdentity};
-use crate::x509::{leaf_fwid, leaf_public_key};
+use crate::x509::leaf_fwid;
 
 /// Step 1: The report parses as SPDM GET_MEASUREMENTS + MEASUREMENTS with LS10 opaque data.
 pub(crate) fn report_parsed(checks: &mut Checks<SwitchCheck>, report: &[u8]) -> Option<AttestationReport> {
@@ -72,47 +73,5 @@ pub(crate) fn fwid(
             "the LS10 report layout has no FWID field: the report is bound to the attestation certificate by its \
              signature (report-signature)",
         ),
-    }
-}
-
-/// Step 6: The report signature verifies with the attestation key.
-pub(crate) fn report_signature(
-    checks: &mut Checks<SwitchCheck>,
-    report: Option<&AttestationReport>,
-    leaf: Option<&X509Certificate<'_>>,
-) {
-    let check = SwitchCheck::ReportSignature;
-    let (r, leaf) = match (report, leaf) {
-        (Some(r), Some(leaf)) => (r, leaf),
-        (None, _) => return checks.not_run(check, "the report did not parse"),
-        (_, None) => return checks.not_run(check, "no readable attestation certificate"),
-    };
-    match leaf_public_key(leaf) {
-        Ok(key) => match r.verify_signature(&key) {
-            Ok(()) => checks.pass(
-                check,
-                format!("ECDSA P-384/SHA-384 over {} bytes, key of chain certificate 0", r.signed_bytes().len()),
-            ),
-            Err(e) => checks.fail(check, format!("{e} (key of chain certificate 0)")),
-        },
-        Err(e) => checks.fail(check, format!("attestation certificate key: {e}")),
-    }
-}
-
-/// Step 7: Freshness: the report's request nonce equals the expected nonce.
-pub(crate) fn nonce(checks: &mut Checks<SwitchCheck>, report: Option<&AttestationReport>, expected: &[u8; 32]) {
-    match report {
-        Some(r) if &r.request().nonce == expected => {
-            checks.pass(SwitchCheck::Nonce, "request nonce equals the expected nonce")
-        }
-        Some(r) => checks.fail(
-            SwitchCheck::Nonce,
-            format!(
-                "report nonce {} differs from the expected {}",
-                hex::encode(r.request().nonce),
-                hex::encode(expected)
-            ),
-        ),
-        None => checks.not_run(SwitchCheck::Nonce, "the report did not parse"),
     }
 }

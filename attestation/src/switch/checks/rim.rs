@@ -2,9 +2,8 @@
 //! chain to NVIDIA's pinned RIM root, its revocation, and that it is a SWITCH RIM for LS10 and the VBIOS
 //! version the report states.
 
-use super::revocation;
 use crate::appraisal::Checks;
-use crate::gpu::{ChainSummary, GpuAppraise};
+use crate::gpu::{ChainSummary, GpuAppraise, RevocationTarget, revocation_check};
 use crate::nvidia::rim::{self, RimChainError, RimVerification};
 use crate::switch::identity::LS10;
 use crate::switch::{SwitchCheck, SwitchIdentity};
@@ -74,14 +73,13 @@ pub(crate) fn rim(
         let below_root = if ends_with_anchor { c.len().saturating_sub(1) } else { c.len() };
         0..=below_root.saturating_sub(1)
     });
-    revocation::check(
+    let target = RevocationTarget { chain: v.signing_chain.as_ref(), anchor: &ctx.anchors.rim, positions };
+    revocation_check(
         checks,
         VbiosRimOcsp,
-        ctx,
-        revocation::for_rims(ctx.revocation),
-        v.signing_chain.as_ref(),
-        &ctx.anchors.rim,
-        positions,
+        &ctx.policy.ocsp,
+        ctx.revocation.for_rims(),
+        &target,
         &mut summary,
         warnings,
     );

@@ -27,7 +27,8 @@ pub fn appraise_tdx(evidence: &TdxEvidence<'_>, ctx: &TdxAppraise<'_>) -> TdxApp
     let mut scratch = Checks::default();
     let collateral = checks::collateral_signatures(&mut scratch, ctx);
     // 3. Nothing in the PCK chain, nor the TCB Signing certificate, is revoked.
-    let crl_until = checks::revocation(&mut checks, pck.as_ref(), collateral.signer.as_ref(), ctx);
+    let crl_until =
+        checks::revocation(&mut checks, pck.as_ref(), [collateral.signer.as_ref(), collateral.qe_signer.as_ref()], ctx);
     // 4. The PCK signed the QE report, which binds the attestation key.
     checks::qe_report(&mut checks, quote.as_ref(), pck.as_ref());
     // 5. The attestation key signed the quote.

@@ -23,6 +23,9 @@ pub(crate) struct Collateral {
     pub qe_identity: Option<QeIdentity>,
     /// The TCB Signing chain that signed the TCB info.
     pub signer: Option<CertChain>,
+    /// The chain that signed the QE identity (the same TCB Signing certificate in Intel's PCS today, but
+    /// judged on its own: the root CA CRL must clear it too).
+    pub qe_signer: Option<CertChain>,
     /// The earliest notAfter of the signing chains.
     pub valid_until: Option<OffsetDateTime>,
 }
@@ -68,6 +71,7 @@ pub(crate) fn collateral_signatures(checks: &mut Checks<TdxCheck>, ctx: &TdxAppr
         Ok((chain, until, q)) => {
             checks.pass(TdxCheck::QeIdentitySignature, format!("TD_QE identity signed by {}", subject(&chain)));
             out.valid_until = Some(out.valid_until.map_or(until, |u| u.min(until)));
+            out.qe_signer = Some(chain);
             out.qe_identity = Some(q);
         }
         Err(e) => checks.fail(TdxCheck::QeIdentitySignature, e),

@@ -63,12 +63,12 @@ pub(crate) fn pck_chain(
     })
 }
 
-/// Step 3: the root CA CRL lists neither the PCK CA nor the TCB Signing certificate, the PCK CRL (issued
+/// Step 3: the root CA CRL lists neither the PCK CA nor the collateral signers (TCB info, QE identity), the PCK CRL (issued
 /// by the PCK CA of the quote's chain) does not list the PCK, and both are current.
 pub(crate) fn revocation(
     checks: &mut Checks<TdxCheck>,
     pck: Option<&Pck>,
-    tcb_signer: Option<&CertChain>,
+    signers: [Option<&CertChain>; 2],
     ctx: &TdxAppraise<'_>,
 ) -> Option<OffsetDateTime> {
     let pck = needs(checks, pck, &[TdxCheck::Revocation], "the PCK chain did not validate")?;
@@ -84,9 +84,12 @@ pub(crate) fn revocation(
         checks.fail(TdxCheck::Revocation, "the PCK chain does not parse");
         return None;
     };
-    let signer = tcb_signer.and_then(|c| c.ders().first()).and_then(|d| parse_one(d).ok());
+    // The collateral signers (TCB info, QE identity) are issued by the root too: the root CA CRL must
+    // clear each of them, not only the PCK CA.
+    let signers: Vec<_> =
+        signers.iter().flatten().filter_map(|c| c.ders().first()).filter_map(|d| parse_one(d).ok()).collect();
     let mut root_subjects = vec![&certs[1]];
-    root_subjects.extend(signer.as_ref());
+    root_subjects.extend(signers.iter());
     let root = crl::judge("root CA CRL", &collateral.root_ca_crl, &certs[2], &root_subjects, ctx.at, ctx.cache);
     let pck_crl = crl::judge("PCK CRL", &collateral.pck_crl, &certs[1], &[&certs[0]], ctx.at, ctx.cache);
     match (root, pck_crl) {
@@ -96,7 +99,10 @@ pub(crate) fn revocation(
                 format!(
                     "not revoked: root CA CRL ({} listed){}, PCK CRL ({} listed)",
                     r.listed,
-                    if signer.is_some() { " also clears the TCB Signing certificate" } else { "" },
+                    match signers.len() {
+                        0 => "",
+                        _ => " also clears the collateral signing certificate(s)",
+                    },
                     p.listed
                 ),
             );

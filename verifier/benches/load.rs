@@ -60,6 +60,8 @@ fn spawn(files: &Files, log_dir: &Path, workers: usize) -> Server {
         .arg(format!("--log-dir={}", log_dir.display()))
         .arg(format!("--trust-dir={}", files.trust.display()))
         .arg(format!("--rims={}", files.rims.display()))
+        // The simulated PKI has no OCSP responder.
+        .arg("--ocsp=off")
         .arg(format!("--workers={workers}"))
         .arg("--rate=1000000")
         .arg("--burst=1000000")

@@ -99,6 +99,14 @@ fn the_manifests_parse_and_agree_with_the_binary() {
     for required in ["--ear-key", "--log-key", "--policy", "--log-dir"] {
         assert!(flags.contains(required), "{required} missing");
     }
+    // The relying party checks revocation, and its OCSP cache is a writable mount (the root filesystem is
+    // read-only).
+    assert!(args.iter().any(|a| a == "--ocsp=online"), "the shipped verifier must check OCSP online: {args:?}");
+    let ocsp_cache = args.iter().find_map(|a| a.strip_prefix("--ocsp-cache=")).expect("--ocsp-cache");
+    assert!(
+        c.volume_mounts.iter().flatten().any(|m| ocsp_cache.starts_with(&m.mount_path) && m.read_only != Some(true)),
+        "{ocsp_cache} is not on a writable mount"
+    );
     // The keys the flags name are the Secret's keys, mounted where the flags look.
     let secret = &m.secrets[0];
     let keys: BTreeSet<String> = secret.string_data.clone().expect("data").into_keys().collect();

@@ -52,6 +52,8 @@ fn spawn_on(files: &Files, trust: &Path, rims: &Path) -> Verifier {
         .arg(format!("--log-dir={}", files.log_dir.display()))
         .arg(format!("--trust-dir={}", trust.display()))
         .arg(format!("--rims={}", rims.display()))
+        // The simulated PKI has no OCSP responder.
+        .arg("--ocsp=off")
         .arg("--workers=2")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

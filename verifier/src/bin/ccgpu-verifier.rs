@@ -54,9 +54,10 @@ struct Args {
     /// The RIM cache directory, or `off`.
     #[arg(long, value_name = "DIR|off", default_value = "/var/cache/ccgpu-verifier/rims")]
     rim_cache: String,
-    /// OCSP: `off`, `online` (each certificate's NVIDIA responder, or --ocsp-url, through the cache), or
-    /// a directory of recorded responses (DER).
-    #[arg(long, value_name = "online|DIR|off", default_value = "off")]
+    /// OCSP: `online` (each certificate's NVIDIA responder, or --ocsp-url, through the cache; the
+    /// default: a relying party checks revocation), a directory of recorded responses (DER), or `off`
+    /// (revocation recorded as not checked; the policy's `ocsp.require` decides whether that fails).
+    #[arg(long, value_name = "online|DIR|off", default_value = "online")]
     ocsp: String,
     /// With `--ocsp online`: ask this responder (a mirror) for every certificate.
     #[arg(long, value_name = "URL")]

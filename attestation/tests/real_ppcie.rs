@@ -109,6 +109,12 @@ fn nonce_of(report: &[u8]) -> [u8; 32] {
         .nonce
 }
 
+/// A switch check's name, with its policy step (which judges the switch's RIM, and does not run without
+/// one) counted among the RIM checks.
+fn switch_rim_name(c: SwitchCheck) -> &'static str {
+    if c == SwitchCheck::Policy { "vbios-rim-policy" } else { c.name() }
+}
+
 /// Only the RIM checks (and what needs a verified RIM) may fail.
 fn only_rims_fail<C: std::fmt::Debug + Copy>(what: &str, failed: &[C], name: impl Fn(C) -> &'static str) {
     assert!(
@@ -161,7 +167,7 @@ fn every_real_board_verifies(set: &str, board: &Board) {
             assert!(s.checks.passed(c), "{set} switch {i}: {c} {:?}", s.checks.get(c));
         }
         assert!(matches!(s.checks.get(SwitchCheck::VbiosRimPresent), Some(Outcome::Failed { .. })));
-        only_rims_fail(&format!("{set} switch {i}"), &s.checks.failures(), SwitchCheck::name);
+        only_rims_fail(&format!("{set} switch {i}"), &s.checks.failures(), switch_rim_name);
         assert_eq!(s.identity.chip.as_deref(), Some("LS10"));
     }
     for (i, g) in a.gpus.iter().enumerate() {
@@ -287,13 +293,16 @@ fn tampered_switch_report_fails_its_signature_and_the_board() {
 }
 
 fn sdk_switch(rim: &str) -> Option<ccgpu_attestation::SwitchAppraisal> {
+    sdk_switch_under(rim, &Policy::default())
+}
+
+fn sdk_switch_under(rim: &str, policy: &Policy) -> Option<ccgpu_attestation::SwitchAppraisal> {
     let read = |rel: &str| ccgpu_test_support::read_testdata(&format!("{SDK}/{rel}"));
     let text = read("switchAttestationReport.txt")?;
     let report = hex::decode(String::from_utf8_lossy(&text).split_whitespace().collect::<String>()).expect("hex");
     let chain = CertChain::from_pem(&read("switchCertChain.txt")?).expect("chain");
     let rim = read(rim)?;
     let anchors = Anchors::nvidia();
-    let policy = Policy::default();
     let nonce = nonce_of(&report);
     Some(appraise_switch(
         &SwitchEvidence { report: &report, chain: &chain, vbios_rim: Some(&rim) },
@@ -302,11 +311,26 @@ fn sdk_switch(rim: &str) -> Option<ccgpu_attestation::SwitchAppraisal> {
             // Inside the RIM signing certificate's validity (from 2026-05-20) and the device chain's.
             at: time::macros::datetime!(2026-06-01 0:00 UTC),
             anchors: &anchors,
-            policy: &policy,
+            policy,
             revocation: Revocation::NotChecked,
             cache: None,
         },
     ))
+}
+
+#[test]
+fn a_switch_rim_outside_gpu_accepted_rims_is_refused_by_policy() {
+    const RIM: &str = "switchVBIOSRim_NV_SWITCH_BIOS_5612_0002_890_9610550001.xml";
+    let Some(a) = sdk_switch(RIM) else { return };
+    let digest = a.rim_digest.clone().expect("the RIM's digest");
+    let mut pinned = Policy::default();
+    pinned.gpu.accepted_rims = vec![format!("sha384:{}", "0".repeat(96))];
+    let Some(refused) = sdk_switch_under(RIM, &pinned) else { return };
+    assert!(matches!(refused.checks.get(SwitchCheck::Policy), Some(Outcome::Failed { .. })), "{:#?}", refused.checks);
+    assert_eq!(refused.verdict, Verdict::Contraindicated);
+    pinned.gpu.accepted_rims = vec![format!("sha384:{digest}")];
+    let Some(accepted) = sdk_switch_under(RIM, &pinned) else { return };
+    assert_eq!(accepted.verdict, Verdict::Affirming, "{:#?}", accepted.checks);
 }
 
 #[test]
@@ -407,7 +431,7 @@ fn sdk_serialized_ls10_evidence_verifies_and_four_copies_are_not_a_board() {
         for c in [SwitchCheck::DeviceChain, SwitchCheck::Pdi, SwitchCheck::ReportSignature, SwitchCheck::Nonce] {
             assert!(a.checks.passed(c), "switch {i}: {c} {:?}", a.checks.get(c));
         }
-        only_rims_fail(&format!("SDK switch {i}"), &a.checks.failures(), SwitchCheck::name);
+        only_rims_fail(&format!("SDK switch {i}"), &a.checks.failures(), switch_rim_name);
         if i > 0 {
             links.push(DeviceLinks { pdi: a.established_pdi(), peers: a.identity.gpu_pdis.clone() });
         }

@@ -6,6 +6,7 @@ use crate::appraisal::Checks;
 use crate::cache::VerifierCache;
 use crate::crypto;
 use crate::gpu::{self, GpuAppraise, Revocation, RevocationMode};
+use crate::policy::RimRef;
 use crate::x509::{parse_one, rfc3339};
 
 /// Appraises one NVSwitch.
@@ -42,6 +43,13 @@ pub fn appraise_switch(evidence: &SwitchEvidence<'_>, ctx: &GpuAppraise<'_>) -> 
     // 9. Every active golden measurement matches the report.
     let verified = rim.as_ref().and_then(|(v, _)| v.verified.as_ref());
     let measurements = checks::measurements(&mut checks, report.as_ref(), verified);
+    // 10. The RIM used is one the policy accepts.
+    let rim_ref = rim.as_ref().map(|(v, _)| RimRef {
+        kind: "switch VBIOS",
+        digest: &v.digest,
+        tag_id: v.identity.as_ref().ok().map(|i| i.tag_id.as_str()),
+    });
+    checks::policy(&mut checks, rim_ref, ctx.policy);
 
     SwitchAppraisal {
         verdict: checks.verdict().with_warnings(!warnings.is_empty()),

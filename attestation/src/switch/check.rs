@@ -36,5 +36,7 @@ checks! {
         VbiosRimIdentity = "vbios-rim-identity",
         /// Every active golden measurement matches the report.
         Measurements = "measurements",
+        /// The VBIOS RIM used is one the policy accepts (test RIMs, `gpu.accepted_rims`).
+        Policy = "policy",
     }
 }

@@ -3,10 +3,12 @@
 
 mod device;
 mod measurements;
+mod policy;
 mod report;
 mod rim;
 
 pub(super) use device::{arch, device_chain};
 pub(super) use measurements::measurements;
+pub(super) use policy::policy;
 pub(super) use report::{fwid, pdi, report_parsed};
 pub(super) use rim::rim;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ccgpu_attestation::{
-    Check, Checks, IntelRoots, Outcome, TdxAppraisal, TdxAppraise, TdxCollateral, TdxEvidence, TdxPolicy, appraise_tdx,
+    Check, Checks, IntelRoots, Outcome, TdxAppraisal, TdxAppraise, TdxCollateral, TdxEvidence, appraise_tdx,
 };
 use ccgpu_fetch::Pccs;
 use time::OffsetDateTime;
@@ -28,13 +28,9 @@ pub fn run(args: &TdxArgs) -> anyhow::Result<Exit> {
         })
         .transpose()?;
     let at = input::verification_time(args.at.as_deref())?;
-    let mut policy = match &args.policy {
-        None => TdxPolicy::default(),
-        Some(p) => {
-            let text = String::from_utf8(input::read_file("policy", p)?).context("the policy is not UTF-8")?;
-            TdxPolicy::from_policy_file(&text).with_context(|| format!("policy {}", p.display()))?
-        }
-    };
+    // The whole policy file is parsed and validated (every table, `[tdx]` included), as `verify snp` does.
+    let file_policy = input::policy(args.policy.as_deref())?;
+    let mut policy = file_policy.tdx.clone().unwrap_or_default();
     if args.no_report_data {
         anyhow::ensure!(report_data.is_none(), "--no-report-data and --report-data exclude each other");
         policy.require_report_data = false;
@@ -65,7 +61,8 @@ pub fn run(args: &TdxArgs) -> anyhow::Result<Exit> {
                 "verified_at": appraisal.verified_at,
                 "valid_until": appraisal.valid_until,
                 "quote_sha384": appraisal.quote_digest,
-                "policy_sha384": hex::encode(ccgpu_attestation::sha384(serde_json::to_string(&policy)?.as_bytes())),
+                "policy_sha384": file_policy.digest(),
+                "report_data_required": policy.require_report_data,
             }))?
         ),
         Format::Text => print!("{}", text(&appraisal)),

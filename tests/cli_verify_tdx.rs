@@ -59,6 +59,16 @@ fn a_real_quote_is_a_warning_until_its_mrtd_is_pinned_then_affirming() {
     let o = ccgpu(&wrong);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert!(out(&o).contains("tdx-report-data"), "{}", out(&o));
+
+    // The policy file is validated whole, as every command validates it: a `[tdx]` table that accepts a
+    // revoked TCB is bad input (exit 2), not a policy to apply.
+    std::fs::write(
+        &policy,
+        format!("[tdx]\nmrtd = [\"{mrtd}\"]\naccepted_tcb_statuses = [\"UpToDate\", \"Revoked\"]\n"),
+    )
+    .expect("write");
+    let o = ccgpu(&pinned);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
 }
 
 #[test]

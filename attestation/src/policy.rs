@@ -346,7 +346,6 @@ mod tests {
         );
         let p = Policy::parse(&text).expect("snp and tdx in one file");
         let tdx = p.tdx.as_ref().expect("[tdx] kept");
-        assert_eq!(*tdx, TdxPolicy::from_policy_file(&text).expect("verify tdx reads the same table"));
         assert_eq!(tdx.mrtd.as_ref().map(Vec::len), Some(1));
         assert_eq!(tdx.accepted_tcb_statuses, [TcbStatus::UpToDate, TcbStatus::SWHardeningNeeded]);
         assert!(tdx.require_sept_ve_disable, "unset fields keep their strict defaults");

@@ -23,7 +23,6 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::tcb_status::TcbStatus;
-use crate::policy::PolicyError;
 
 /// Policy for one TD's appraisal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,24 +86,6 @@ impl Default for TdxPolicy {
 }
 
 impl TdxPolicy {
-    /// The `[tdx]` table of a policy file (TOML, or JSON when it starts with `{`); the default policy when
-    /// the file has none. Other tables are left to [`crate::Policy::parse`].
-    pub fn from_policy_file(text: &str) -> Result<Self, PolicyError> {
-        if text.trim_start().starts_with('{') {
-            let v: serde_json::Value = serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
-            match v.get("tdx") {
-                None => Ok(Self::default()),
-                Some(t) => Self::deserialize(t).map_err(|e| PolicyError::Json(format!("tdx: {e}"))),
-            }
-        } else {
-            let v: toml::Table = toml::from_str(text).map_err(|e| PolicyError::Toml(e.to_string()))?;
-            match v.get("tdx") {
-                None => Ok(Self::default()),
-                Some(t) => t.clone().try_into().map_err(|e: toml::de::Error| PolicyError::Toml(format!("tdx: {e}"))),
-            }
-        }
-    }
-
     /// The RTMR pins, RTMR0 first.
     pub fn rtmrs(&self) -> [Option<&Hex<48>>; 4] {
         [self.rtmr0.as_ref(), self.rtmr1.as_ref(), self.rtmr2.as_ref(), self.rtmr3.as_ref()]
@@ -151,13 +132,14 @@ mod tests {
         let toml = "[snp]\nallow_debug = false\n[tdx]\nrequire_sept_ve_disable = false\naccepted_tcb_statuses = [\"UpToDate\", \"OutOfDate\"]\nrtmr1 = \"".to_owned()
             + &"ab".repeat(48)
             + "\"\n";
-        let p = TdxPolicy::from_policy_file(&toml).expect("parses");
+        let tdx = |text: &str| crate::Policy::parse(text).map(|p| p.tdx.unwrap_or_default());
+        let p = tdx(&toml).expect("parses");
         assert!(!p.require_sept_ve_disable);
         assert_eq!(p.accepted_tcb_statuses, vec![TcbStatus::UpToDate, TcbStatus::OutOfDate]);
         assert_eq!(p.rtmr1, Some(Hex([0xab; 48])));
-        assert_eq!(TdxPolicy::from_policy_file("{}").expect("json"), TdxPolicy::default());
+        assert_eq!(tdx("{}").expect("json"), TdxPolicy::default());
         for bad in ["[tdx]\nallow_debug = true\n", "[tdx]\nmrtd = [\"00\"]\n", "{\"tdx\": {\"xfam\": 3}}"] {
-            assert!(TdxPolicy::from_policy_file(bad).is_err(), "{bad}");
+            assert!(tdx(bad).is_err(), "{bad}");
         }
     }
 }

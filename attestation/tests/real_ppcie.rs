@@ -348,12 +348,11 @@ fn sdk_ls10_switch_rim_negatives() {
     let Some(a) = sdk_switch("sample_rims/NV_SWITCH_BIOS_5612_0002_890_9610550001_measurement_mismatch.xml") else {
         return;
     };
-    assert!(
-        matches!(a.checks.get(SwitchCheck::Measurements), Some(Outcome::Failed { .. }))
-            || matches!(a.checks.get(SwitchCheck::VbiosRimSignature), Some(Outcome::Failed { .. })),
-        "{:#?}",
-        a.checks
-    );
+    // NVIDIA's "measurement_mismatch" sample changed the golden values without re-signing: the RIM's
+    // signature fails, so its golden values are never read (a mismatch against a valid RIM is not what
+    // this file can show).
+    assert!(matches!(a.checks.get(SwitchCheck::VbiosRimSignature), Some(Outcome::Failed { .. })), "{:#?}", a.checks);
+    assert!(matches!(a.checks.get(SwitchCheck::Measurements), Some(Outcome::NotRun { .. })), "{:#?}", a.checks);
     assert_eq!(a.verdict, Verdict::Contraindicated);
     let Some(a) = sdk_switch("sample_rims/NV_SWITCH_BIOS_5612_0002_890_9610550001_invalid_signature.xml") else {
         return;

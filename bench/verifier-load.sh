@@ -13,4 +13,8 @@ cargo bench -p ccgpu-verifier --bench load
 if [ -x "$shared/baseline/nvtrust/bench.sh" ] || [ -f "$shared/baseline/nvtrust/bench.sh" ]; then
   bash "$shared/baseline/nvtrust/setup.sh" >/dev/null 2>&1 || true
   echo "anchor: NVIDIA verifier in process, one GPU: $(bash "$shared/baseline/nvtrust/bench.sh" "${1:-50}")"
+  # CPU per GPU without the interpreter's start-up: user+sys of 90 iterations minus that of 10, over 80.
+  cpu() { TIMEFORMAT='%U %S'; { time bash "$shared/baseline/nvtrust/bench.sh" "$1" >/dev/null 2>&1; } 2>&1 | awk '{print $1 + $2}'; }
+  c10=$(cpu 10); c90=$(cpu 90)
+  echo "anchor: NVIDIA verifier CPU per GPU: $(awk -v a="$c10" -v b="$c90" 'BEGIN {printf "%.1f ms", (b - a) / 80 * 1000}')"
 fi

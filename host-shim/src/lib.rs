@@ -84,7 +84,6 @@ pub use node::node_lock::{MAX_INSTANCE_ID, valid_instance_id};
 pub use node::{ClaimError, ClaimFailure, Node, OpenError, PreparedClaim, PreparedDevice, RecoveryReport};
 pub use plugin::{
     PluginConfig, PluginError, PluginOptions, PluginParts, PreflightCheck, SocketPaths, defaults, run as run_plugin,
-    run_with as run_plugin_with,
 };
 pub use ppcie::{
     Bar0PpcieMode, Layout as PpcieLayout, PpcieMode, PpcieModeError, PpcieModeSource, PpcieState, UNIT_GPUS,

@@ -302,18 +302,8 @@ impl std::fmt::Debug for PluginParts {
     }
 }
 
-/// Runs the plugin with the default [`PluginOptions`] until `shutdown` resolves, then shuts down
-/// gracefully, leaving the ResourceSlices in place.
-pub async fn run(
-    config: PluginConfig,
-    parts: PluginParts,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), PluginError> {
-    run_with(config, PluginOptions::default(), parts, shutdown).await
-}
-
 /// Runs the plugin with `options` until `shutdown` resolves, then shuts down gracefully.
-pub async fn run_with(
+pub async fn run(
     config: PluginConfig,
     options: PluginOptions,
     parts: PluginParts,

@@ -21,7 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ccgpu_host_shim::{
     Backends, Health, LogFormat, Metrics, Node, NodeArgs, NodeConfig, PluginConfig, PluginOptions, PluginParts,
-    PreflightCheck, bind_metrics, defaults, parse_duration, read_boot_id, run_plugin_with, serve_metrics,
+    PreflightCheck, bind_metrics, defaults, parse_duration, read_boot_id, run_plugin, serve_metrics,
 };
 use clap::{Parser, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
@@ -249,7 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         taint_recheck: cli.taint_recheck_interval,
         pod_uid: cli.pod_uid.clone(),
     };
-    let result = run_plugin_with(config, options, parts, shutdown).await;
+    let result = run_plugin(config, options, parts, shutdown).await;
     let _ = stop_http.send(true);
     if let Some(http) = http {
         let _ = http.await;

@@ -1,4 +1,4 @@
-//! [`InProcessPlugin`]: the real kubelet plugin ([`crate::plugin::run_with`]) on a task of this process, with a
+//! [`InProcessPlugin`]: the real kubelet plugin ([`crate::plugin::run`]) on a task of this process, with a
 //! stop handle — what the `ccgpu-kubelet-plugin` binary runs, minus the process and its signals.
 
 use std::sync::Arc;
@@ -36,7 +36,7 @@ impl InProcessPlugin {
         let sockets = SocketPaths::for_instance(&config.kubelet_root, &config.driver, options.pod_uid.as_deref());
         let (metrics, health) = (parts.metrics.clone(), parts.health.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(plugin::run_with(config, options, parts, async move {
+        let task = tokio::spawn(plugin::run(config, options, parts, async move {
             let _ = stopped.await;
         }));
         Self { sockets, metrics, health, stop: Some(stop), task: Some(task) }

@@ -384,7 +384,8 @@ Checks, in the order they run:\n\
  6. The report signature (ECDSA P-384) verifies with the attestation key.\n\
  7. The report carries your nonce.\n\
  8. The switch VBIOS RIM is present, signed by NVIDIA, and a SWITCH RIM for LS10 and this VBIOS.\n\
- 9. Every active golden measurement matches the report.
+ 9. Every active golden measurement matches the report.\n\
+10. The policy accepts that RIM (NVIDIA's test RIMs refused; gpu.accepted_rims, when set, lists it).
 
 A whole board (8 GPUs, 4 switches, the topology) is verified from a bundle: `ccgpu verify bundle`.";
 

@@ -109,12 +109,6 @@ fn nonce_of(report: &[u8]) -> [u8; 32] {
         .nonce
 }
 
-/// A switch check's name, with its policy step (which judges the switch's RIM, and does not run without
-/// one) counted among the RIM checks.
-fn switch_rim_name(c: SwitchCheck) -> &'static str {
-    if c == SwitchCheck::Policy { "vbios-rim-policy" } else { c.name() }
-}
-
 /// Only the RIM checks (and what needs a verified RIM) may fail.
 fn only_rims_fail<C: std::fmt::Debug + Copy>(what: &str, failed: &[C], name: impl Fn(C) -> &'static str) {
     assert!(
@@ -167,7 +161,7 @@ fn every_real_board_verifies(set: &str, board: &Board) {
             assert!(s.checks.passed(c), "{set} switch {i}: {c} {:?}", s.checks.get(c));
         }
         assert!(matches!(s.checks.get(SwitchCheck::VbiosRimPresent), Some(Outcome::Failed { .. })));
-        only_rims_fail(&format!("{set} switch {i}"), &s.checks.failures(), switch_rim_name);
+        only_rims_fail(&format!("{set} switch {i}"), &s.checks.failures(), SwitchCheck::name);
         assert_eq!(s.identity.chip.as_deref(), Some("LS10"));
     }
     for (i, g) in a.gpus.iter().enumerate() {
@@ -326,7 +320,11 @@ fn a_switch_rim_outside_gpu_accepted_rims_is_refused_by_policy() {
     let mut pinned = Policy::default();
     pinned.gpu.accepted_rims = vec![format!("sha384:{}", "0".repeat(96))];
     let Some(refused) = sdk_switch_under(RIM, &pinned) else { return };
-    assert!(matches!(refused.checks.get(SwitchCheck::Policy), Some(Outcome::Failed { .. })), "{:#?}", refused.checks);
+    assert!(
+        matches!(refused.checks.get(SwitchCheck::VbiosRimPolicy), Some(Outcome::Failed { .. })),
+        "{:#?}",
+        refused.checks
+    );
     assert_eq!(refused.verdict, Verdict::Contraindicated);
     pinned.gpu.accepted_rims = vec![format!("sha384:{digest}")];
     let Some(accepted) = sdk_switch_under(RIM, &pinned) else { return };
@@ -430,7 +428,7 @@ fn sdk_serialized_ls10_evidence_verifies_and_four_copies_are_not_a_board() {
         for c in [SwitchCheck::DeviceChain, SwitchCheck::Pdi, SwitchCheck::ReportSignature, SwitchCheck::Nonce] {
             assert!(a.checks.passed(c), "switch {i}: {c} {:?}", a.checks.get(c));
         }
-        only_rims_fail(&format!("SDK switch {i}"), &a.checks.failures(), switch_rim_name);
+        only_rims_fail(&format!("SDK switch {i}"), &a.checks.failures(), SwitchCheck::name);
         if i > 0 {
             links.push(DeviceLinks { pdi: a.established_pdi(), peers: a.identity.gpu_pdis.clone() });
         }

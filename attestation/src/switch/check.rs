@@ -37,6 +37,6 @@ checks! {
         /// Every active golden measurement matches the report.
         Measurements = "measurements",
         /// The VBIOS RIM used is one the policy accepts (test RIMs, `gpu.accepted_rims`).
-        Policy = "policy",
+        VbiosRimPolicy = "vbios-rim-policy",
     }
 }

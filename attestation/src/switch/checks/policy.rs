@@ -9,10 +9,10 @@ use crate::switch::SwitchCheck;
 /// Step 10: The VBIOS RIM used is one the policy accepts.
 pub(crate) fn policy(checks: &mut Checks<SwitchCheck>, rim: Option<RimRef<'_>>, policy: &Policy) {
     let Some(rim) = rim else {
-        return checks.not_run(SwitchCheck::Policy, "no VBIOS RIM was appraised");
+        return checks.not_run(SwitchCheck::VbiosRimPolicy, "no VBIOS RIM was appraised");
     };
     match policy.judge_rims(&[rim]) {
-        Ok(detail) => checks.pass(SwitchCheck::Policy, detail),
-        Err(reason) => checks.fail(SwitchCheck::Policy, reason),
+        Ok(detail) => checks.pass(SwitchCheck::VbiosRimPolicy, detail),
+        Err(reason) => checks.fail(SwitchCheck::VbiosRimPolicy, reason),
     }
 }
